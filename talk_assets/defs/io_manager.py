@@ -1,0 +1,74 @@
+"""The DuckDB IO manager for polars frames, fixed for duckdb 2.
+
+We keep duckdb 2 and replace the stock `DuckDBPolarsTypeHandler` because, on this stack,
+(1) its `load_input` calls `connection.execute(...).arrow()`, which duckdb 2 removed, and
+(2) its `handle_output` skips empty frames, so an asset that is empty on its first run has no
+table and every downstream load fails, and (3) it fixes a table's columns at the first write.
+Our handler replaces the table on every write (`CREATE OR REPLACE ... AS SELECT`), keeping the
+frame's schema even when it has no rows, and loads with `connection.sql(...).pl()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+from dagster import InputContext, MetadataValue, OutputContext, TableColumn, TableSchema
+from dagster._core.storage.db_io_manager import DbTypeHandler, TableSlice
+from dagster_duckdb.io_manager import DuckDbClient, DuckDBIOManager
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class PolarsDuckDBTypeHandler(DbTypeHandler[pl.DataFrame]):
+    """Stores polars frames as DuckDB tables and loads them back, on duckdb 2."""
+
+    def handle_output(
+        self, context: OutputContext, table_slice: TableSlice, obj: pl.DataFrame, connection
+    ) -> None:
+        if table_slice.partition_dimensions:
+            raise NotImplementedError("partitioned assets are not used by talk_assets")
+        frame_arrow = obj.to_arrow()  # noqa: F841  # referenced by name in the SQL below
+        schema, table = _quote(table_slice.schema), _quote(table_slice.table)
+        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        connection.execute(f"CREATE OR REPLACE TABLE {schema}.{table} AS SELECT * FROM frame_arrow")
+        context.add_output_metadata(
+            {
+                "row_count": obj.height,
+                "dataframe_columns": MetadataValue.table_schema(
+                    TableSchema(
+                        columns=[
+                            TableColumn(name=name, type=str(dtype))
+                            for name, dtype in zip(obj.columns, obj.dtypes, strict=True)
+                        ]
+                    )
+                ),
+            }
+        )
+
+    def load_input(
+        self, context: InputContext, table_slice: TableSlice, connection
+    ) -> pl.DataFrame:
+        return connection.sql(DuckDbClient.get_select_statement(table_slice=table_slice)).pl()
+
+    @property
+    def supported_types(self):
+        return [pl.DataFrame]
+
+
+class PolarsDuckDBIOManager(DuckDBIOManager):
+    """DuckDB IO manager for polars frames; one schema per asset key prefix (leave `schema` unset)."""
+
+    @classmethod
+    def _is_dagster_maintained(cls) -> bool:
+        return False
+
+    @staticmethod
+    def type_handlers() -> Sequence[DbTypeHandler]:
+        return [PolarsDuckDBTypeHandler()]
+
+    @staticmethod
+    def default_load_type() -> type | None:
+        return pl.DataFrame

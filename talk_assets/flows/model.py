@@ -1,0 +1,102 @@
+"""The flow model: one section of a Sesam Talk dataflow document, as data.
+
+A flow says which records of a source datatype move to a target datatype (the rule kind), how
+records of the two are recognised as the same thing (merge criteria) and which properties are
+kept in sync (property mappings with the target data type). Names are kept exactly as the
+document writes them; resolving them against datatype schemas is `talk_assets.systems`' job.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class RuleKind(StrEnum):
+    """How a flow creates target records."""
+
+    MERGE_ONLY = "merge_only"
+    """Records are only linked by merge criteria; nothing is ever inserted."""
+    INSERT = "insert"
+    """Every source record gets a target record (no merge criteria)."""
+    MERGE_ELSE_INSERT = "merge_else_insert"
+    """Link by merge criteria where they match, insert a new target record otherwise."""
+    CONDITIONAL_INSERT = "conditional_insert"
+    """Insert only source records that meet the flow's condition (merge criteria optional)."""
+
+    @property
+    def inserts(self) -> bool:
+        return self is not RuleKind.MERGE_ONLY
+
+
+@dataclass(frozen=True)
+class DatatypeRef:
+    """A datatype as a document names it: `Powerofficego` `Customers` filtered to `person`."""
+
+    system: str
+    datatype: str
+    filter: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The datatype as the document writes it, filter included ("Customers person")."""
+        return f"{self.datatype} {self.filter}" if self.filter else self.datatype
+
+    @property
+    def title(self) -> str:
+        return f"{self.system} {self.label}"
+
+
+@dataclass(frozen=True)
+class MergeCriterion:
+    """Source and target property paths whose equal, non-empty values link two records."""
+
+    source: str
+    target: str
+
+
+@dataclass(frozen=True)
+class PropertyMapping:
+    """A source property synced with a target property, coerced to the target data type."""
+
+    source: str
+    target: str
+    type: str = "string"
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One section of a dataflow document."""
+
+    source: DatatypeRef
+    target: DatatypeRef
+    rule: RuleKind
+    merge_criteria: tuple[MergeCriterion, ...] = ()
+    properties: tuple[PropertyMapping, ...] = ()
+    condition: str | None = None
+    """For conditional inserts: the document's condition, verbatim."""
+
+    @property
+    def title(self) -> str:
+        return f"{self.source.title} to {self.target.title}"
+
+    @property
+    def name(self) -> str:
+        """A stable identifier usable as an asset name."""
+        return f"{slug(self.source.title)}__{slug(self.target.title)}"
+
+
+@dataclass(frozen=True)
+class FlowDocument:
+    """A whole dataflow document: its heading and its flows in document order."""
+
+    title: str
+    flows: tuple[Flow, ...]
+    generated: str | None = None
+    introduction: str | None = None
+
+
+def slug(text: str) -> str:
+    """Lower-case identifier: 'Powerofficego Customers person' -> 'powerofficego_customers_person'."""
+    return re.sub(r"[^0-9a-z]+", "_", text.lower()).strip("_")

@@ -1,0 +1,90 @@
+"""The systems the product syncs: their datatype schemas, HTTP resources and emulators."""
+
+from __future__ import annotations
+
+from talk_assets.flows.model import DatatypeRef, Flow
+from talk_assets.systems.crmoffice.schema import CRMOFFICE
+from talk_assets.systems.powerofficego.schema import POWEROFFICEGO
+from talk_assets.systems.schema import Datatype, Field, SchemaError, System
+
+SYSTEMS: tuple[System, ...] = (POWEROFFICEGO, CRMOFFICE)
+
+__all__ = [
+    "SYSTEMS",
+    "Datatype",
+    "Field",
+    "ResolvedFlow",
+    "SchemaError",
+    "System",
+    "datatype",
+    "resolve_flow",
+    "resolve_ref",
+    "system",
+]
+
+
+def system(name: str) -> System:
+    """A system by key or by any spelling a document uses ("PowerOfficeGo", "Powerofficego")."""
+    wanted = name.strip().lower().replace(" ", "")
+    for s in SYSTEMS:
+        if wanted == s.name or wanted in (a.lower() for a in s.aliases):
+            return s
+    raise SchemaError(f"unknown system {name!r} (known: {', '.join(s.title for s in SYSTEMS)})")
+
+
+def datatype(key: str) -> Datatype:
+    """A datatype by its key `system.datatype` (`powerofficego.customers`)."""
+    sys_name, _, dt_name = key.partition(".")
+    return system(sys_name).datatype(dt_name)
+
+
+def resolve_ref(ref: DatatypeRef) -> tuple[Datatype, tuple[str, object] | None]:
+    """The datatype a document reference means, and its filter as (field path, value)."""
+    dt = system(ref.system).datatype(ref.datatype)
+    if not ref.filter:
+        return dt, None
+    try:
+        return dt, dt.filters[ref.filter.strip().lower()]
+    except KeyError:
+        raise SchemaError(
+            f"{dt.key} has no filter {ref.filter!r} (known: {', '.join(dt.filters) or 'none'})"
+        ) from None
+
+
+class ResolvedFlow:
+    """A flow with every name resolved against the schemas; raises naming flow and property."""
+
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+        try:
+            self.source, self.source_filter = resolve_ref(flow.source)
+            self.target, self.target_filter = resolve_ref(flow.target)
+        except SchemaError as exc:
+            raise SchemaError(f"flow {flow.title!r}: {exc}") from None
+        self.criteria: list[tuple[Field, Field]] = []
+        self.properties: list[tuple[Field, Field, str]] = []
+        for c in flow.merge_criteria:
+            self.criteria.append(
+                (
+                    self._field(self.source, c.source, "merge criterion"),
+                    self._field(self.target, c.target, "merge criterion"),
+                )
+            )
+        for p in flow.properties:
+            self.properties.append(
+                (
+                    self._field(self.source, p.source, "property"),
+                    self._field(self.target, p.target, "property"),
+                    p.type,
+                )
+            )
+
+    def _field(self, dt: Datatype, name: str, what: str) -> Field:
+        try:
+            return dt.field(name)
+        except SchemaError as exc:
+            raise SchemaError(f"flow {self.flow.title!r}, {what} {name!r}: {exc}") from None
+
+
+def resolve_flow(flow: Flow) -> ResolvedFlow:
+    return ResolvedFlow(flow)

@@ -22,6 +22,7 @@ condition is kept verbatim up to whitespace, without its leading "if"/"when"/"on
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -128,7 +129,7 @@ class _Parser:
             and _SECTION_UNDERLINE.fullmatch(self.lines[n + 1])
         ]
         generated = self.preamble(i, headings[0] if headings else len(self.lines))
-        bounds = list(zip(headings, [*headings[1:], len(self.lines)], strict=True))
+        bounds = list(itertools.pairwise([*headings, len(self.lines)]))
         introduction = None
         if bounds and _is_introduction(self.lines[bounds[0][0]]):
             start, end = bounds.pop(0)

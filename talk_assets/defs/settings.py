@@ -1,0 +1,38 @@
+"""Run settings: tenant, dry run, circuit breaker, full reads. Set per run in the launchpad,
+by `talk-assets sync` flags, or from TALK_ASSETS_* environment variables."""
+
+from __future__ import annotations
+
+import os
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from talk_assets.store.tenant import TenantStore, tenant_path
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+class SyncSettings(ConfigurableResource):
+    tenant: str = Field(default="default", description="State file name under TALK_ASSETS_HOME.")
+    home: str | None = Field(default=None, description="State folder; default TALK_ASSETS_HOME.")
+    dry_run: bool = Field(default=False, description="Plan and report, write nothing (S12).")
+    allow_mass_write: bool = Field(default=False, description="Override the circuit breaker.")
+    mass_write_limit: int = Field(
+        default_factory=lambda: _env_int("TALK_ASSETS_MASS_WRITE_LIMIT", 1000),
+        description="Most records one run may write to one datatype (S12 circuit breaker).",
+    )
+    full_read: bool = Field(
+        default=False,
+        description="Read every datatype in full (detects disappearances, S8) instead of since the cursor.",
+    )
+    max_reject_share: float = Field(
+        default=0.2, description="Asset checks warn when rejects exceed this share of a flow."
+    )
+
+    def store(self) -> TenantStore:
+        from pathlib import Path
+
+        return TenantStore(tenant_path(self.tenant, Path(self.home) if self.home else None))

@@ -1,0 +1,553 @@
+"""The Powerofficego emulator: PowerOffice Go API v2 as shared/design/SYSTEMS.md describes it.
+
+- `POST /OAuth/Token`: form `grant_type=client_credentials`, `Authorization: Basic
+  base64(application_key:client_key)`, `Ocp-Apim-Subscription-Key`. Answers `{"access_token",
+  "token_type": "Bearer", "expires_in": 1200}`.
+- Every call needs `Ocp-Apim-Subscription-Key` and `Authorization: Bearer ...` (401 without).
+  10 requests per second per subscription key (token requests included), else 429 with
+  `Retry-After`.
+- `GET /v2/{Customers|Suppliers|Employees|Products|Projects|ContactPersons}`: a bare JSON array
+  ordered by `Id`; `PageNumber` (from 1) and `PageSize` (default 5000, 1..20000); an empty page
+  is `[]` with 200. Filters (query names match case-insensitively, as in ASP.NET):
+  - `lastChangedDateTimeOffsetGreaterThan=ISO` (exclusive; an offset is required),
+  - `externalImportReference=REF` on Customers and Suppliers (exact match): the lookup of a
+    record by the reference written on insert,
+  - `contactIds=1,2` and `externalCodes=A,B` on ContactPersons (comma-separated, any of).
+- `POST /v2/{Datatype}` answers 201 with the created record (`Id`, `LastChangedDateTimeOffset`
+  set); `POST /v2/ContactPersons/{contactId}` creates a contact person under a customer or
+  supplier (404 if there is none).
+- `GET|PATCH|DELETE /v2/{Datatype}/{Id}` and `/v2/ContactPersons/{contactId}/{Id}`. PATCH takes
+  `Content-Type: application/json-patch+json` (else 415) and RFC 6902 operations: add, remove,
+  replace, test, move, copy, with nested paths (`/MailAddress/City`); path names match
+  case-insensitively. Records have every field (null when unset), so `remove` sets null; a
+  nested path under a null `MailAddress` does not exist (400): add the whole object instead.
+  A failed `test` or any invalid operation rejects the whole patch (400). A patch that changes
+  nothing leaves `LastChangedDateTimeOffset` as it was. DELETE answers 200 with no body; 409 for
+  a customer or supplier that still has contact persons.
+- Validation: unknown fields, read-only fields (`Id`, `LastChangedDateTimeOffset`,
+  `MailAddress.Id`) and wrong types are 400 problem details naming the field in `errors`;
+  required fields (contact persons and employees: FirstName and LastName; products and
+  projects: Name; customers and suppliers: a Name or a LastName). A person's missing `Name` is
+  derived from FirstName and LastName (and follows them when they change). `MailAddress` gets an
+  `Id` unique across customers and suppliers; replacing the object keeps its Id. Customers,
+  suppliers and employees get the next free `Number` when none is given.
+- Errors are RFC 7807 problem details `{"title", "status", "detail", "errors": {field: [..]}}`.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from talk_assets.systems.emulation import (
+    Emulator,
+    Json,
+    Problem,
+    Shape,
+    check_object,
+    check_type,
+    credential,
+    format_timestamp,
+    is_empty,
+    parse_timestamp,
+    shape_of,
+)
+from talk_assets.systems.powerofficego.schema import POWEROFFICEGO
+from talk_assets.systems.sample_data import (
+    CUSTOMER_NUMBER_START,
+    POWEROFFICEGO_ID_START,
+    SUPPLIER_NUMBER_START,
+    generate,
+)
+from talk_assets.systems.schema import Datatype, Field
+
+DATATYPES: dict[str, Datatype] = {
+    dt.endpoint.lower(): dt for dt in POWEROFFICEGO.datatypes if dt.endpoint is not None
+}
+SHAPES: dict[str, Shape] = {dt.name: shape_of(dt) for dt in DATATYPES.values()}
+SEQUENCE = {
+    "customers": "contacts",
+    "suppliers": "contacts",
+    "contactpersons": "contactpersons",
+    "employees": "employees",
+    "products": "products",
+    "projects": "projects",
+}
+PARTIES = ("customers", "suppliers")
+MAX_PAGE_SIZE = 20_000
+TITLES = {
+    400: "One or more validation errors occurred.",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    415: "Unsupported Media Type",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, detail: str, errors: dict[str, list[str]] | None = None):
+        super().__init__(detail)
+        self.status, self.detail, self.errors = status, detail, errors or {}
+
+
+def problem(status: int, detail: str, errors: dict[str, list[str]] | None = None) -> Response:
+    body = {"title": TITLES.get(status, "Error"), "status": status, "detail": detail}
+    body["errors"] = errors or {}
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+def invalid(problems: list[Problem]) -> ApiError:
+    errors: dict[str, list[str]] = {}
+    for p in problems:
+        errors.setdefault(p.path, []).append(p.message)
+    return ApiError(400, "; ".join(p.message for p in problems), errors)
+
+
+def blank(shape: Shape) -> Json:
+    """A record with every field null (nested objects are null too)."""
+    return {name: None for name in shape}
+
+
+def full_object(shape: Shape, value: Json) -> Json:
+    return {name: value.get(name) for name in shape}
+
+
+class PowerofficegoEmulator(Emulator):
+    system = "powerofficego"
+    rate_limit = 10
+    default_token_ttl = 1200.0
+
+    def __init__(self, **options: Any) -> None:
+        self.application_key = credential("POWEROFFICEGO_APPLICATION_KEY")
+        self.client_key = credential("POWEROFFICEGO_CLIENT_KEY")
+        self.subscription_key = credential("POWEROFFICEGO_SUBSCRIPTION_KEY")
+        self.records: dict[str, dict[int, Json]] = {name: {} for name in SEQUENCE}
+        self.next_ids: dict[str, int] = dict(POWEROFFICEGO_ID_START)
+        super().__init__(**options)
+
+    # --- state -----------------------------------------------------------------------------------
+
+    def load_sample(self, seed: int, size: int) -> None:
+        data = generate(seed, size).powerofficego if size > 0 else {}
+        self._load({name: data.get(name, []) for name in SEQUENCE}, {})
+
+    def _load(self, records: dict[str, list[Json]], next_ids: dict[str, int]) -> None:
+        self.records = {name: {r["Id"]: r for r in records.get(name, [])} for name in SEQUENCE}
+        self.next_ids = dict(POWEROFFICEGO_ID_START)
+        for name, rows in self.records.items():
+            seq = SEQUENCE[name]
+            if rows:
+                self.next_ids[seq] = max(self.next_ids[seq], max(rows) + 1)
+            for row in rows.values():
+                self.clock.observe(parse_timestamp(row["LastChangedDateTimeOffset"]))
+                address = row.get("MailAddress")
+                if name in PARTIES and address and address.get("Id"):
+                    self.next_ids["addresses"] = max(self.next_ids["addresses"], address["Id"] + 1)
+        for seq, value in next_ids.items():
+            self.next_ids[seq] = max(self.next_ids.get(seq, 0), value)
+
+    def snapshot(self) -> Json:
+        return {
+            "records": {name: list(rows.values()) for name, rows in self.records.items()},
+            "next_ids": self.next_ids,
+        }
+
+    def restore(self, snapshot: Json) -> None:
+        self._load(snapshot.get("records", {}), snapshot.get("next_ids", {}))
+
+    def new_id(self, sequence: str) -> int:
+        value = self.next_ids[sequence]
+        self.next_ids[sequence] = value + 1
+        return value
+
+    # --- HTTP plumbing ---------------------------------------------------------------------------
+
+    def error(
+        self, status: int, message: str, *, field: str | None = None, code: str | None = None
+    ) -> Response:
+        return problem(status, message, {field: [message]} if field else None)
+
+    def build_app(self) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+        async def not_found(request: Request, exc: Exception) -> Response:
+            status = getattr(exc, "status_code", 404)
+            return problem(status, f"No resource {request.method} {request.url.path}.")
+
+        return Starlette(
+            routes=[
+                Route("/OAuth/Token", self.token, methods=["POST"]),
+                Route("/v2/{rest:path}", self.dispatch, methods=["GET", "POST", "PATCH", "DELETE"]),
+            ],
+            exception_handlers={404: not_found, 405: not_found},
+        )
+
+    async def guard(self, request: Request) -> Response | None:
+        key = request.headers.get("ocp-apim-subscription-key")
+        if not key:
+            return problem(401, "Access denied due to missing subscription key.")
+        if key != self.subscription_key:
+            return problem(401, "Access denied due to invalid subscription key.")
+        wait = self.limiter.retry_after(key)
+        if wait is not None:
+            answer = problem(429, f"Rate limit is exceeded. Try again in {wait} seconds.")
+            answer.headers["Retry-After"] = str(wait)
+            return answer
+        if not request.url.path.startswith("/v2"):
+            return None
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return problem(401, "The access token is missing.")
+        subject, why = self.tokens.check(token.strip())
+        return None if subject else problem(401, why)
+
+    async def token(self, request: Request) -> Response:
+        scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+        try:
+            app_key, _, client_key = base64.b64decode(encoded).decode().partition(":")
+        except ValueError:
+            app_key = client_key = ""
+        if scheme.lower() != "basic" or (app_key, client_key) != (
+            self.application_key,
+            self.client_key,
+        ):
+            return problem(401, "invalid_client: the application key or client key is wrong.")
+        form = parse_qs((await request.body()).decode(errors="replace"))
+        if form.get("grant_type") != ["client_credentials"]:
+            return problem(
+                400,
+                "unsupported_grant_type: grant_type must be client_credentials.",
+                {"grant_type": ["grant_type must be client_credentials."]},
+            )
+        return JSONResponse(
+            {
+                "access_token": self.tokens.issue(app_key),
+                "token_type": "Bearer",
+                "expires_in": math.ceil(self.tokens.ttl),
+            }
+        )
+
+    async def dispatch(self, request: Request) -> Response:
+        try:
+            return await self._dispatch(request)
+        except ApiError as exc:
+            return problem(exc.status, exc.detail, exc.errors)
+
+    async def _dispatch(self, request: Request) -> Response:
+        parts = [p for p in request.path_params["rest"].split("/") if p]
+        method = request.method
+        if not parts or parts[0].lower() not in DATATYPES:
+            raise ApiError(404, f"No resource {method} {request.url.path}.")
+        dt = DATATYPES[parts[0].lower()]
+        ids = [self._int(p, request) for p in parts[1:]]
+        routes: dict[int, dict[str, Callable[[], Awaitable[Response]]]]
+        if dt.name == "contactpersons":
+            routes = {
+                0: {"GET": lambda: self.list_records(dt, request)},
+                1: {"POST": lambda: self.create(dt, request, owner=ids[0])},
+                2: {
+                    "GET": lambda: self.get(dt, ids[1], owner=ids[0]),
+                    "PATCH": lambda: self.patch(dt, ids[1], request, owner=ids[0]),
+                    "DELETE": lambda: self.delete(dt, ids[1], owner=ids[0]),
+                },
+            }
+        else:
+            routes = {
+                0: {
+                    "GET": lambda: self.list_records(dt, request),
+                    "POST": lambda: self.create(dt, request),
+                },
+                1: {
+                    "GET": lambda: self.get(dt, ids[0]),
+                    "PATCH": lambda: self.patch(dt, ids[0], request),
+                    "DELETE": lambda: self.delete(dt, ids[0]),
+                },
+            }
+        handlers = routes.get(len(ids))
+        if handlers is None:
+            raise ApiError(404, f"No resource {method} {request.url.path}.")
+        if method not in handlers:
+            raise ApiError(405, f"{method} is not allowed on {request.url.path}.")
+        return await handlers[method]()
+
+    @staticmethod
+    def _int(text: str, request: Request) -> int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ApiError(404, f"No resource {request.method} {request.url.path}.") from None
+
+    @staticmethod
+    async def _json(request: Request) -> Any:
+        raw = await request.body()
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ApiError(400, "The request body is not valid JSON.") from None
+
+    # --- endpoints -------------------------------------------------------------------------------
+
+    async def list_records(self, dt: Datatype, request: Request) -> Response:
+        params = {k.lower(): v for k, v in request.query_params.items()}
+        page = self._param_int(params, "pagenumber", 1, 1, None)
+        size = self._param_int(params, "pagesize", 5000, 1, MAX_PAGE_SIZE)
+        rows: Any = self.records[dt.name].values()
+        since = params.get("lastchangeddatetimeoffsetgreaterthan")
+        if since:
+            try:
+                bound = format_timestamp(parse_timestamp(since))
+            except ValueError:
+                raise ApiError(
+                    400,
+                    "lastChangedDateTimeOffsetGreaterThan must be an ISO 8601 date-time with offset.",
+                    {
+                        "lastChangedDateTimeOffsetGreaterThan": [
+                            f"The value {since!r} is not valid."
+                        ]
+                    },
+                ) from None
+            rows = [r for r in rows if r["LastChangedDateTimeOffset"] > bound]
+        ref = params.get("externalimportreference", "").strip()
+        if ref and dt.name in PARTIES:
+            rows = [r for r in rows if r["ExternalImportReference"] == ref]
+        if dt.name == "contactpersons":
+            for param, fld, cast in (
+                ("contactids", "ContactId", int),
+                ("externalcodes", "ExternalCode", str),
+            ):
+                text = params.get(param, "").strip()
+                if not text:
+                    continue
+                try:
+                    wanted = {cast(v.strip()) for v in text.split(",") if v.strip()}
+                except ValueError:
+                    raise ApiError(400, f"{param} must be a comma-separated list.") from None
+                rows = [r for r in rows if r[fld] in wanted]
+        rows = list(rows)
+        start = (page - 1) * size
+        return JSONResponse(rows[start : start + size])
+
+    @staticmethod
+    def _param_int(
+        params: dict[str, str], name: str, default: int, low: int, high: int | None
+    ) -> int:
+        text = params.get(name)
+        if text is None or not text.strip():
+            return default
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low or (high is not None and value > high):
+            label = {"pagenumber": "PageNumber", "pagesize": "PageSize"}[name]
+            bounds = f"from {low} to {high}" if high else f"at least {low}"
+            msg = f"{label} must be an integer {bounds}."
+            raise ApiError(400, msg, {label: [msg]})
+        return value
+
+    def _find(self, dt: Datatype, record_id: int, owner: int | None = None) -> Json:
+        row = self.records[dt.name].get(record_id)
+        if row is None or (owner is not None and row["ContactId"] != owner):
+            raise ApiError(404, f"{dt.endpoint} with id = {record_id} not found.")
+        return row
+
+    async def get(self, dt: Datatype, record_id: int, owner: int | None = None) -> Response:
+        return JSONResponse(self._find(dt, record_id, owner))
+
+    async def create(self, dt: Datatype, request: Request, owner: int | None = None) -> Response:
+        shape = SHAPES[dt.name]
+        body = await self._json(request)
+        if owner is not None:
+            if not any(owner in self.records[p] for p in PARTIES):
+                raise ApiError(404, f"Contact (customer or supplier) with id = {owner} not found.")
+            if isinstance(body, dict):
+                given = {k.lower(): v for k, v in body.items()}.get("contactid", owner)
+                if given not in (None, owner):
+                    msg = f"ContactId {given} does not match the contact {owner} in the path."
+                    raise ApiError(400, msg, {"ContactId": [msg]})
+                body = {k: v for k, v in body.items() if k.lower() != "contactid"}
+        values, problems = check_object(shape, body, ignore_case=True)
+        if problems:
+            raise invalid(problems)
+        record = blank(shape)
+        for name, value in values.items():
+            node = shape[name]
+            record[name] = full_object(node, value) if isinstance(node, dict) and value else value
+        if owner is not None:
+            record["ContactId"] = owner
+        self._complete(dt, record, None)
+        record["Id"] = self.new_id(SEQUENCE[dt.name])
+        if "Number" in record and record["Number"] is None:
+            record["Number"] = self._next_number(dt.name)
+        record["LastChangedDateTimeOffset"] = format_timestamp(self.stamp())
+        self.records[dt.name][record["Id"]] = record
+        self.persist()
+        return JSONResponse(record, status_code=201)
+
+    def _next_number(self, name: str) -> int:
+        start = {"customers": CUSTOMER_NUMBER_START, "suppliers": SUPPLIER_NUMBER_START}.get(
+            name, 1
+        )
+        used = [r["Number"] for r in self.records[name].values() if isinstance(r["Number"], int)]
+        return max([start - 1, *used]) + 1
+
+    def _complete(self, dt: Datatype, record: Json, old: Json | None) -> None:
+        """Derived values, MailAddress ids and required fields of a record about to be stored."""
+        if dt.name in PARTIES:
+            derived = " ".join(x for x in (record["FirstName"], record["LastName"]) if x)
+            names_changed = old is not None and (
+                (record["FirstName"], record["LastName"]) != (old["FirstName"], old["LastName"])
+            )
+            name_kept = old is not None and record["Name"] == old["Name"]
+            if derived and (
+                is_empty(record["Name"]) or (record["IsPerson"] and names_changed and name_kept)
+            ):
+                record["Name"] = derived
+            if is_empty(record["Name"]) and is_empty(record["LastName"]):
+                kind = "customer" if dt.name == "customers" else "supplier"
+                msg = f"A {kind} needs a Name or a LastName."
+                raise ApiError(400, msg, {"Name": [msg]})
+            address = record["MailAddress"]
+            if isinstance(address, dict) and address.get("Id") is None:
+                old_address = (old or {}).get("MailAddress") or {}
+                address["Id"] = old_address.get("Id") or self.new_id("addresses")
+        missing = [f for f in dt.required if is_empty(record.get(f))]
+        if missing:
+            errors = {f: [f"The {f} field is required."] for f in missing}
+            raise ApiError(400, " ".join(m[0] for m in errors.values()), errors)
+
+    async def patch(
+        self, dt: Datatype, record_id: int, request: Request, owner: int | None = None
+    ) -> Response:
+        current = self._find(dt, record_id, owner)
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/json-patch+json":
+            raise ApiError(415, "PATCH takes Content-Type: application/json-patch+json.")
+        operations = await self._json(request)
+        if not isinstance(operations, list):
+            raise ApiError(400, "A JSON Patch document is a JSON array of operations.")
+        doc = apply_patch(SHAPES[dt.name], current, operations)
+        self._complete(dt, doc, current)
+        if doc == current:
+            return JSONResponse(current)
+        doc["LastChangedDateTimeOffset"] = format_timestamp(self.stamp())
+        self.records[dt.name][record_id] = doc
+        self.persist()
+        return JSONResponse(doc)
+
+    async def delete(self, dt: Datatype, record_id: int, owner: int | None = None) -> Response:
+        self._find(dt, record_id, owner)
+        if dt.name in PARTIES and any(
+            r["ContactId"] == record_id for r in self.records["contactpersons"].values()
+        ):
+            raise ApiError(409, f"{dt.endpoint} with id = {record_id} has contact persons.")
+        del self.records[dt.name][record_id]
+        self.persist()
+        return Response(status_code=200)
+
+
+# --- JSON Patch (RFC 6902) against a typed record ------------------------------------------------
+
+OPS = ("add", "remove", "replace", "test", "move", "copy")
+
+
+def _pointer(shape: Shape, pointer: Any, label: str) -> tuple[tuple[str, ...], Field | Shape]:
+    """Canonical field names of a JSON pointer, and the field or object it points at."""
+    if not isinstance(pointer, str) or not pointer.startswith("/"):
+        raise ApiError(
+            400, f"{label} must be a JSON pointer like /FirstName.", {label: ["Invalid pointer."]}
+        )
+    node: Field | Shape = shape
+    names: list[str] = []
+    for raw in pointer[1:].split("/"):
+        token = raw.replace("~1", "/").replace("~0", "~")
+        if not isinstance(node, dict):
+            node = {}
+        match = next((k for k in node if k.lower() == token.lower()), None)
+        if match is None:
+            msg = f"The target location specified by path '{pointer}' was not found."
+            raise ApiError(400, msg, {pointer: [msg]})
+        names.append(match)
+        node = node[match]
+    return tuple(names), node
+
+
+def _check_value(node: Field | Shape, value: Any, path: str) -> Any:
+    if isinstance(node, dict):
+        if value is None:
+            return None
+        values, problems = check_object(
+            node, value, prefix=path.strip("/").replace("/", ".") + ".", ignore_case=True
+        )
+        if problems:
+            raise invalid(problems)
+        return full_object(node, values)
+    if not node.writable:
+        raise ApiError(
+            400, f"The field {node.path} is read-only.", {node.path: ["The field is read-only."]}
+        )
+    why = check_type(node, value)
+    if why:
+        raise ApiError(400, f"{node.path}: {why}", {node.path: [why]})
+    return value
+
+
+def _parent(doc: Json, names: tuple[str, ...], pointer: str) -> Json:
+    parent: Any = doc
+    for name in names[:-1]:
+        parent = parent.get(name) if isinstance(parent, dict) else None
+    if not isinstance(parent, dict):
+        msg = f"The target location specified by path '{pointer}' was not found."
+        raise ApiError(400, msg, {pointer: [msg]})
+    return parent
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a == b and isinstance(a, bool) == isinstance(b, bool)
+
+
+def apply_patch(shape: Shape, current: Json, operations: list[Any]) -> Json:
+    """The record after all operations, or ApiError(400) with nothing applied."""
+    doc = copy.deepcopy(current)
+    for i, op in enumerate(operations):
+        if not isinstance(op, dict) or op.get("op") not in OPS or "path" not in op:
+            raise ApiError(400, f"Operation {i} needs an op ({', '.join(OPS)}) and a path.")
+        kind, pointer = op["op"], op["path"]
+        names, node = _pointer(shape, pointer, "path")
+        if kind in ("add", "replace", "test") and "value" not in op:
+            raise ApiError(400, f"Operation {i} ({kind} {pointer}) needs a value.")
+        if kind == "test":
+            actual = _parent(doc, names, pointer).get(names[-1])
+            if not _same(actual, op["value"]):
+                msg = f"Test failed: {pointer} is {json.dumps(actual, ensure_ascii=False)}."
+                raise ApiError(400, msg, {pointer: [msg]})
+            continue
+        if kind in ("move", "copy"):
+            if "from" not in op:
+                raise ApiError(400, f"Operation {i} ({kind}) needs a from pointer.")
+            src_names, src_node = _pointer(shape, op["from"], "from")
+            value = copy.deepcopy(_parent(doc, src_names, op["from"]).get(src_names[-1]))
+            if kind == "move":
+                _check_value(src_node, None, op["from"])
+                _parent(doc, src_names, op["from"])[src_names[-1]] = None
+        elif kind == "remove":
+            value = None
+        else:
+            value = op["value"]
+        value = _check_value(node, value, pointer)
+        _parent(doc, names, pointer)[names[-1]] = value
+    return doc

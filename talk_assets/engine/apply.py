@@ -1,17 +1,98 @@
-"""apply: fold the confirmed writes of a plan into the state (S5, S10)."""
+"""apply: fold the confirmed writes of a plan into the state (S5, S8, S10)."""
 
 from __future__ import annotations
 
 import polars as pl
 
+from talk_assets.engine import schemas as sch
+from talk_assets.engine.mapping import parse_dynamic, render
 from talk_assets.engine.plan import SyncPlan
 from talk_assets.engine.state import SyncState
+from talk_assets.systems import datatype
 
 
 def apply(state: SyncState, plan: SyncPlan, results: pl.DataFrame) -> SyncState:
     """New state after the sinks executed `plan.writes` and answered `results` (RESULTS).
 
-    Only confirmed writes (ok) change links, insert tracking and synced values; merges found by
-    criteria and agreements that needed no write are recorded as well.
+    Only confirmed writes (ok) change links, insert tracking and synced values for what they
+    wrote (S10); a failed write leaves its pair's synced value as it was, so the difference is
+    planned again. Merges found by criteria and agreements that needed no write are recorded
+    as well. The synced value of a written property is the value the system stored (S5).
     """
-    raise NotImplementedError
+    res = (
+        sch.conform(results, sch.RESULTS)
+        .filter(pl.col("ok").fill_null(False))
+        .rename({"record": "stored_json"})
+    )
+    writes = plan.writes.join(res, on="write_id", how="inner")
+
+    # Inserts: the new record key, linked to every (flow, source) it serves.
+    new_keys = writes.filter((pl.col("op") == "insert") & pl.col("new_id").is_not_null()).select(
+        "write_id", new_key=pl.concat_str([pl.col("datatype"), pl.lit(":"), pl.col("new_id")])
+    )
+    served = plan.insert_sources.join(new_keys, on="write_id")
+    inserted = served.select("flow", "source", target="new_key")
+    insert_links = served.select("source", target="new_key", origin=pl.lit("insert"), flow="flow")
+
+    # Synced values: agreements, and rows whose write was confirmed (stored value if echoed).
+    stored = _stored_values(writes)
+    confirmed = pl.concat([res.select("write_id"), new_keys.select("write_id")]).unique()
+    base = plan.baselines.join(new_keys, on="write_id", how="left").with_columns(
+        target=pl.coalesce("target", "new_key")
+    )
+    base = base.filter(
+        pl.col("write_id").is_null() | pl.col("write_id").is_in(confirmed["write_id"].implode())
+    ).filter(pl.col("target").is_not_null())
+    base = base.join(
+        stored, left_on=["write_id", "written_path"], right_on=["write_id", "path"], how="left"
+    ).with_columns(
+        value=pl.coalesce(parse_dynamic(pl.col("stored"), pl.col("type")), pl.col("value"))
+    )
+    new_synced = base.select(list(sch.SYNCED)).unique(
+        subset=["flow", "source", "target", "property"], keep="last", maintain_order=True
+    )
+    synced = pl.concat(
+        [
+            state.synced.join(new_synced, on=["flow", "source", "target", "property"], how="anti"),
+            new_synced,
+        ]
+    )
+
+    # Links: insert tracking, criteria merges, and pairs that agreed through their cluster.
+    pair_links = base.select("source", "target", origin=pl.lit("confirmed"), flow="flow").unique(
+        subset=["source", "target"], maintain_order=True
+    )
+    merge_links = plan.merges.select("source", "target", origin=pl.lit("merge"), flow="flow")
+    links = state.links
+    for new in (insert_links, merge_links, pair_links):
+        new = sch.conform(new, sch.LINKS)
+        new = new.join(links.select("source", "target"), on=["source", "target"], how="anti")
+        new = new.join(
+            links.select(source="target", target="source"), on=["source", "target"], how="anti"
+        )
+        links = pl.concat([links, new.unique(subset=["source", "target"], maintain_order=True)])
+
+    return state.replace(
+        links=links,
+        synced=sch.conform(synced, sch.SYNCED),
+        inserted=pl.concat([state.inserted, sch.conform(inserted, sch.INSERTED)]).unique(
+            maintain_order=True
+        ),
+    )
+
+
+def _stored_values(writes: pl.DataFrame) -> pl.DataFrame:
+    """(write_id, path, stored) from the records the systems answered, as canonical strings."""
+    parts = [pl.DataFrame(schema={"write_id": pl.String, "path": pl.String, "stored": pl.String})]
+    with_record = writes.filter(pl.col("stored_json").is_not_null())
+    for key in with_record["datatype"].unique().sort():
+        dt = datatype(key)
+        rows = with_record.filter(pl.col("datatype") == key)
+        decoded = rows.select(
+            "write_id", rec=pl.col("stored_json").str.json_decode(pl.Struct(dt.polars_schema()))
+        ).unnest("rec")
+        parts.extend(
+            decoded.select("write_id", path=pl.lit(f.path), stored=render(pl.col(f.path), f.type))
+            for f in dt.fields
+        )
+    return pl.concat(parts).filter(pl.col("stored").is_not_null())

@@ -6,10 +6,16 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
+from talk_assets.engine import schemas as sch
+from talk_assets.engine.flows import FlowCtx, prepare, side
+from talk_assets.engine.identity import clusters as compute_clusters
+from talk_assets.engine.inserts import plan_inserts
+from talk_assets.engine.mapping import coerce, json_object, json_value, parse_dynamic, render
 from talk_assets.engine.plan import SyncPlan
+from talk_assets.engine.reconcile import decide
 from talk_assets.engine.state import SyncState
 from talk_assets.flows.model import Flow
-from talk_assets.systems import ResolvedFlow
+from talk_assets.systems import ResolvedFlow, datatype
 
 
 def make_plan(
@@ -19,4 +25,364 @@ def make_plan(
 ) -> SyncPlan:
     """Plan one run. records: datatype key -> current records with the schema's columns;
     flows in document order. Pure: nothing is written, so a dry run is just this (S12)."""
-    raise NotImplementedError
+    ctxs = prepare(list(flows))
+    cl, merges = _identity(records, ctxs, state)
+    cl_lazy = cl.lazy()
+    long = _mapped(records, ctxs, cl_lazy, state)
+    mapped = long.select(
+        *[
+            c
+            for c in sch.MAPPED
+            if c not in ("source_value", "target_value", "synced", "has_synced")
+        ],
+        source_value="sv",
+        target_value="tv",
+        synced="base",
+        has_synced="has_base",
+    )
+    coercion_rejects = pl.concat(
+        [
+            long.filter(pl.col("s_fail")).select(
+                "flow",
+                record="source",
+                property="source_property",
+                value="s_raw",
+                reason=pl.concat_str([pl.lit("cannot convert to "), pl.col("type")]),
+            ),
+            long.filter(pl.col("t_fail")).select(
+                "flow",
+                record="target",
+                property="property",
+                value="t_raw",
+                reason=pl.concat_str([pl.lit("cannot convert to "), pl.col("type")]),
+            ),
+        ]
+    )
+    dec = decide(long.filter(pl.col("writable") & ~pl.col("s_fail") & ~pl.col("t_fail"))).filter(
+        pl.col("action") != "none"
+    )
+    agreed = dec.filter(pl.col("action") == "agree")
+    upd, upd_rejects = _updates(dec.filter(pl.col("action") != "agree"))
+
+    targets: dict[str, list[FlowCtx]] = {}
+    for c in ctxs:
+        if c.inserts:
+            targets.setdefault(c.rf.target.key, []).append(c)
+    ins = [
+        plan_inserts(records, datatype(key), group, cl_lazy, state.inserted.lazy())
+        for key, group in targets.items()
+    ]
+
+    baselines = pl.concat(
+        [
+            agreed.select(
+                "flow",
+                "source",
+                "target",
+                "property",
+                "value",
+                "type",
+                write_id=pl.lit(None, pl.String),
+                written_path=pl.lit(None, pl.String),
+                written_type=pl.lit(None, pl.String),
+            ),
+            upd.select(list(sch.BASELINES)),
+            *[i.baselines for i in ins],
+        ]
+    )
+    rejects = pl.concat(
+        [coercion_rejects, upd_rejects, *[i.rejects for i in ins]], how="vertical_relaxed"
+    )
+    writes_upd = upd.filter(pl.col("write"))
+    updates = writes_upd.sort("flow_idx", "source", "target").unique(
+        subset=["record", "path"], keep="first", maintain_order=True
+    )
+    conflicts = dec.filter(pl.col("conflict")).select(
+        "flow",
+        "source",
+        "target",
+        "property",
+        source_value="sv",
+        target_value="tv",
+        synced="base",
+        winner=pl.when(pl.col("action") == "to_target")
+        .then(pl.lit("source"))
+        .otherwise(pl.lit("target")),
+        value="value",
+        reason="reason",
+    )
+    inserts = pl.concat([i.inserts for i in ins]) if ins else sch.empty(sch.INSERTS).lazy()
+    frames = pl.collect_all(
+        [
+            mapped,
+            inserts,
+            pl.concat([i.insert_sources for i in ins])
+            if ins
+            else sch.empty(sch.INSERT_SOURCES).lazy(),
+            updates,
+            conflicts,
+            rejects,
+            pl.concat([i.skipped for i in ins]) if ins else sch.empty(sch.SKIPPED).lazy(),
+            baselines,
+        ]
+    )
+    mapped_df, inserts_df, sources_df, updates_df, conflicts_df, rejects_df, skipped_df, base_df = (
+        frames
+    )
+    writes = _writes(inserts_df, updates_df)
+    notes = pl.DataFrame(
+        [(c.name, n) for c in ctxs for n in c.notes], schema=sch.NOTES, orient="row"
+    )
+    return SyncPlan(
+        clusters=cl,
+        mapped=_sorted(mapped_df, sch.MAPPED, ["flow", "source", "target", "property"]),
+        inserts=_sorted(inserts_df, sch.INSERTS, ["write_id"]),
+        insert_sources=_sorted(sources_df, sch.INSERT_SOURCES, ["write_id", "flow", "source"]),
+        updates=_sorted(
+            updates_df.with_columns(property=pl.col("path")), sch.UPDATES, ["record", "property"]
+        ),
+        merges=_sorted(merges, sch.MERGES, ["flow", "source", "target"]),
+        conflicts=_sorted(conflicts_df, sch.CONFLICTS, ["flow", "source", "target", "property"]),
+        rejects=_sorted(rejects_df.unique(), sch.REJECTS, list(sch.REJECTS)),
+        skipped=_sorted(skipped_df, sch.SKIPPED, ["flow", "record"]),
+        notes=notes,
+        baselines=_sorted(base_df, sch.BASELINES, ["flow", "source", "target", "property"]),
+        writes=writes,
+    )
+
+
+def _sorted(df: pl.DataFrame, schema: sch.Schema, by: list[str]) -> pl.DataFrame:
+    return sch.conform(df, schema).sort(by, nulls_last=True)
+
+
+def _match_value(path: str, field_type: str) -> pl.Expr:
+    return render(pl.col(path), field_type).str.strip_chars()
+
+
+def _identity(
+    records: Mapping[str, pl.DataFrame], ctxs: list[FlowCtx], state: SyncState
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Clusters (S1, S2) and the merges (new links) merge criteria found this run."""
+    keys = []
+    for key, df in records.items():
+        dt = datatype(key)
+        keys.append(side({key: df}, dt, [], "", {}).select(record="key"))
+    nodes = (
+        pl.concat(keys).with_columns(gone=pl.lit(False))
+        if keys
+        else pl.LazyFrame(schema={"record": pl.String, "gone": pl.Boolean})
+    )
+    edges = [state.links.lazy().select(a="source", b="target")]
+    pairs = []
+    for c in ctxs:
+        rf = c.rf
+        for j, (sf, tf) in enumerate(rf.criteria):
+            src = (
+                side(records, rf.source, [rf.source_filter], "", {"v": sf.path})
+                .select("key", v=_match_value("v", sf.type))
+                .filter(pl.col("v").is_not_null() & (pl.col("v") != ""))
+            )
+            tgt = (
+                side(records, rf.target, [rf.target_filter], "", {"v": tf.path})
+                .select("key", v=_match_value("v", tf.type))
+                .filter(pl.col("v").is_not_null() & (pl.col("v") != ""))
+            )
+            group = pl.concat([src, tgt]).unique()
+            edges.append(
+                group.select(a="key", b=pl.col("key").min().over("v")).filter(
+                    pl.col("a") != pl.col("b")
+                )
+            )
+            pairs.append(
+                src.join(tgt, on="v").select(
+                    flow=pl.lit(c.name),
+                    source="key",
+                    target="key_right",
+                    criterion=pl.lit(f"{sf.path} = {tf.path}"),
+                    order=pl.lit(j),
+                )
+            )
+    nodes_df, edges_df, *pair_dfs = pl.collect_all([nodes, pl.concat(edges), *pairs])
+    cl = compute_clusters(nodes_df, edges_df)
+    links = state.links.select("source", "target")
+    if pair_dfs:
+        merges = (
+            pl.concat(pair_dfs)
+            .filter(pl.col("source") != pl.col("target"))
+            .sort("flow", "source", "target", "order")
+            .unique(subset=["flow", "source", "target"], keep="first", maintain_order=True)
+            .join(links, on=["source", "target"], how="anti")
+            .join(
+                links.select(source="target", target="source"), on=["source", "target"], how="anti"
+            )
+        )
+    else:
+        merges = sch.empty(sch.MERGES)
+    return cl, merges
+
+
+def _mapped(
+    records: Mapping[str, pl.DataFrame],
+    ctxs: list[FlowCtx],
+    cl: pl.LazyFrame,
+    state: SyncState,
+) -> pl.LazyFrame:
+    """Long frame: one row per flow, linked pair and mapped property, both sides coerced."""
+    clusters = cl.select("record", "cluster")
+    parts = []
+    for c in ctxs:
+        rf = c.rf
+        if not rf.properties:
+            continue
+        scols = {f"s{i}": s.path for i, (s, _, _) in enumerate(rf.properties)}
+        tcols = {f"t{i}": t.path for i, (_, t, _) in enumerate(rf.properties)}
+        src = side(records, rf.source, [rf.source_filter], "s_", scols).join(
+            clusters, left_on="s_key", right_on="record"
+        )
+        tgt = side(records, rf.target, [rf.target_filter], "t_", tcols).join(
+            clusters, left_on="t_key", right_on="record"
+        )
+        pairs = src.join(tgt, on="cluster").filter(pl.col("s_key") != pl.col("t_key"))
+        for i, (s, t, typ) in enumerate(rf.properties):
+            s_raw, sv, s_fail = coerce(pl.col(f"s{i}"), s.type, typ)
+            t_raw, tv, t_fail = coerce(pl.col(f"t{i}"), t.type, typ)
+            parts.append(
+                pairs.select(
+                    flow=pl.lit(c.name),
+                    flow_idx=pl.lit(c.idx),
+                    cluster="cluster",
+                    source="s_key",
+                    target="t_key",
+                    s_id="s_id",
+                    t_id="t_id",
+                    s_parent="s_parent",
+                    t_parent="t_parent",
+                    s_ts="s_ts",
+                    t_ts="t_ts",
+                    property=pl.lit(t.path),
+                    source_property=pl.lit(s.path),
+                    type=pl.lit(typ),
+                    s_type=pl.lit(s.type),
+                    t_type=pl.lit(t.type),
+                    s_dt=pl.lit(rf.source.key),
+                    t_dt=pl.lit(rf.target.key),
+                    writable=pl.lit(s.writable and t.writable),
+                    s_raw=s_raw,
+                    sv=sv,
+                    s_fail=s_fail,
+                    t_raw=t_raw,
+                    tv=tv,
+                    t_fail=t_fail,
+                )
+            )
+    if not parts:
+        return pl.LazyFrame(schema={**{c: pl.String for c in _LONG_STR}, **_LONG_OTHER})
+    synced = state.synced.lazy().select(
+        "flow", "source", "target", "property", base="value", has_base=pl.lit(True)
+    )
+    return (
+        pl.concat(parts)
+        .join(synced, on=["flow", "source", "target", "property"], how="left")
+        .with_columns(pl.col("has_base").fill_null(False))
+    )
+
+
+_LONG_STR = [
+    "flow",
+    "cluster",
+    "source",
+    "target",
+    "s_id",
+    "t_id",
+    "s_parent",
+    "t_parent",
+    "s_ts",
+    "t_ts",
+    "property",
+    "source_property",
+    "type",
+    "s_type",
+    "t_type",
+    "s_dt",
+    "t_dt",
+    "s_raw",
+    "sv",
+    "t_raw",
+    "tv",
+    "base",
+]
+_LONG_OTHER = {
+    "flow_idx": pl.Int32,
+    "writable": pl.Boolean,
+    "s_fail": pl.Boolean,
+    "t_fail": pl.Boolean,
+    "has_base": pl.Boolean,
+}
+
+
+def _updates(dec: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Write rows for decided pairs (S4-S6): value converted to the written field's type.
+
+    Returns (rows with baseline columns and a `write` flag, rejects). A value equal to the
+    field's current value needs no write (S5); a value the field's type refuses is rejected.
+    """
+    to_t = pl.col("action") == "to_target"
+    rows = dec.with_columns(
+        direction=pl.col("action"),
+        record=pl.when(to_t).then("target").otherwise("source"),
+        record_id=pl.when(to_t).then("t_id").otherwise("s_id"),
+        parent_id=pl.when(to_t).then("t_parent").otherwise("s_parent"),
+        datatype=pl.when(to_t).then("t_dt").otherwise("s_dt"),
+        path=pl.when(to_t).then("property").otherwise("source_property"),
+        ftype=pl.when(to_t).then("t_type").otherwise("s_type"),
+        old_value=pl.when(to_t).then("t_raw").otherwise("s_raw"),
+    ).with_columns(new_value=parse_dynamic(pl.col("value"), pl.col("ftype")))
+    bad = pl.col("new_value").is_null()
+    rejects = rows.filter(bad).select(
+        "flow",
+        "record",
+        property="path",
+        value="value",
+        reason=pl.concat_str([pl.lit("cannot convert to "), pl.col("ftype")]),
+    )
+    rows = rows.filter(~bad).with_columns(
+        write=~pl.col("new_value").eq_missing(pl.col("old_value")),
+        system=pl.col("datatype").str.split_exact(".", 1).struct.field("field_0"),
+    )
+    rows = rows.with_columns(
+        write_id=pl.when(pl.col("write")).then(
+            pl.concat_str([pl.lit("update:"), pl.col("record")])
+        ),
+        written_path=pl.when(pl.col("write")).then("path"),
+        written_type=pl.when(pl.col("write")).then("ftype"),
+    )
+    return rows, rejects
+
+
+def _writes(inserts: pl.DataFrame, updates: pl.DataFrame) -> pl.DataFrame:
+    """One row per target record: the inserts, and the updates grouped by record."""
+    ins = inserts.select(
+        "write_id",
+        op=pl.lit("insert"),
+        system=pl.col("datatype").str.split_exact(".", 1).struct.field("field_0"),
+        datatype="datatype",
+        record=pl.lit(None, pl.String),
+        record_id=pl.lit(None, pl.String),
+        parent_id="parent_id",
+        cluster="cluster",
+        flow="flow",
+        values="values",
+    )
+    upd = (
+        updates.sort("write_id", "path")
+        .group_by("write_id", maintain_order=True)
+        .agg(
+            pl.col(
+                "system", "datatype", "record", "record_id", "parent_id", "cluster", "flow"
+            ).first(),
+            values=json_object(pl.col("path"), json_value(pl.col("new_value"), pl.col("ftype"))),
+        )
+        .with_columns(op=pl.lit("update"))
+    )
+    out = pl.concat([sch.conform(ins, sch.WRITES), sch.conform(upd, sch.WRITES)])
+    return out.sort("write_id")

@@ -1,0 +1,211 @@
+"""Inserts (S3, S8): one new target record per cluster that lacks one.
+
+Flows into the same target datatype are planned together: their candidates are grouped by
+cluster, values merged in document order (first non-empty wins), so five flows into Crmoffice
+Contacts give one contact per person cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import polars as pl
+
+from talk_assets.engine import schemas as sch
+from talk_assets.engine.flows import FlowCtx, side
+from talk_assets.engine.mapping import (
+    coerce,
+    json_object,
+    json_value,
+    parse_dynamic,
+    parse_to,
+)
+from talk_assets.systems import Datatype
+
+
+@dataclass
+class InsertPlan:
+    inserts: pl.LazyFrame
+    insert_sources: pl.LazyFrame
+    baselines: pl.LazyFrame
+    rejects: pl.LazyFrame
+    skipped: pl.LazyFrame
+
+
+def _candidates(
+    records: Mapping[str, pl.DataFrame],
+    ctx: FlowCtx,
+    clusters: pl.LazyFrame,
+    inserted: pl.LazyFrame,
+    covered: pl.LazyFrame,
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """(contributors, long values) of one flow's source records needing an insert."""
+    rf = ctx.rf
+    cols = {f"s{i}": s.path for i, s, _, _ in ctx.writable}
+    src = (
+        side(records, rf.source, [rf.source_filter, ctx.condition], "s_", cols)
+        .join(clusters, left_on="s_key", right_on="record")
+        .join(
+            inserted.filter(pl.col("flow") == ctx.name),
+            left_on="s_key",
+            right_on="source",
+            how="anti",
+        )
+        .join(covered, on="cluster", how="anti")
+        .with_columns(flow=pl.lit(ctx.name), flow_idx=pl.lit(ctx.idx), s_dt=pl.lit(rf.source.name))
+    )
+    contributors = src.select("cluster", "flow_idx", "flow", "s_key", "s_id", "s_dt")
+    parts = []
+    for i, s, t, typ in ctx.writable:
+        raw, value, failed = coerce(pl.col(f"s{i}"), s.type, typ)
+        parts.append(
+            src.select(
+                "cluster",
+                "flow_idx",
+                "flow",
+                "s_key",
+                source_property=pl.lit(s.path),
+                path=pl.lit(t.path),
+                type=pl.lit(typ),
+                ftype=pl.lit(t.type),
+                raw=raw,
+                value=value,
+                failed=failed,
+            ).with_columns(field_value=parse_to(pl.col("value"), t.type))
+        )
+    return contributors, pl.concat(parts)
+
+
+def plan_inserts(
+    records: Mapping[str, pl.DataFrame],
+    target: Datatype,
+    flows: list[FlowCtx],
+    clusters: pl.LazyFrame,
+    inserted: pl.LazyFrame,
+) -> InsertPlan:
+    covered = clusters.filter(pl.col("datatype") == target.key).select("cluster").unique()
+    cl = clusters.select("record", "cluster")
+    pieces = [_candidates(records, c, cl, inserted, covered) for c in flows]
+    contributors = pl.concat([p[0] for p in pieces]).sort("flow_idx", "s_key")
+    long = pl.concat([p[1] for p in pieces])
+
+    conv_failed = pl.col("failed") | (
+        pl.col("value").is_not_null() & pl.col("field_value").is_null()
+    )
+    rejects = [
+        long.filter(conv_failed).select(
+            "flow",
+            record="s_key",
+            property="source_property",
+            value="raw",
+            reason=pl.concat_str([pl.lit("cannot convert to "), pl.col("ftype")]),
+        )
+    ]
+    good = long.filter(~conv_failed & pl.col("field_value").is_not_null())
+    merged = (
+        good.sort("flow_idx", "s_key")
+        .group_by("cluster", "path", maintain_order=True)
+        .agg(pl.col("field_value").first(), pl.col("ftype").first())
+    )
+    first = contributors.group_by("cluster", maintain_order=True).agg(
+        pl.col("flow").first(), pl.col("s_key").first()
+    )
+    n_values = merged.group_by("cluster").agg(n=pl.len())
+    skipped = first.join(n_values, on="cluster", how="anti").select(
+        "flow", record="s_key", reason=pl.lit("nothing to write")
+    )
+    candidates = first.join(n_values, on="cluster", how="semi")
+
+    # Child datatypes are created under a parent record: the source record must be one.
+    if target.parent:
+        parents = (
+            contributors.filter(pl.col("s_dt").is_in(list(target.parent_datatypes)))
+            .group_by("cluster", maintain_order=True)
+            .agg(parent_id=pl.col("s_id").first())
+        )
+        candidates = candidates.join(parents, on="cluster", how="left")
+        rejects.append(
+            candidates.filter(pl.col("parent_id").is_null()).select(
+                "flow",
+                record="s_key",
+                property=pl.lit(target.parent),
+                value=pl.lit(None, pl.String),
+                reason=pl.lit(
+                    f"a {target.name} record is created under a "
+                    f"{' or '.join(target.parent_datatypes)} record; the source is none"
+                ),
+            )
+        )
+        candidates = candidates.filter(pl.col("parent_id").is_not_null())
+    else:
+        candidates = candidates.with_columns(parent_id=pl.lit(None, pl.String))
+
+    for path in target.required:
+        has = merged.filter(pl.col("path") == path).select("cluster")
+        missing = candidates.join(has, on="cluster", how="anti")
+        rejects.append(
+            missing.select(
+                "flow",
+                record="s_key",
+                property=pl.lit(path),
+                value=pl.lit(None, pl.String),
+                reason=pl.lit(f"required field {path} missing"),
+            )
+        )
+        candidates = candidates.join(has, on="cluster", how="semi")
+
+    candidates = candidates.with_columns(
+        write_id=pl.concat_str([pl.lit(f"insert:{target.key}:"), pl.col("cluster")])
+    )
+    values = merged.join(candidates.select("cluster"), on="cluster", how="semi")
+    for flt in [f for f in {c.rf.target_filter for c in flows} if f]:
+        values = pl.concat(
+            [
+                values.filter(pl.col("path") != flt[0]),
+                candidates.select(
+                    "cluster",
+                    path=pl.lit(flt[0]),
+                    field_value=pl.lit(str(flt[1]).lower()),
+                    ftype=pl.lit(target.field(flt[0]).type),
+                ),
+            ]
+        )
+    objects = (
+        values.sort("cluster", "path")
+        .group_by("cluster")
+        .agg(values=json_object(pl.col("path"), json_value(pl.col("field_value"), pl.col("ftype"))))
+    )
+    inserts = candidates.join(objects, on="cluster").select(
+        "write_id",
+        "flow",
+        source="s_key",
+        cluster="cluster",
+        datatype=pl.lit(target.key),
+        values="values",
+        parent_id="parent_id",
+    )
+    sources = contributors.join(candidates.select("cluster", "write_id"), on="cluster")
+    baselines = long.join(candidates.select("cluster", "write_id"), on="cluster").join(
+        merged.select("cluster", "path", merged_value="field_value"),
+        on=["cluster", "path"],
+        how="left",
+    )
+    baselines = baselines.select(
+        "flow",
+        source="s_key",
+        target=pl.lit(None, pl.String),
+        property="path",
+        value=parse_dynamic(pl.col("merged_value"), pl.col("type")),
+        type="type",
+        write_id="write_id",
+        written_path="path",
+        written_type="ftype",
+    )
+    return InsertPlan(
+        inserts=inserts,
+        insert_sources=sources.select("write_id", "flow", source="s_key"),
+        baselines=baselines,
+        rejects=pl.concat([r.select(list(sch.REJECTS)) for r in rejects]),
+        skipped=skipped,
+    )

@@ -27,7 +27,7 @@ import random
 import re
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
@@ -383,6 +383,7 @@ class Transport:
         auth_headers: Callable[[str], dict[str, str]],
         parse_error: ErrorParser,
         secrets: Iterable[Secret],
+        http_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.system = system
         self.settings = settings
@@ -397,8 +398,11 @@ class Transport:
             timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
             limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
             follow_redirects=False,
+            transport=http_transport,
         )
         self.requests = 0
+        self.statuses: Counter[int | str] = Counter()
+        """Answers by status (and transport errors by name): 429s should stay rare."""
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -443,7 +447,7 @@ class Transport:
         except _Retryable as exc:
             cls = SystemUnavailable if exc.unreachable else RequestFailed
             raise cls(
-                f"{method} {path}: {exc} (gave up after retries)",
+                f"gave up after retries: {exc}",
                 system=self.system,
                 datatype=datatype,
                 status=exc.status,
@@ -484,6 +488,7 @@ class Transport:
                 response = await self.http.send(request)
             except httpx.TransportError as exc:
                 reason = f"{self.system} {method} {path}: {type(exc).__name__}"
+                self.statuses[type(exc).__name__] += 1
                 log.debug("%s after %.2f s", reason, time.monotonic() - started)
                 if isinstance(exc, _NOT_SENT) or idempotent:
                     retry = _Retryable(reason)
@@ -498,6 +503,7 @@ class Transport:
                 time.monotonic() - started,
             )
             status = response.status_code
+            self.statuses[status] += 1
             if status < 400:
                 return response
             if status == 401 and auth and not refreshed:
@@ -893,7 +899,15 @@ class ConnectorClient:
     max_pages: ClassVar[int] = 100_000
     """A listing longer than this many pages is an error, not an endless loop."""
 
-    def __init__(self, *, base_url: str, token_url: str, settings: HttpSettings | None) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token_url: str,
+        settings: HttpSettings | None,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http_transport = http_transport
         self.base_url = base_url
         self.token_url = token_url
         self.settings = settings or self.default_settings()
@@ -972,6 +986,7 @@ class ConnectorClient:
                     auth_headers=self._auth_headers,
                     parse_error=self._parse_error,
                     secrets=self._secrets(),
+                    http_transport=self._http_transport,
                 )
             assert self._transport is not None
             return self._loop, self._transport
@@ -1345,3 +1360,90 @@ class ConnectorClient:
             recovered=stored.recovered,
             record_id=stored.record.get(dt.id.path, op.record_id),
         )
+
+
+class ClientResource:
+    """Methods the Dagster resources share (kept here, free of Dagster, beside the client).
+
+    A resource builds its client on first use (`get_client()`), reuses it for the whole run and
+    closes it in `teardown_after_execution`."""
+
+    def _new_client(self) -> ConnectorClient:
+        raise NotImplementedError
+
+    def _settings(self) -> HttpSettings:
+        """Settings from the resource's config fields (same names on both resources)."""
+        rps = getattr(self, "requests_per_second", None)
+        return HttpSettings(
+            timeout=self.timeout_seconds,  # type: ignore[attr-defined]
+            requests_per_second=rps if rps and rps > 0 else None,
+            max_attempts=self.max_attempts,  # type: ignore[attr-defined]
+            max_retry_seconds=self.max_retry_seconds,  # type: ignore[attr-defined]
+            backoff_initial=self.backoff_initial_seconds,  # type: ignore[attr-defined]
+            backoff_max=self.backoff_max_seconds,  # type: ignore[attr-defined]
+            write_concurrency=self.write_concurrency,  # type: ignore[attr-defined]
+            page_size=self.page_size,  # type: ignore[attr-defined]
+        )
+
+    def get_client(self) -> ConnectorClient:
+        client = self._client  # type: ignore[attr-defined]
+        if client is None:
+            client = self._client = self._new_client()
+        return client
+
+    def close(self) -> None:
+        client, self._client = self._client, None  # type: ignore[attr-defined]
+        if client is not None:
+            client.close()
+
+    def read(
+        self, datatype: str | Datatype, since: str | None = None, *, page_size: int | None = None
+    ) -> ReadResult:
+        return self.get_client().read(datatype, since, page_size=page_size)
+
+    def has_changes(self, datatype: str | Datatype, since: str | None) -> bool:
+        return self.get_client().has_changes(datatype, since)
+
+    def get(self, datatype: str | Datatype, record_id: Any, *, parent_id: Any = None) -> dict:
+        return self.get_client().get(datatype, record_id, parent_id=parent_id)
+
+    def insert(
+        self,
+        datatype: str | Datatype,
+        values: Mapping[str, Any],
+        *,
+        reference: str,
+        parent_id: Any = None,
+    ) -> dict[str, Any]:
+        return self.get_client().insert(datatype, values, reference=reference, parent_id=parent_id)
+
+    def update(
+        self,
+        datatype: str | Datatype,
+        record_id: Any,
+        values: Mapping[str, Any],
+        *,
+        parent_id: Any = None,
+    ) -> dict[str, Any]:
+        return self.get_client().update(datatype, record_id, values, parent_id=parent_id)
+
+    async def write_many(
+        self, ops: Iterable[WriteOp], *, concurrency: int | None = None
+    ) -> list[WriteResult]:
+        return await self.get_client().write_many(ops, concurrency=concurrency)
+
+    def write_many_blocking(
+        self, ops: Iterable[WriteOp], *, concurrency: int | None = None
+    ) -> list[WriteResult]:
+        return self.get_client().write_many_blocking(ops, concurrency=concurrency)
+
+
+def resource_kwargs_from_env(env_config: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
+    """Resource config from the environment: `dagster.EnvVar(NAME)` for every variable that is
+    set (resolved at run time, never stored as a value), the default for the others."""
+    from dagster import EnvVar
+
+    return {
+        arg: EnvVar(name) if os.environ.get(name) else default
+        for arg, (name, default) in env_config.items()
+    }

@@ -79,8 +79,14 @@ class CrmofficeClient(ConnectorClient):
         client_id: str | Secret = DEMO_CLIENT_ID,
         client_secret: str | Secret = DEMO_CLIENT_SECRET,
         settings: HttpSettings | None = None,
+        http_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        super().__init__(base_url=base_url, token_url=token_url, settings=settings)
+        super().__init__(
+            base_url=base_url,
+            token_url=token_url,
+            settings=settings,
+            http_transport=http_transport,
+        )
         self._client_id = Secret(client_id)
         self._client_secret = Secret(client_secret)
 

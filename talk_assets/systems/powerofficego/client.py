@@ -126,8 +126,14 @@ class PowerOfficeGoClient(ConnectorClient):
         client_key: str | Secret = DEMO_CLIENT_KEY,
         subscription_key: str | Secret = DEMO_SUBSCRIPTION_KEY,
         settings: HttpSettings | None = None,
+        http_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        super().__init__(base_url=base_url, token_url=token_url, settings=settings)
+        super().__init__(
+            base_url=base_url,
+            token_url=token_url,
+            settings=settings,
+            http_transport=http_transport,
+        )
         self._application_key = Secret(application_key)
         self._client_key = Secret(client_key)
         self._subscription_key = Secret(subscription_key)

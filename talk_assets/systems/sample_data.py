@@ -388,8 +388,9 @@ def generate(seed: int, size: int) -> SampleData:
     g = _Gen(seed, max(0, size))
     customers = g.parties("customers", person_share=0.55)
     suppliers = g.parties("suppliers", person_share=0.35)
-    if customers and suppliers and len(suppliers) >= 3:
-        suppliers[2]["EmailAddress"] = customers[0]["EmailAddress"]  # shared across datatypes
+    mailed = [c for c in customers if c["EmailAddress"]]
+    if mailed and len(suppliers) >= 3:
+        suppliers[2]["EmailAddress"] = mailed[0]["EmailAddress"]  # shared across datatypes
     contact_persons = g.contact_persons(customers + suppliers)
     employees = g.employees()
     products = g.products()

@@ -273,17 +273,14 @@ def test_data_survives_a_restart(tmp_path: Path) -> None:
 def test_same_seed_same_data_over_http() -> None:
     answers = []
     for _ in range(2):
-        with running_emulators(seed=11, size=5, rate_limits=False) as e:
-            with e.powerofficego.client() as p, e.crmoffice.client() as c:
-                answers.append(
-                    (
-                        [
-                            p.get(f"/{d}").json()
-                            for d in ("Customers", "Suppliers", "ContactPersons")
-                        ],
-                        [c.get(f"/{d}").json() for d in ("contacts", "companies", "activities")],
-                    )
-                )
+        with (
+            running_emulators(seed=11, size=5, rate_limits=False) as e,
+            e.powerofficego.client() as p,
+            e.crmoffice.client() as c,
+        ):
+            po_lists = [p.get(f"/{d}").json() for d in ("Customers", "Suppliers", "ContactPersons")]
+            crm_lists = [c.get(f"/{d}").json() for d in ("contacts", "companies", "activities")]
+            answers.append((po_lists, crm_lists))
     assert answers[0] == answers[1]
 
 

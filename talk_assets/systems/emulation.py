@@ -641,7 +641,8 @@ class SystemHandle:
         return self._hook("POST", "faults", body)
 
     def reset(self, seed: int | None = None, size: int | None = None) -> Json:
-        body = None if seed is None and size is None else {"seed": seed or 0, "size": size or 0}
+        """No arguments: clear data and counters; else reload sample data (seed, size)."""
+        body = {k: v for k, v in (("seed", seed), ("size", size)) if v is not None} or None
         return self._hook("POST", "reset", body)
 
     def describe(self) -> Json:

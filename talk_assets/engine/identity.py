@@ -47,7 +47,8 @@ def components(n: int, a: pl.Series, b: pl.Series) -> pl.Series:
             .agg(pl.col("m").min())
         )
         current = label.gather(hooks["node"])
-        new = label.scatter(hooks["node"], pl.select(pl.min_horizontal(current, hooks["m"]))[:, 0])
+        lowered = pl.select(pl.min_horizontal(current, hooks["m"]))[:, 0]
+        new = label.clone().scatter(hooks["node"], lowered)  # scatter works in place
         new = new.gather(new)
         if new.equals(label):
             return new
@@ -58,33 +59,25 @@ def components(n: int, a: pl.Series, b: pl.Series) -> pl.Series:
 def clusters(nodes: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
     """CLUSTERS frame from nodes (record, gone) and edges (a, b) between record keys.
 
-    Edge endpoints missing from `nodes` are added (known from links only, so gone).
+    Edge endpoints missing from `nodes` are added (known from links only, so gone). Node ids
+    are row positions (no string sort); the cluster id is then the smallest key per label.
     """
-    extra = pl.concat([edges["a"], edges["b"]]).alias("record").unique().to_frame()
-    allnodes = (
-        pl.concat(
-            [
-                nodes.select("record", "gone"),
-                extra.join(nodes.select("record"), on="record", how="anti").with_columns(
-                    gone=pl.lit(True)
-                ),
-            ]
-        )
-        .group_by("record")
-        .agg(pl.col("gone").all())
-        .sort("record")
-        .with_row_index("i")
-    )
+    nodes = nodes.select("record", "gone").unique(subset=["record"], keep="first")
+    ends = pl.concat([edges["a"], edges["b"]]).alias("record").to_frame()
+    extra = ends.join(nodes.select("record"), on="record", how="anti").unique()
+    allnodes = pl.concat([nodes, extra.with_columns(gone=pl.lit(True))]).with_row_index("i")
     index = allnodes.select("record", "i")
     e = (
-        edges.join(index.rename({"record": "a", "i": "ia"}), on="a")
-        .join(index.rename({"record": "b", "i": "ib"}), on="b")
+        edges.lazy()
+        .join(index.lazy().rename({"record": "a", "i": "ia"}), on="a")
+        .join(index.lazy().rename({"record": "b", "i": "ib"}), on="b")
         .filter(pl.col("ia") != pl.col("ib"))
+        .collect()
     )
     label = components(allnodes.height, e["ia"], e["ib"])
-    keys = allnodes["record"]
-    out = allnodes.with_columns(
-        datatype=key_datatype(pl.col("record")),
-        cluster=keys.gather(label),
+    out = allnodes.with_columns(label=label)
+    names = out.group_by("label").agg(cluster=pl.col("record").min())
+    out = out.join(names, on="label", how="left").with_columns(
+        datatype=key_datatype(pl.col("record"))
     )
-    return sch.conform(out, sch.CLUSTERS)
+    return sch.conform(out, sch.CLUSTERS).sort("record")

@@ -87,8 +87,13 @@ def plan_inserts(
     covered = clusters.filter(pl.col("datatype") == target.key).select("cluster").unique()
     cl = clusters.select("record", "cluster")
     pieces = [_candidates(records, c, cl, inserted, covered) for c in flows]
-    contributors = pl.concat([p[0] for p in pieces]).sort("flow_idx", "s_key")
-    long = pl.concat([p[1] for p in pieces])
+    contributors, long = pl.collect_all(
+        [
+            pl.concat([p[0] for p in pieces]).sort("flow_idx", "s_key"),
+            pl.concat([p[1] for p in pieces]),
+        ]
+    )
+    contributors, long = contributors.lazy(), long.lazy()
 
     conv_failed = pl.col("failed") | (
         pl.col("value").is_not_null() & pl.col("field_value").is_null()

@@ -28,7 +28,7 @@ def make_plan(
     ctxs = prepare(list(flows))
     cl, merges = _identity(records, ctxs, state)
     cl_lazy = cl.lazy()
-    long = _mapped(records, ctxs, cl_lazy, state)
+    long = _mapped(records, ctxs, cl_lazy, state).collect().lazy()
     mapped = long.select(
         *[
             c
@@ -242,7 +242,9 @@ def _mapped(
         tgt = side(records, rf.target, [rf.target_filter], "t_", tcols).join(
             clusters, left_on="t_key", right_on="record"
         )
-        pairs = src.join(tgt, on="cluster").filter(pl.col("s_key") != pl.col("t_key"))
+        pairs = (
+            src.join(tgt, on="cluster").filter(pl.col("s_key") != pl.col("t_key")).collect().lazy()
+        )
         for i, (s, t, typ) in enumerate(rf.properties):
             s_raw, sv, s_fail = coerce(pl.col(f"s{i}"), s.type, typ)
             t_raw, tv, t_fail = coerce(pl.col(f"t{i}"), t.type, typ)

@@ -244,7 +244,7 @@ class _Wait:
     def __init__(self, settings: HttpSettings) -> None:
         self._settings = settings
         self._exp = wait_exponential_jitter(
-            initial=settings.backoff_initial,
+            multiplier=settings.backoff_initial,
             max=settings.backoff_max,
             jitter=settings.backoff_initial,
         )
@@ -756,7 +756,7 @@ def same_value(sent: Any, stored: Any) -> bool:
     if sent in (None, "") or stored in (None, ""):
         return sent in (None, "") and stored in (None, "")
     if isinstance(sent, bool) or isinstance(stored, bool):
-        return sent == stored
+        return type(sent) is type(stored) and sent == stored
     if isinstance(sent, int | float) and isinstance(stored, int | float):
         return math.isclose(float(sent), float(stored), rel_tol=1e-9, abs_tol=1e-9)
     if isinstance(sent, str) and isinstance(stored, str):

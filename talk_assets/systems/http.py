@@ -389,7 +389,7 @@ class Transport:
         self.settings = settings
         self._auth_headers = auth_headers
         self._parse_error = parse_error
-        self._secrets = [s.reveal() for s in secrets if s]
+        self._secrets = [s for s in secrets if s]
         self.limiter = RateLimiter(settings.requests_per_second)
         self.tokens = TokenManager(lambda: fetch_token(self), settings.token_refresh_margin)
         connections = max(settings.write_concurrency, 1) + 2
@@ -410,7 +410,7 @@ class Transport:
     def scrub(self, text: str) -> str:
         """Remove any credential a server might echo back from text we show."""
         for secret in self._secrets:
-            text = text.replace(secret, "********")
+            text = text.replace(secret.reveal(), "********")
         return text
 
     def error_of(self, response: httpx.Response) -> tuple[str, str | None]:

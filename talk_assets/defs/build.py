@@ -1,22 +1,72 @@
-"""Assemble the Dagster definitions from the committed flow specifications."""
+"""Assemble the Dagster definitions from the committed flow specifications and the schemas:
+nothing here is written per flow."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from collections.abc import Sequence
 
-from dagster import Definitions
+from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
+from talk_assets.defs.automation import build_change_sensor, build_schedules, record_run_failures
 from talk_assets.defs.io_manager import PolarsDuckDBIOManager
+from talk_assets.defs.planning import build_planning
+from talk_assets.defs.settings import SyncSettings
+from talk_assets.defs.sinks import build_sink, sink_datatypes
+from talk_assets.defs.sources import build_sources
+from talk_assets.flows.model import Flow
+from talk_assets.flows.spec import committed_flows
+from talk_assets.systems import Datatype, ResolvedFlow, resolve_flow
+from talk_assets.systems.crmoffice.resource import CrmofficeResource
+from talk_assets.systems.powerofficego.resource import PowerOfficeGoResource
+
+SYNC_JOB = "sync"
 
 
-def state_home() -> Path:
-    return Path(os.environ.get("TALK_ASSETS_HOME", ".talk_assets"))
+def flow_datatypes(flows: Sequence[ResolvedFlow]) -> list[Datatype]:
+    out: dict[str, Datatype] = {}
+    for f in flows:
+        out.setdefault(f.source.key, f.source)
+        out.setdefault(f.target.key, f.target)
+    return list(out.values())
 
 
-def build_definitions() -> Definitions:
-    home = state_home()
+def default_resources(settings: SyncSettings) -> dict:
+    return {
+        "io_manager": PolarsDuckDBIOManager(database=str(settings.store().path)),
+        "settings": settings,
+        "powerofficego": PowerOfficeGoResource.from_env(),
+        "crmoffice": CrmofficeResource.from_env(),
+    }
+
+
+def build_definitions(
+    flows: Sequence[Flow] | None = None,
+    *,
+    settings: SyncSettings | None = None,
+    resources: dict | None = None,
+) -> Definitions:
+    """Everything the UI and `talk-assets sync` run: assets, checks, the sync job, schedules,
+    sensors and resources (configured from the environment)."""
+    resolved = [resolve_flow(f) for f in (flows if flows is not None else committed_flows())]
+    datatypes = flow_datatypes(resolved)
+    settings = settings or SyncSettings(tenant=os.environ.get("TALK_ASSETS_TENANT", "default"))
+    sources = build_sources(datatypes)
+    read_datatypes = [dt for dt in datatypes if dt.endpoint]
+    sync_job = define_asset_job(
+        SYNC_JOB,
+        selection=AssetSelection.all(),
+        description="Read every system, plan all flows, write the differences.",
+    )
     return Definitions(
-        assets=[],
-        resources={"io_manager": PolarsDuckDBIOManager(database=str(home / "default.duckdb"))},
+        assets=[
+            *sources,
+            build_planning(resolved, datatypes),
+            *(build_sink(dt, resolved) for dt in sink_datatypes(resolved)),
+        ],
+        jobs=[sync_job],
+        schedules=build_schedules(sync_job),
+        sensors=[build_change_sensor(sync_job, read_datatypes), record_run_failures],
+        resources={**default_resources(settings), **(resources or {})},
+        executor=in_process_executor,
     )

@@ -11,11 +11,22 @@ frame's schema even when it has no rows, and loads with `connection.sql(...).pl(
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import ExitStack, contextmanager
 
 import polars as pl
-from dagster import InputContext, MetadataValue, OutputContext, TableColumn, TableSchema
-from dagster._core.storage.db_io_manager import DbTypeHandler, TableSlice
+from dagster import (
+    InitResourceContext,
+    InputContext,
+    MetadataValue,
+    OutputContext,
+    TableColumn,
+    TableSchema,
+)
+from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice
 from dagster_duckdb.io_manager import DuckDbClient, DuckDBIOManager
+from pydantic import PrivateAttr
+
+from talk_assets.store.tenant import TenantStore
 
 
 def _quote(name: str) -> str:
@@ -58,8 +69,41 @@ class PolarsDuckDBTypeHandler(DbTypeHandler[pl.DataFrame]):
         return [pl.DataFrame]
 
 
+class _TenantClient(DuckDbClient):
+    """Connections through `TenantStore`: cursors of the run's held connection."""
+
+    @staticmethod
+    @contextmanager
+    def connect(context, _):
+        with TenantStore(context.resource_config["database"]).connect() as con:
+            yield con
+
+
 class PolarsDuckDBIOManager(DuckDBIOManager):
-    """DuckDB IO manager for polars frames; one schema per asset key prefix (leave `schema` unset)."""
+    """DuckDB IO manager for polars frames; one schema per asset key prefix (leave `schema`
+    unset). For the length of a run it holds one connection to the tenant file (see
+    `TenantStore.held`), which the engine's state tables share."""
+
+    _stack: ExitStack | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        self._stack = ExitStack()
+        self._stack.enter_context(TenantStore(self.database).held())
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        if self._stack is not None:
+            self._stack.close()
+            self._stack = None
+
+    def create_io_manager(self, context) -> DbIOManager:
+        return DbIOManager(
+            db_client=_TenantClient(),
+            database=self.database,
+            schema=self.schema_,
+            type_handlers=self.type_handlers(),
+            default_load_type=self.default_load_type(),
+            io_manager_name="PolarsDuckDBIOManager",
+        )
 
     @classmethod
     def _is_dagster_maintained(cls) -> bool:

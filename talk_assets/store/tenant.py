@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,6 +21,8 @@ import polars as pl
 
 STATE_SCHEMA = "state"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_held: dict[str, duckdb.DuckDBPyConnection] = {}
+_held_lock = threading.Lock()
 
 
 class StateLocked(RuntimeError):
@@ -44,15 +47,57 @@ def q(name: str) -> str:
 class TenantStore:
     """Short-lived connections to one tenant's DuckDB file, and atomic table writes."""
 
-    def __init__(self, path: str | Path, *, lock_timeout: float = 60.0) -> None:
+    def __init__(
+        self, path: str | Path, *, lock_timeout: float = 60.0, read_only: bool = False
+    ) -> None:
         self.path = Path(path)
         self.lock_timeout = lock_timeout
+        self.readonly = read_only
 
     def __repr__(self) -> str:
         return f"TenantStore({str(self.path)!r})"
 
     @contextmanager
-    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def held(self) -> Iterator[None]:
+        """Keep one read-write connection to the file open for a while (a run).
+
+        Opening a DuckDB file costs ~10 ms and a run opens it hundreds of times (every IO
+        manager load and store, every state read); while held, `connect` hands out cheap
+        cursors of this connection instead. The file is locked against other processes
+        meanwhile, as it is anyway while a run writes.
+        """
+        key = str(self.path.resolve())
+        with _held_lock:
+            nested = key in _held
+        if nested:  # an outer `held` of this process owns the connection
+            yield
+            return
+        with self._open(read_only=False) as con:
+            with _held_lock:
+                _held[key] = con
+            try:
+                yield
+            finally:
+                with _held_lock:
+                    _held.pop(key, None)
+
+    @contextmanager
+    def connect(self, *, read_only: bool | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection: a cursor of the held one if this process holds the file, else new."""
+        with _held_lock:
+            shared = _held.get(str(self.path.resolve())) if self.path.exists() else None
+        if shared is not None:
+            cursor = shared.cursor()
+            try:
+                yield cursor
+            finally:
+                cursor.close()
+            return
+        with self._open(read_only=self.readonly if read_only is None else read_only) as con:
+            yield con
+
+    @contextmanager
+    def _open(self, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
         if read_only and not self.path.exists():
             raise FileNotFoundError(f"no state yet at {self.path}: run `talk-assets sync` first")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,32 +122,40 @@ class TenantStore:
         finally:
             con.close()
 
+    def read_only(self, lock_timeout: float = 2.0) -> TenantStore:
+        """The same file for readers that must not wait long (sensors, `lineage`)."""
+        return TenantStore(self.path, lock_timeout=lock_timeout, read_only=True)
+
     def exists(self) -> bool:
         return self.path.exists()
 
     @staticmethod
-    def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    def tables(con: duckdb.DuckDBPyConnection, schema: str) -> set[str]:
         # fetchall: duckdb 2 keeps a half-read result open and refuses further work meanwhile
         rows = con.execute(
-            "select 1 from information_schema.tables where table_schema = ? and table_name = ?",
-            [schema, table],
+            "select table_name from duckdb_tables() where schema_name = ?", [schema]
         ).fetchall()
-        return bool(rows)
+        return {r[0] for r in rows}
+
+    @classmethod
+    def has_table(cls, con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+        return table in cls.tables(con, schema)
 
     def read_table(self, schema: str, table: str) -> pl.DataFrame | None:
         """A table as a polars frame, or None when it does not exist (yet)."""
-        if not self.exists():
-            return None
-        with self.connect() as con:
-            return self.read_table_with(con, schema, table)
+        return self.read_tables(schema, [table])[table]
 
-    @classmethod
-    def read_table_with(
-        cls, con: duckdb.DuckDBPyConnection, schema: str, table: str
-    ) -> pl.DataFrame | None:
-        if not cls.has_table(con, schema, table):
-            return None
-        return con.sql(f"select * from {q(schema)}.{q(table)}").pl()
+    def read_tables(self, schema: str, names: Iterable[str]) -> dict[str, pl.DataFrame | None]:
+        """Several tables of one schema through one connection; None for missing ones."""
+        names = list(names)
+        if not self.exists():
+            return dict.fromkeys(names)
+        with self.connect() as con:
+            present = self.tables(con, schema)
+            return {
+                n: con.sql(f"select * from {q(schema)}.{q(n)}").pl() if n in present else None
+                for n in names
+            }
 
     def write_tables(
         self,
@@ -112,7 +165,7 @@ class TenantStore:
         schema: str = STATE_SCHEMA,
     ) -> None:
         """Replace and append tables in ONE transaction: all of it lands, or none of it (S10)."""
-        with self.connect() as con:
+        with self.connect(read_only=False) as con:
             con.execute("begin transaction")
             try:
                 con.execute(f"create schema if not exists {q(schema)}")

@@ -70,6 +70,8 @@ class Datatype:
     """Datatypes a child record may belong to (`ContactPersons` under customers or suppliers)."""
     derived_from: tuple[str, ...] = ()
     """Datatypes whose records embed this one (`addresses` in `suppliers`)."""
+    embedded_as: str | None = None
+    """For derived datatypes: the object path in the parent record (`MailAddress`)."""
 
     @property
     def key(self) -> str:

@@ -167,6 +167,7 @@ ADDRESSES = Datatype(
     parent="OwnerId",
     parent_datatypes=("suppliers",),
     derived_from=("suppliers",),
+    embedded_as="MailAddress",
 )
 
 POWEROFFICEGO = System(

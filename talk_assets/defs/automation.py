@@ -1,0 +1,133 @@
+"""Schedules and sensors: the periodic sync, the cheap change sensor, the periodic full read
+(S8, S9) and a run-failure sensor that records why a run failed."""
+
+
+import os
+from collections.abc import Sequence
+
+import polars as pl
+from dagster import (
+    DagsterRunStatus,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    JobDefinition,
+    RunFailureSensorContext,
+    RunRequest,
+    RunsFilter,
+    ScheduleDefinition,
+    SensorEvaluationContext,
+    SkipReason,
+    run_failure_sensor,
+    sensor,
+)
+
+from talk_assets.defs.settings import SyncSettings
+from talk_assets.defs.sources import snapshot_cursor
+from talk_assets.defs.synclog import now
+from talk_assets.store.tenant import StateLocked
+from talk_assets.systems import Datatype
+
+SYNC_CRON = os.environ.get("TALK_ASSETS_SYNC_CRON", "*/5 * * * *")
+FULL_READ_CRON = os.environ.get("TALK_ASSETS_FULL_READ_CRON", "0 3 * * *")
+ACTIVE = os.environ.get("TALK_ASSETS_AUTOMATION", "").lower() in ("1", "on", "true", "running")
+IN_FLIGHT = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
+
+
+def build_schedules(job: JobDefinition) -> list[ScheduleDefinition]:
+    status = DefaultScheduleStatus.RUNNING if ACTIVE else DefaultScheduleStatus.STOPPED
+    return [
+        ScheduleDefinition(
+            name="sync_every_5_minutes",
+            job=job,
+            cron_schedule=SYNC_CRON,
+            default_status=status,
+            description=f"Sync all flows ({SYNC_CRON}; set TALK_ASSETS_SYNC_CRON to change).",
+        ),
+        ScheduleDefinition(
+            name="full_read_daily",
+            job=job,
+            cron_schedule=FULL_READ_CRON,
+            default_status=status,
+            run_config={"resources": {"settings": {"config": {"full_read": True}}}},
+            description=(
+                "Sync with a full read of every datatype: catches what cursors miss and marks "
+                f"disappeared records (S8, S9). {FULL_READ_CRON}; TALK_ASSETS_FULL_READ_CRON."
+            ),
+        ),
+    ]
+
+
+def changed_datatypes(
+    settings: SyncSettings, clients: dict, datatypes: Sequence[Datatype]
+) -> list[str]:
+    """Datatypes with records changed after their snapshot's cursor: one small request each."""
+    store = settings.store().read_only()
+    changed = []
+    for dt in datatypes:
+        snapshot = store.read_table(dt.system, dt.name) if store.exists() else None
+        cursor = snapshot_cursor(dt, snapshot)
+        if clients[dt.system].has_changes(dt, cursor):
+            changed.append(dt.key)
+    return changed
+
+
+def build_change_sensor(job: JobDefinition, datatypes: Sequence[Datatype]):
+    readable = [dt for dt in datatypes if dt.endpoint]
+
+    @sensor(
+        name="changes_sensor",
+        job=job,
+        minimum_interval_seconds=int(os.environ.get("TALK_ASSETS_SENSOR_SECONDS", "60")),
+        default_status=DefaultSensorStatus.RUNNING if ACTIVE else DefaultSensorStatus.STOPPED,
+        required_resource_keys={"settings", "powerofficego", "crmoffice"},
+        description="Polls each datatype's last-changed filter (one small request each) and "
+        "requests a sync only when something changed.",
+    )
+    def _changes(context: SensorEvaluationContext):
+        in_flight = context.instance.get_runs(
+            filters=RunsFilter(job_name=job.name, statuses=IN_FLIGHT), limit=1
+        )
+        if in_flight:
+            return SkipReason("a sync is already running")
+        res = context.resources
+        try:
+            changed = changed_datatypes(
+                res.settings,
+                {"powerofficego": res.powerofficego, "crmoffice": res.crmoffice},
+                readable,
+            )
+        except StateLocked:
+            return SkipReason("the state file is busy (a run is writing); trying next tick")
+        if not changed:
+            return SkipReason("no changes in any system")
+        return RunRequest(tags={"talk_assets/changed": ",".join(changed)[:1000]})
+
+    return _changes
+
+
+@run_failure_sensor(
+    name="record_run_failures",
+    default_status=DefaultSensorStatus.RUNNING if ACTIVE else DefaultSensorStatus.STOPPED,
+    description="Records every failed run and why in the tenant's state (table state.run_failures).",
+)
+def record_run_failures(context: RunFailureSensorContext, settings: SyncSettings):
+    failure = context.failure_event
+    message = failure.message if failure else "unknown"
+    context.log.error(f"run {context.dagster_run.run_id} failed: {message}")
+    settings.store().write_tables(
+        append={
+            "run_failures": pl.DataFrame(
+                {
+                    "run_id": [context.dagster_run.run_id],
+                    "job": [context.dagster_run.job_name],
+                    "time": [now()],
+                    "error": [message],
+                }
+            )
+        }
+    )

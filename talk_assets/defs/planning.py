@@ -1,0 +1,263 @@
+"""The planning step: one computation, many assets.
+
+The engine plans all flows at once (five flows into Crmoffice Contacts must agree on ONE
+contact per cluster), so a single multi-asset computes the plan and publishes it as
+`talk/clusters` (identity, S1/S2), one `flows/<flow>` asset per flow (mapped values of each
+linked pair, with per-property lineage) and `talk/plan` (the writes the sinks execute). The
+complete plan is also kept in the tenant file's `plan` schema for the sinks' `apply`.
+"""
+
+
+from collections.abc import Sequence
+
+import polars as pl
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetIn,
+    AssetKey,
+    AssetOut,
+    AssetsDefinition,
+    Failure,
+    MetadataValue,
+    Output,
+    multi_asset,
+)
+
+from talk_assets.defs.metadata import column_lineage, column_schema, lineage_table, markdown_table
+from talk_assets.defs.settings import SyncSettings
+from talk_assets.defs.sources import OWNERS, conform, input_name, source_key
+from talk_assets.engine import STATE_SCHEMAS, SyncPlan, SyncState, check_circuit_breaker, make_plan
+from talk_assets.lineage import edges_of
+from talk_assets.store.tenant import STATE_SCHEMA, TenantStore
+from talk_assets.systems import Datatype, ResolvedFlow
+
+PLAN_SCHEMA = "plan"
+CLUSTERS_KEY = AssetKey(["talk", "clusters"])
+PLAN_KEY = AssetKey(["talk", "plan"])
+
+
+def flow_key(flow: ResolvedFlow) -> AssetKey:
+    return AssetKey(["flows", flow.flow.name])
+
+
+def flow_group(flow: ResolvedFlow) -> str:
+    return "flow_" + flow.flow.name
+
+
+def load_state(store: TenantStore) -> SyncState:
+    return SyncState.from_frames(store.read_tables(STATE_SCHEMA, STATE_SCHEMAS))
+
+
+def save_plan(store: TenantStore, plan: SyncPlan, run_id: str) -> None:
+    frames = dict(plan.frames())
+    frames["meta"] = pl.DataFrame({"run_id": [run_id]})
+    store.write_tables(replace=frames, schema=PLAN_SCHEMA)
+
+
+def load_plan(store: TenantStore, run_id: str) -> SyncPlan:
+    """The plan made in this run; refuses a plan of another run (a sink run on its own)."""
+    empty = SyncPlan.empty().frames()
+    frames = store.read_tables(PLAN_SCHEMA, ["meta", *empty])
+    meta = frames.pop("meta")
+    if meta is None or meta["run_id"][0] != run_id:
+        raise Failure(
+            description=(
+                "no plan from this run: materialize talk/plan (and the sources) in the same run "
+                "as the sinks, e.g. with `talk-assets sync` or the `sync` job"
+            )
+        )
+    return SyncPlan(**{n: empty[n] if f is None else f for n, f in frames.items()})
+
+
+def flow_summary(plan: SyncPlan, flow: ResolvedFlow) -> dict[str, int]:
+    name = flow.flow.name
+
+    def n(frame: pl.DataFrame) -> int:
+        return frame.filter(pl.col("flow") == name).height
+
+    clusters = plan.clusters
+    targets = clusters.filter(pl.col("datatype") == flow.target.key).select("cluster").unique()
+    updates = plan.updates.filter(pl.col("flow") == name)
+    return {
+        "linked_source_records": clusters.filter(pl.col("datatype") == flow.source.key)
+        .join(targets, on="cluster", how="semi")
+        .height,
+        "planned_inserts": n(plan.insert_sources),
+        "planned_updates_to_target": updates.filter(pl.col("direction") == "to_target")
+        .select("record")
+        .n_unique(),
+        "planned_updates_to_source": updates.filter(pl.col("direction") == "to_source")
+        .select("record")
+        .n_unique(),
+        "new_links": n(plan.merges),
+        "conflicts": n(plan.conflicts),
+        "rejects": n(plan.rejects),
+        "skipped": n(plan.skipped),
+    }
+
+
+def build_planning(
+    flows: Sequence[ResolvedFlow], datatypes: Sequence[Datatype]
+) -> AssetsDefinition:
+    ins = {input_name(dt): AssetIn(source_key(dt)) for dt in datatypes}
+    outs = {
+        "clusters": AssetOut(
+            key=CLUSTERS_KEY,
+            group_name="talk",
+            kinds={"polars", "duckdb"},
+            owners=OWNERS,
+            dagster_type=pl.DataFrame,
+            description="Identity (S1, S2): every record -> its cluster of records that are the same thing.",
+        ),
+        "plan": AssetOut(
+            key=PLAN_KEY,
+            group_name="talk",
+            kinds={"polars", "duckdb"},
+            owners=OWNERS,
+            dagster_type=pl.DataFrame,
+            description="The writes of this run, one row per target record (inserts and updates).",
+        ),
+    }
+    deps: dict[str, set[AssetKey]] = {
+        "clusters": {source_key(dt) for dt in datatypes},
+        "plan": {source_key(dt) for dt in datatypes},
+    }
+    checks = [AssetCheckSpec("no_record_in_two_clusters", asset=CLUSTERS_KEY)]
+    for f in flows:
+        name = f.flow.name
+        edges = edges_of(f)
+        outs[name] = AssetOut(
+            key=flow_key(f),
+            group_name=flow_group(f),
+            kinds={"polars", "duckdb"},
+            owners=OWNERS,
+            dagster_type=pl.DataFrame,
+            description=(
+                f"{f.flow.title} ({f.flow.rule.value}): mapped, type-coerced values of both sides "
+                "of every linked pair, with the last synced value."
+            ),
+            metadata={
+                "rule": f.flow.rule.value,
+                "source_datatype": f.source.key,
+                "target_datatype": f.target.key,
+                "property_lineage": lineage_table(edges),
+                "dagster/column_lineage": column_lineage(edges),
+            },
+        )
+        deps[name] = {source_key(f.source), source_key(f.target)}
+        checks += [
+            AssetCheckSpec("mapped_properties_resolve", asset=flow_key(f)),
+            AssetCheckSpec("rejects_below_threshold", asset=flow_key(f)),
+        ]
+
+    @multi_asset(
+        name="plan_sync",
+        ins=ins,
+        outs=outs,
+        internal_asset_deps=deps,
+        check_specs=checks,
+        can_subset=False,
+        required_resource_keys={"settings"},
+        description="Plan the sync of all flows at once (S1-S7, S12).",
+    )
+    def _plan(context: AssetExecutionContext, **records: pl.DataFrame):
+        settings: SyncSettings = context.resources.settings
+        store = settings.store()
+        frames = {dt.key: conform(dt, records[input_name(dt)]) for dt in datatypes}
+        plan = make_plan(frames, list(flows), load_state(store))
+        over = check_circuit_breaker(plan, settings.mass_write_limit)
+        if over and not settings.allow_mass_write and not settings.dry_run:
+            listing = ", ".join(f"{d}: {n} records" for d, n in over)
+            raise Failure(
+                description=(
+                    f"circuit breaker (S12): this run would write more than "
+                    f"{settings.mass_write_limit} records to one datatype ({listing}); nothing "
+                    "was written. Rerun with --allow-mass-write (or allow_mass_write) to go ahead."
+                ),
+                metadata={"over_limit": MetadataValue.json(dict(over))},
+            )
+        save_plan(store, plan, context.run_id)
+
+        clusters = plan.clusters
+        dup = clusters.filter(pl.col("record").is_duplicated())
+        yield Output(
+            clusters,
+            output_name="clusters",
+            metadata={
+                "dagster/row_count": clusters.height,
+                "clusters": clusters["cluster"].n_unique(),
+                "gone_records": int(clusters["gone"].sum() or 0),
+                "preview": markdown_table(clusters),
+            },
+        )
+        yield AssetCheckResult(
+            asset_key=CLUSTERS_KEY,
+            check_name="no_record_in_two_clusters",
+            passed=dup.is_empty(),
+            metadata={"records_in_two_clusters": dup["record"].n_unique()},
+        )
+        counts = plan.counts()
+        yield Output(
+            plan.writes,
+            output_name="plan",
+            metadata={
+                "dagster/row_count": plan.writes.height,
+                "dry_run": settings.dry_run,
+                "writes_per_datatype": markdown_table(counts, rows=counts.height or 1),
+                "conflicts": plan.conflicts.height,
+                "rejects": plan.rejects.height,
+                "preview": markdown_table(plan.writes),
+            },
+        )
+        for f in flows:
+            name = f.flow.name
+            mapped = plan.mapped_for(name)
+            summary = flow_summary(plan, f)
+            rejects = plan.rejects.filter(pl.col("flow") == name)
+            yield Output(
+                mapped,
+                output_name=name,
+                metadata={
+                    "dagster/row_count": mapped.height,
+                    "dagster/column_schema": column_schema(mapped),
+                    **summary,
+                    "notes": "; ".join(plan.notes.filter(pl.col("flow") == name)["note"].to_list()),
+                    "rejects_preview": markdown_table(rejects, rows=10),
+                    "conflicts_preview": markdown_table(
+                        plan.conflicts.filter(pl.col("flow") == name), rows=10
+                    ),
+                    "preview": markdown_table(mapped),
+                },
+            )
+            missing = _unresolved_columns(f, frames)
+            yield AssetCheckResult(
+                asset_key=flow_key(f),
+                check_name="mapped_properties_resolve",
+                passed=not missing,
+                metadata={"missing_columns": ", ".join(missing) or "none"},
+            )
+            sources = max(frames[f.source.key].height, 1)
+            share = rejects.select("record").n_unique() / sources
+            yield AssetCheckResult(
+                asset_key=flow_key(f),
+                check_name="rejects_below_threshold",
+                passed=share <= settings.max_reject_share,
+                severity=AssetCheckSeverity.WARN,
+                metadata={"reject_share": round(share, 4), "threshold": settings.max_reject_share},
+            )
+
+    return _plan
+
+
+def _unresolved_columns(flow: ResolvedFlow, frames: dict[str, pl.DataFrame]) -> list[str]:
+    """Mapped property paths that are not columns of the frames the run read."""
+    missing = []
+    for s, t, _ in flow.properties:
+        if s.path not in frames[flow.source.key].columns:
+            missing.append(f"{flow.source.key}.{s.path}")
+        if t.path not in frames[flow.target.key].columns:
+            missing.append(f"{flow.target.key}.{t.path}")
+    return missing

@@ -1,0 +1,241 @@
+"""Sink steps: one per target (system, datatype). Each executes this run's planned writes for
+its datatype through the system's connector and, after every batch, records the confirmed
+writes (links, last synced values, insert tracking) and the sync log in one transaction
+(S10, S11). Its materialization is the receipt: what was written, rejected, and why.
+"""
+
+
+from collections.abc import Sequence
+
+import polars as pl
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    Failure,
+    Output,
+    asset,
+)
+
+from talk_assets.defs import connectors
+from talk_assets.defs.metadata import column_lineage, lineage_table, markdown_table
+from talk_assets.defs.planning import PLAN_KEY, flow_key, load_plan, load_state
+from talk_assets.defs.settings import SyncSettings
+from talk_assets.defs.sources import OWNERS
+from talk_assets.defs.synclog import (
+    SYNC_LOG,
+    decision_log,
+    now,
+    value_history,
+    write_log,
+)
+from talk_assets.engine import SyncPlan, apply
+from talk_assets.lineage import PropertyEdge, edges_of
+from talk_assets.store.tenant import TenantStore
+from talk_assets.systems import Datatype, ResolvedFlow
+
+BATCH = 200
+"""Writes per committed batch: bounds what a crash can leave unrecorded (the references
+written with inserts cover that window: see `connectors.insert_reference`)."""
+
+
+def sink_key(dt: Datatype) -> AssetKey:
+    return AssetKey(["sinks", f"{dt.system}__{dt.name}"])
+
+
+def writes_into(flow: ResolvedFlow, dt: Datatype) -> bool:
+    """Whether a flow can write records of `dt`: inserts into its target, updates either way."""
+    if flow.target.key == dt.key and (
+        flow.flow.rule.inserts or any(t.writable for _, t, _ in flow.properties)
+    ):
+        return True
+    return flow.source.key == dt.key and any(s.writable for s, _, _ in flow.properties)
+
+
+def sink_datatypes(flows: Sequence[ResolvedFlow]) -> list[Datatype]:
+    """Datatypes some flow may write, in first-seen order; derived ones have no endpoint."""
+    out: dict[str, Datatype] = {}
+    for f in flows:
+        for dt in (f.target, f.source):
+            if dt.endpoint and writes_into(f, dt):
+                out.setdefault(dt.key, dt)
+    return list(out.values())
+
+
+def _incoming_edges(flows: Sequence[ResolvedFlow], dt: Datatype) -> list[PropertyEdge]:
+    """Edges whose written end is `dt`, oriented as target <- source for column lineage."""
+    edges = []
+    for f in flows:
+        for e in edges_of(f):
+            if f.target.key == dt.key and e.target_writable:
+                edges.append(e)
+            if f.source.key == dt.key and e.source_writable:
+                edges.append(
+                    PropertyEdge(
+                        e.flow,
+                        e.flow_title,
+                        e.target,
+                        e.source,
+                        e.target_type,
+                        e.rule,
+                        e.target_writable,
+                        e.source_writable,
+                    )
+                )
+    return edges
+
+
+def build_sink(dt: Datatype, flows: Sequence[ResolvedFlow]) -> AssetsDefinition:
+    key = sink_key(dt)
+    related = [f for f in flows if writes_into(f, dt)]
+    edges = _incoming_edges(related, dt)
+
+    @asset(
+        key=key,
+        group_name="sinks",
+        kinds={dt.system, "httpx", "duckdb"},
+        owners=OWNERS,
+        deps=[PLAN_KEY, *(flow_key(f) for f in related)],
+        required_resource_keys={dt.system, "settings"},
+        pool="talk_assets_state",
+        check_specs=[AssetCheckSpec("no_duplicate_inserts", asset=key)],
+        description=(
+            f"Write this run's planned inserts and updates of {dt.key} through the "
+            f"{dt.system} API, then record links, last synced values and the sync log."
+        ),
+        metadata={
+            "property_lineage": lineage_table(edges),
+            "dagster/column_lineage": column_lineage(edges),
+        },
+    )
+    def _sink(context: AssetExecutionContext):
+        settings: SyncSettings = context.resources.settings
+        receipt, metadata, duplicates = run_sink(
+            context, dt, settings, getattr(context.resources, dt.system)
+        )
+        yield Output(receipt, metadata=metadata)
+        yield AssetCheckResult(
+            asset_key=key,
+            check_name="no_duplicate_inserts",
+            passed=duplicates.is_empty(),
+            metadata={"duplicates": markdown_table(duplicates)},
+        )
+
+    return _sink
+
+
+def run_sink(context: AssetExecutionContext, dt: Datatype, settings: SyncSettings, resource):
+    store = settings.store()
+    run_id = context.run_id
+    plan = load_plan(store, run_id)
+    writes = plan.writes.filter(pl.col("datatype") == dt.key).sort("write_id")
+    started = now()
+    decisions = decision_log(_decisions_for(plan, dt), dt.key, run_id, started)
+
+    if settings.dry_run:
+        store.write_tables(append={"sync_log": decisions})
+        receipt = write_log(plan, writes, _planned(writes), run_id, started)
+        return receipt, _metadata(receipt, decisions, dry_run=True), _duplicates(store, dt)
+
+    logs: list[pl.DataFrame] = []
+    fatal = None
+    for start in range(0, writes.height, BATCH):
+        batch = writes.slice(start, BATCH)
+        ops = connectors.build_ops(batch, dt, settings.tenant, plan.insert_sources)
+        results = connectors.execute(resource, ops)
+        result_frame, outcomes = connectors.results_frames(results)
+        log = write_log(plan, batch, outcomes, run_id, now())
+        _commit(store, plan, result_frame, log, run_id)
+        logs.append(log)
+        fatal = connectors.fatal_error(results)
+        if fatal:
+            break
+    if writes.is_empty():  # still record new merge links and agreements of this run
+        _commit(store, plan, connectors.results_frames([])[0], None, run_id)
+    store.write_tables(append={"sync_log": decisions})
+    receipt = pl.concat([pl.DataFrame(schema=SYNC_LOG), *logs])
+    if fatal:
+        raise Failure(
+            description=f"{dt.system} cannot be used, stopped writing {dt.key}: {fatal}",
+            metadata={"written_before_stop": receipt.height},
+        )
+    return receipt, _metadata(receipt, decisions, dry_run=False), _duplicates(store, dt)
+
+
+def _commit(
+    store: TenantStore,
+    plan: SyncPlan,
+    results: pl.DataFrame,
+    log: pl.DataFrame | None,
+    run_id: str,
+) -> None:
+    """Fold confirmed writes into the state, with their log rows: one transaction (S10)."""
+    state = apply(load_state(store), plan, results)
+    append = {}
+    if log is not None and log.height:
+        confirmed = results.filter(pl.col("ok")).select("write_id", "new_id")
+        append["sync_log"] = log
+        append["sync_values"] = value_history(plan, confirmed, run_id, now())
+    store.write_tables(replace=state.frames(), append=append)
+
+
+def _planned(writes: pl.DataFrame) -> pl.DataFrame:
+    return writes.select(
+        "write_id",
+        outcome=pl.lit("planned"),
+        new_id=pl.lit(None, pl.String),
+        status=pl.lit(None, pl.Int64),
+        error=pl.lit(None, pl.String),
+        recovered=pl.lit(False),
+    )
+
+
+def _decisions_for(plan: SyncPlan, dt: Datatype) -> SyncPlan:
+    """The plan's rejects and skips that concern writes into `dt` (by record datatype)."""
+    prefix = dt.key + ":"
+    return plan.__class__(
+        **{
+            **plan.frames(),
+            "rejects": plan.rejects.filter(pl.col("record").str.starts_with(prefix)),
+            "skipped": plan.skipped.filter(pl.col("record").str.starts_with(prefix)),
+        }
+    )
+
+
+def _metadata(receipt: pl.DataFrame, decisions: pl.DataFrame, *, dry_run: bool) -> dict:
+    ops = receipt["operation"]
+    rejected = decisions.filter(pl.col("operation") == "reject")
+    return {
+        "dry_run": dry_run,
+        "inserted": int((ops == "insert").sum()),
+        "updated": int((ops == "update").sum()),
+        "planned": int((ops == "planned").sum()),
+        "rejected_by_system": int((ops == "rejected").sum()),
+        "failed": int(ops.is_in(["failed", "unknown"]).sum()),
+        "rejected_in_plan": rejected.height,
+        "skipped": int((decisions["operation"] == "skip").sum()),
+        "updates_sesam_count": int(ops.is_in(["insert", "update"]).sum()),
+        "rejects": markdown_table(
+            pl.concat(
+                [
+                    rejected.select("source_record", "flows", "properties", "error"),
+                    receipt.filter(
+                        pl.col("operation").is_in(["rejected", "failed", "unknown"])
+                    ).select("source_record", "flows", "properties", "error"),
+                ]
+            ),
+            rows=20,
+        ),
+        "preview": markdown_table(receipt),
+    }
+
+
+def _duplicates(store: TenantStore, dt: Datatype) -> pl.DataFrame:
+    """Insert tracking rows that point two inserts of one source record into `dt`."""
+    inserted = store.read_table("state", "inserted")
+    if inserted is None:
+        return pl.DataFrame(schema={"flow": pl.String, "source": pl.String, "n": pl.UInt32})
+    mine = inserted.filter(pl.col("target").str.starts_with(dt.key + ":"))
+    return mine.group_by("flow", "source").agg(n=pl.len()).filter(pl.col("n") > 1)

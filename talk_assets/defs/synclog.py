@@ -1,0 +1,186 @@
+"""The sync log (S11): one row per write or decision, and one row per property value written.
+
+`sync_log`: run_id, time, system, datatype, record_id, cluster, operation (insert, update,
+reject, skip, rejected, failed, unknown), flows, source_record, properties (JSON: for an update
+a list of `{property, old, new}`, for an insert the written object), http_status, error,
+write_id. Updates are counted the way
+Sesam Talk counts them: a created record is one update, one write of any number of properties
+of one record is one update.
+
+`sync_values`: run_id, time, system, datatype, record_id, property, old_value, new_value, flow,
+direction, source_record: the per-record value history `talk-assets lineage --id` shows.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import polars as pl
+
+from talk_assets.engine import SyncPlan
+
+S, INT = pl.String, pl.Int64
+SYNC_LOG = {
+    "run_id": S,
+    "time": pl.Datetime("us", "UTC"),
+    "system": S,
+    "datatype": S,
+    "record_id": S,
+    "cluster": S,
+    "operation": S,
+    "flows": S,
+    "source_record": S,
+    "properties": S,
+    "http_status": INT,
+    "error": S,
+    "write_id": S,
+}
+SYNC_VALUES = {
+    "run_id": S,
+    "time": pl.Datetime("us", "UTC"),
+    "system": S,
+    "datatype": S,
+    "record_id": S,
+    "property": S,
+    "old_value": S,
+    "new_value": S,
+    "flow": S,
+    "direction": S,
+    "source_record": S,
+}
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _conform(frame: pl.DataFrame, schema: dict) -> pl.DataFrame:
+    return frame.select(
+        [
+            (pl.col(c) if c in frame.columns else pl.lit(None)).cast(t).alias(c)
+            for c, t in schema.items()
+        ]
+    )
+
+
+def write_log(
+    plan: SyncPlan, writes: pl.DataFrame, outcomes: pl.DataFrame, run_id: str, time: datetime
+) -> pl.DataFrame:
+    """Log rows for executed writes. outcomes: write_id, outcome, new_id, status, error."""
+    flows = plan.insert_sources.group_by("write_id").agg(
+        flows=pl.col("flow").unique().sort().str.join(","), source_record=pl.col("source").first()
+    )
+    upd_flows = plan.updates.group_by("write_id").agg(
+        flows=pl.col("flow").unique().sort().str.join(",")
+    )
+    props = plan.updates.group_by("write_id", maintain_order=True).agg(
+        properties=pl.format(
+            "[{}]",
+            pl.struct(property="property", old="old_value", new="new_value")
+            .struct.json_encode()
+            .str.join(","),
+        )
+    )
+    out = (
+        writes.join(outcomes, on="write_id", how="inner")
+        .join(flows, on="write_id", how="left")
+        .join(upd_flows, on="write_id", how="left", suffix="_u")
+        .join(props, on="write_id", how="left")
+        .with_columns(
+            run_id=pl.lit(run_id),
+            time=pl.lit(time),
+            record_id=pl.coalesce("record_id", "new_id"),
+            flows=pl.coalesce("flows", "flows_u"),
+            operation=pl.when(pl.col("outcome").is_in(["inserted", "updated"]))
+            .then(pl.col("op"))
+            .otherwise(pl.col("outcome")),
+            properties=pl.coalesce("properties", pl.col("values")),
+            http_status=pl.col("status"),
+        )
+    )
+    return _conform(out, SYNC_LOG)
+
+
+def decision_log(plan: SyncPlan, datatype: str, run_id: str, time: datetime) -> pl.DataFrame:
+    """Rejects and skips of records of flows that write into `datatype`."""
+    rejects = plan.rejects.with_columns(
+        operation=pl.lit("reject"),
+        properties=pl.struct(property="property", value="value").struct.json_encode(),
+        error=pl.col("reason"),
+    )
+    skips = plan.skipped.with_columns(operation=pl.lit("skip"), error=pl.col("reason"))
+    rows = pl.concat(
+        [
+            _conform(rejects.rename({"record": "source_record", "flow": "flows"}), SYNC_LOG),
+            _conform(skips.rename({"record": "source_record", "flow": "flows"}), SYNC_LOG),
+        ]
+    )
+    return rows.with_columns(
+        run_id=pl.lit(run_id),
+        time=pl.lit(time),
+        datatype=pl.lit(datatype),
+        system=pl.lit(datatype.split(".")[0]),
+    )
+
+
+def value_history(
+    plan: SyncPlan, confirmed: pl.DataFrame, run_id: str, time: datetime
+) -> pl.DataFrame:
+    """sync_values rows for the confirmed writes (confirmed: write_id, new_id)."""
+    ups = plan.updates.join(confirmed, on="write_id", how="inner")
+    pairs = plan.mapped.select("flow", "source", "target", "property", "source_property")
+    to_target = (
+        ups.filter(pl.col("direction") == "to_target")
+        .join(
+            pairs,
+            left_on=["flow", "record", "property"],
+            right_on=["flow", "target", "property"],
+            how="left",
+        )
+        .rename({"source": "source_record"})
+    )
+    to_source = (
+        ups.filter(pl.col("direction") == "to_source")
+        .join(
+            pairs.rename({"property": "target_property"}),
+            left_on=["flow", "record", "property"],
+            right_on=["flow", "source", "source_property"],
+            how="left",
+        )
+        .rename({"target": "source_record"})
+    )
+    rows = [_conform(to_target, SYNC_VALUES), _conform(to_source, SYNC_VALUES)]
+    inserts = plan.writes.filter(pl.col("op") == "insert").join(confirmed, on="write_id")
+    if inserts.height:
+        srcs = plan.insert_sources.group_by("write_id").agg(
+            flow=pl.col("flow").first(), source_record=pl.col("source").first()
+        )
+        decoded = (
+            inserts.join(srcs, on="write_id", how="left")
+            .with_columns(
+                kv=pl.col("values").map_elements(
+                    _json_items, return_dtype=pl.List(pl.List(pl.String))
+                )
+            )
+            .explode("kv")
+            .filter(pl.col("kv").is_not_null())
+        )
+        rows.append(
+            _conform(
+                decoded.with_columns(
+                    record_id=pl.col("new_id"),
+                    property=pl.col("kv").list.get(0),
+                    new_value=pl.col("kv").list.get(1),
+                    direction=pl.lit("insert"),
+                ),
+                SYNC_VALUES,
+            )
+        )
+    return pl.concat(rows).with_columns(run_id=pl.lit(run_id), time=pl.lit(time))
+
+
+def _json_items(text: str | None) -> list[list[str]]:
+    if not text:
+        return []
+    return [[k, v if isinstance(v, str) else json.dumps(v)] for k, v in json.loads(text).items()]

@@ -27,7 +27,7 @@ import random
 import re
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
@@ -283,36 +283,47 @@ class RateLimiter:
     """At most `requests_per_second` requests in any sliding window of 1 s (plus a margin),
     the strictest way a server may count; a 429 pauses every caller for its `Retry-After`.
 
-    Not aiolimiter's leaky bucket: it lets a full burst through and then drains continuously,
-    which puts one request too many into a strict one-second window (a 429 costs >= 1 s).
+    A request holds its slot from `acquire` until `release` stamps it with the time the answer
+    came: the server saw the request before that, so its window is never fuller than ours, however
+    late the request reached it. (Not aiolimiter's leaky bucket: it lets a full burst through and
+    then drains continuously, which puts one request too many into a strict one-second window,
+    and a 429 costs >= 1 s.)
     """
 
-    def __init__(self, requests_per_second: float | None, margin: float = 0.05) -> None:
+    def __init__(self, requests_per_second: float | None, margin: float = 0.02) -> None:
         rate = requests_per_second or 0
-        if rate > 0 and rate < 1:
+        if 0 < rate < 1:
             self._count, self._window = 1, 1 / rate + margin
         else:
             self._count, self._window = int(rate), 1.0 + margin
-        self._sent: deque[float] = deque()
+        self._slots: list[list[float]] = []
         self._paused_until = 0.0
 
     def pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
-    async def acquire(self) -> None:
+    async def acquire(self) -> list[float] | None:
+        """A slot to pass to `release` once the answer is in (None when unlimited)."""
         while True:
             now = time.monotonic()
             if self._paused_until > now:
                 await asyncio.sleep(self._paused_until - now)
                 continue
             if self._count <= 0:
-                return
-            while self._sent and self._sent[0] <= now - self._window:
-                self._sent.popleft()
-            if len(self._sent) < self._count:
-                self._sent.append(now)
-                return
-            await asyncio.sleep(self._sent[0] + self._window - now)
+                return None
+            self._slots = [slot for slot in self._slots if slot[0] > now - self._window]
+            if len(self._slots) < self._count:
+                slot = [math.inf]  # in flight
+                self._slots.append(slot)
+                return slot
+            oldest = min(slot[0] for slot in self._slots)
+            wait = oldest + self._window - now if oldest != math.inf else 0.01
+            await asyncio.sleep(max(wait, 0.001))
+
+    @staticmethod
+    def release(slot: list[float] | None) -> None:
+        if slot is not None:
+            slot[0] = time.monotonic()
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -469,19 +480,17 @@ class Transport:
     ) -> httpx.Response:
         refreshed = False
         while True:
-            await self.limiter.acquire()
             all_headers = dict(headers or {})
             token = ""
-            if auth:
+            if auth:  # before taking a slot: a token request needs one of its own
                 token = await self.tokens.get()
                 all_headers.update(self._auth_headers(token))
-            if content_type:
-                all_headers["Content-Type"] = content_type
             request = self.http.build_request(
                 method, path, params=params, json=json, data=data, headers=all_headers
             )
-            if content_type:  # httpx sets application/json for json=...; keep ours
+            if content_type:  # after build: httpx sets application/json for json=...
                 request.headers["Content-Type"] = content_type
+            slot = await self.limiter.acquire()
             started = time.monotonic()
             self.requests += 1
             try:
@@ -495,6 +504,8 @@ class Transport:
                     retry.unreachable = True
                     raise retry from None
                 raise _Ambiguous(reason) from None
+            finally:
+                self.limiter.release(slot)
             log.debug(
                 "%s %s -> %d in %.3f s",
                 method,

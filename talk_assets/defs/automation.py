@@ -1,7 +1,6 @@
 """Schedules and sensors: the periodic sync, the cheap change sensor, the periodic full read
 (S8, S9) and a run-failure sensor that records why a run failed."""
 
-
 import os
 from collections.abc import Sequence
 

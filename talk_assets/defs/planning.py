@@ -7,7 +7,6 @@ linked pair, with per-property lineage) and `talk/plan` (the writes the sinks ex
 complete plan is also kept in the tenant file's `plan` schema for the sinks' `apply`.
 """
 
-
 from collections.abc import Sequence
 
 import polars as pl

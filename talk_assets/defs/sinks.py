@@ -4,7 +4,6 @@ writes (links, last synced values, insert tracking) and the sync log in one tran
 (S10, S11). Its materialization is the receipt: what was written, rejected, and why.
 """
 
-
 from collections.abc import Sequence
 
 import polars as pl
@@ -132,7 +131,9 @@ def run_sink(context: AssetExecutionContext, dt: Datatype, settings: SyncSetting
     plan = load_plan(store, run_id)
     writes = plan.writes.filter(pl.col("datatype") == dt.key).sort("write_id")
     started = now()
-    decisions = decision_log(_decisions_for(plan, dt), dt.key, run_id, started)
+    decisions = _new_decisions(
+        store, decision_log(_decisions_for(plan, dt), dt.key, run_id, started)
+    )
 
     if settings.dry_run:
         store.write_tables(append={"sync_log": decisions})
@@ -179,6 +180,16 @@ def _commit(
         append["sync_log"] = log
         append["sync_values"] = value_history(plan, confirmed, run_id, now())
     store.write_tables(replace=state.frames(), append=append)
+
+
+def _new_decisions(store: TenantStore, decisions: pl.DataFrame) -> pl.DataFrame:
+    """Rejects and skips not logged before with the same reason: an unchanged record that is
+    rejected again every run is reported by the plan, not logged again and again."""
+    logged = store.read_table("state", "sync_log")
+    if logged is None or decisions.is_empty():
+        return decisions
+    key = ["operation", "flows", "source_record", "properties", "error"]
+    return decisions.join(logged.select(key).unique(), on=key, how="anti", nulls_equal=True)
 
 
 def _planned(writes: pl.DataFrame) -> pl.DataFrame:

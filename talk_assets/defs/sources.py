@@ -4,7 +4,6 @@ The cursor of a datatype is derived from its stored snapshot (the newest last-ch
 it), so snapshot and cursor can never disagree after a crash: the IO manager stores both at once.
 """
 
-
 from collections.abc import Iterable
 
 import polars as pl

@@ -8,7 +8,8 @@ Sesam Talk counts them: a created record is one update, one write of any number 
 of one record is one update.
 
 `sync_values`: run_id, time, system, datatype, record_id, property, old_value, new_value, flow,
-direction, source_record: the per-record value history `talk-assets lineage --id` shows.
+direction, source_record, reason: the per-record value history `talk-assets lineage --id`
+shows.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ SYNC_VALUES = {
     "flow": S,
     "direction": S,
     "source_record": S,
+    "reason": S,
 }
 
 
@@ -173,6 +175,7 @@ def value_history(
                     property=pl.col("kv").list.get(0),
                     new_value=pl.col("kv").list.get(1),
                     direction=pl.lit("insert"),
+                    reason=pl.lit("new record"),
                 ),
                 SYNC_VALUES,
             )

@@ -1,0 +1,83 @@
+"""`talk-assets lineage SYSTEM.DATATYPE.PROPERTY [--id RECORD]`.
+
+Without --id: the mapping chain of the property across all flows (no Dagster, no state).
+With --id: that record's value history from the sync log. The state is opened read-only, for
+a moment, with a short lock wait: it never holds up a running sync (if a sync is writing, it
+says so and exits 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import polars as pl
+
+from talk_assets.commands.environment import load_environment
+from talk_assets.flows.spec import committed_flows
+from talk_assets.lineage import all_edges, connected, field_key, resolve_property
+from talk_assets.store.tenant import STATE_SCHEMA, StateLocked, TenantStore, tenant_path
+from talk_assets.systems import SchemaError
+
+
+def lineage_command(args: argparse.Namespace) -> int:
+    load_environment()
+    try:
+        dt, f = resolve_property(args.property)
+    except SchemaError as exc:
+        print(f"talk-assets lineage: {exc}", file=sys.stderr)
+        return 2
+    start = field_key(dt, f)
+    flags = [x for x, on in (("identity", f.identity), ("read-only", f.read_only)) if on]
+    print(f"{start} ({f.type}{', ' + ', '.join(flags) if flags else ''})")
+    if f.aliases:
+        print(f"  named in documents as: {', '.join(f.aliases)}")
+    edges = connected(start, all_edges(committed_flows()))
+    if not edges:
+        print("  no flow maps this property")
+    else:
+        print("\nmapping chain (each line: document source <-> target, how values move):")
+        for e in edges:
+            print(f"  {e.source}  <->  {e.target}   [{e.target_type}; {e.direction}; {e.rule}]")
+            print(f"      flow: {e.flow_title}")
+    if args.record_id is None:
+        return 0
+    return _history(args, dt.key, f.path)
+
+
+def _history(args: argparse.Namespace, datatype: str, path: str) -> int:
+    store = TenantStore(tenant_path(args.tenant)).read_only(lock_timeout=5.0)
+    try:
+        values = store.read_table(STATE_SCHEMA, "sync_values")
+    except FileNotFoundError as exc:
+        print(f"\n{exc}", file=sys.stderr)
+        return 1
+    except StateLocked:
+        print("\na sync is writing the state right now; try again in a moment", file=sys.stderr)
+        return 1
+    record = f"{datatype}:{args.record_id}"
+    print(f"\nvalue history of {record} {path}:")
+    if values is None:
+        print("  (no writes recorded yet)")
+        return 0
+    rid = str(args.record_id)
+    into = values.filter(
+        (pl.col("datatype") == datatype)
+        & (pl.col("record_id") == rid)
+        & (pl.col("property") == path)
+    ).with_columns(what=pl.format("written here from {}", pl.col("source_record")))
+    out_of = values.filter(pl.col("source_record") == record).with_columns(
+        what=pl.format(
+            "sent to {}:{} {}", pl.col("datatype"), pl.col("record_id"), pl.col("property")
+        )
+    )
+    rows = pl.concat([into, out_of]).sort("time")
+    if rows.is_empty():
+        print("  (no value of this property was written to or from this record)")
+        return 0
+    for r in rows.iter_rows(named=True):
+        print(
+            f"  {r['time']:%Y-%m-%d %H:%M:%S}  run {r['run_id'][:8]}  {r['direction']:<9}  "
+            f"{r['old_value']!r} -> {r['new_value']!r}  {r['what']}  (flow {r['flow']})"
+        )
+    return 0

@@ -1,0 +1,198 @@
+"""Run the whole graph once, in-process, and report per flow what was read, written and why.
+
+Used by `talk-assets sync` and `talk-assets demo`. Runs are recorded in the Dagster instance
+at DAGSTER_HOME (default `$TALK_ASSETS_HOME/dagster`) so the UI shows them afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+from dagster import DagsterInstance, Failure
+
+from talk_assets.defs.build import SYNC_JOB, build_definitions
+from talk_assets.defs.planning import PLAN_SCHEMA, load_plan
+from talk_assets.defs.settings import SyncSettings
+from talk_assets.flows.spec import committed_flows
+from talk_assets.store.tenant import STATE_SCHEMA, home
+from talk_assets.systems import resolve_flow
+
+REPORT_COLUMNS = (
+    "flow",
+    "read",
+    "inserted",
+    "updated ->",
+    "updated <-",
+    "linked",
+    "conflicts",
+    "rejected",
+)
+
+
+@dataclass
+class RunReport:
+    success: bool
+    run_id: str
+    dry_run: bool
+    flows: pl.DataFrame
+    read: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    moves: pl.DataFrame | None = None
+    conflicts: pl.DataFrame | None = None
+
+    @property
+    def writes(self) -> int:
+        return int(
+            self.flows["inserted"].sum()
+            + self.flows["updated ->"].sum()
+            + self.flows["updated <-"].sum()
+        )
+
+
+def dagster_instance() -> DagsterInstance:
+    """The instance at DAGSTER_HOME, created (with an empty dagster.yaml) if needed."""
+    if not os.environ.get("DAGSTER_HOME"):
+        os.environ["DAGSTER_HOME"] = str((home() / "dagster").resolve())
+    path = Path(os.environ["DAGSTER_HOME"])
+    path.mkdir(parents=True, exist_ok=True)
+    config = path / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
+    return DagsterInstance.get()
+
+
+def run_sync(
+    settings: SyncSettings,
+    *,
+    instance: DagsterInstance | None = None,
+    resources: dict | None = None,
+    log_level: str = "WARNING",
+) -> RunReport:
+    defs = build_definitions(settings=settings, resources=resources)
+    job = defs.resolve_job_def(SYNC_JOB)
+    result = job.execute_in_process(
+        instance=instance or dagster_instance(),
+        raise_on_error=False,
+        tags={"talk_assets/tenant": settings.tenant},
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+    )
+    read = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization
+        if "read" in mat.metadata and len(mat.asset_key.path) == 2:
+            read[mat.asset_key.to_user_string()] = int(mat.metadata["read"].value)
+    error = None if result.success else _failure_message(result)
+    try:
+        flows, moves, conflicts = report(settings, result.run_id)
+    except Failure:  # the run failed before it planned
+        flows, moves, conflicts = _empty_report(), None, None
+    return RunReport(
+        success=result.success,
+        run_id=result.run_id,
+        dry_run=settings.dry_run,
+        flows=flows,
+        read=read,
+        error=error,
+        moves=moves,
+        conflicts=conflicts,
+    )
+
+
+def _failure_message(result) -> str:
+    for event in result.all_events:
+        if event.is_failure and event.step_failure_data:
+            err = event.step_failure_data.user_failure_data
+            if err and err.description:
+                return f"{event.step_key}: {err.description}"
+            if event.step_failure_data.error:
+                return f"{event.step_key}: {event.step_failure_data.error.message.strip()}"
+    return "the run failed"
+
+
+def _empty_report() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={c: (pl.String if c == "flow" else pl.Int64) for c in REPORT_COLUMNS}
+    )
+
+
+def report(settings: SyncSettings, run_id: str) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(per flow counts, values moved this run, conflicts of this run)."""
+    store = settings.store()
+    plan = load_plan(store, run_id)
+    tables = store.read_tables(STATE_SCHEMA, ["sync_log", "sync_values"])
+    log = tables["sync_log"]
+    values = tables["sync_values"]
+    log = log.filter(pl.col("run_id") == run_id) if log is not None else None
+    done = (
+        log.filter(pl.col("operation").is_in(["insert", "update"])).select("write_id")
+        if log is not None
+        else pl.DataFrame(schema={"write_id": pl.String})
+    )
+    if settings.dry_run:  # nothing was written: report what the plan would do
+        done = plan.writes.select("write_id")
+    rows = []
+    for flow in (resolve_flow(f) for f in committed_flows()):
+        name = flow.flow.name
+        ups = plan.updates.filter(pl.col("flow") == name).join(done, on="write_id", how="semi")
+        rejected = plan.rejects.filter(pl.col("flow") == name)["record"].n_unique()
+        if log is not None:
+            rejected += log.filter(
+                pl.col("operation").is_in(["rejected", "failed", "unknown"])
+                & pl.col("flows").str.contains(name, literal=True)
+            ).height
+        rows.append(
+            {
+                "flow": flow.flow.title,
+                "read": 0,
+                "inserted": plan.insert_sources.filter(pl.col("flow") == name)
+                .join(done, on="write_id", how="semi")["write_id"]
+                .n_unique(),
+                "updated ->": ups.filter(pl.col("direction") == "to_target")["write_id"].n_unique(),
+                "updated <-": ups.filter(pl.col("direction") == "to_source")["write_id"].n_unique(),
+                "linked": plan.merges.filter(pl.col("flow") == name).height,
+                "conflicts": plan.conflicts.filter(pl.col("flow") == name).height,
+                "rejected": rejected,
+                "_source": flow.source.key,
+            }
+        )
+    frame = pl.DataFrame(rows)
+    moves = values.filter(pl.col("run_id") == run_id) if values is not None else None
+    return frame, moves, plan.conflicts
+
+
+def format_report(rep: RunReport) -> str:
+    flows = (
+        rep.flows.with_columns(
+            read=pl.col("_source").map_elements(
+                lambda k: rep.read.get(k.replace(".", "/"), 0), return_dtype=pl.Int64
+            )
+        ).select(REPORT_COLUMNS)
+        if "_source" in rep.flows.columns
+        else rep.flows
+    )
+    out = [text_table(flows)]
+    if rep.read:
+        out.append("read this run: " + ", ".join(f"{k} {v}" for k, v in sorted(rep.read.items())))
+    if rep.dry_run:
+        out.append("dry run: the counts above are planned writes; nothing was written")
+    return "\n".join(out)
+
+
+def text_table(frame: pl.DataFrame) -> str:
+    cols = frame.columns
+    cells = [[("" if v is None else str(v)) for v in row] for row in frame.iter_rows()]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(cols)]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(
+            v.ljust(w) if i == 0 else v.rjust(w)
+            for i, (v, w) in enumerate(zip(values, widths, strict=True))
+        )
+
+    return "\n".join([line(list(cols)), line(["-" * w for w in widths]), *(line(r) for r in cells)])
+
+
+__all__ = ["PLAN_SCHEMA", "RunReport", "format_report", "run_sync"]

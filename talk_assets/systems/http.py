@@ -20,6 +20,7 @@ import asyncio
 import base64
 import concurrent.futures
 import email.utils
+import functools
 import logging
 import math
 import os
@@ -656,21 +657,45 @@ def _dig(record: Mapping[str, Any], parts: tuple[str, ...]) -> tuple[Any, str | 
     return node, None
 
 
+_NATIVE: dict[str, type] = {"string": str, "integer": int, "number": float, "boolean": bool}
+
+
+@functools.cache
+def _plan(dt: Datatype) -> tuple[tuple[str, tuple[str, ...], str, type | None], ...]:
+    return tuple((f.path, f.parts, f.type, _NATIVE.get(f.type)) for f in dt.fields)
+
+
 def flatten(dt: Datatype, record: Mapping[str, Any]) -> tuple[dict[str, Any], list[ValueProblem]]:
     """A payload as {field path: value} with exactly the datatype's fields, coerced to their
     types; values that do not fit become null (dates: kept as text) and are reported."""
     values: dict[str, Any] = {}
     problems: list[ValueProblem] = []
-    rid = record.get(dt.id.path) if isinstance(record, Mapping) else None
-    for f in dt.fields:
-        raw, problem = _dig(record, f.parts)
+    rid = record.get(dt.id_field) if isinstance(record, Mapping) else None
+    for path, parts, type_, native in _plan(dt):
+        if len(parts) == 1 and isinstance(record, dict):
+            raw, problem = record.get(path), None
+        elif len(parts) == 2 and isinstance(record, dict):
+            node = record.get(parts[0])
+            if node is None or isinstance(node, dict):
+                raw, problem = (node.get(parts[1]) if node else None), None
+            else:
+                raw, problem = None, f"{parts[0]} is not an object"
+        else:
+            raw, problem = _dig(record, parts)
+        # Fast path: the JSON type already is the column's type (int64 range checked).
+        if problem is None and (
+            raw is None
+            or (type(raw) is native and (native is not int or _INT64[0] <= raw <= _INT64[1]))
+        ):
+            values[path] = raw
+            continue
         if problem is None:
-            value, problem = coerce(f.type, raw)
+            value, problem = coerce(type_, raw)
         else:
             value = None
-        values[f.path] = value
+        values[path] = value
         if problem is not None:
-            problems.append(ValueProblem(rid, f.path, raw, problem))
+            problems.append(ValueProblem(rid, path, raw, problem))
     return values, problems
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -189,3 +190,18 @@ def test_rate_limit_is_kept_client_side() -> None:
         results = c.write_many_blocking(ops, concurrency=8)
         assert all(r.ok for r in results) and len(results) == 30
         assert c.transport.statuses[429] == 0
+
+
+def test_write_many_from_the_callers_own_event_loop(client: CrmofficeClient) -> None:
+    ops = [
+        WriteOp.insert("activities", {"subject": f"Async {i}"}, reference=f"as{i}")
+        for i in range(5)
+    ]
+    ops.append(WriteOp.update("activities", "ac_missing", {"subject": "x"}))
+
+    async def main() -> list[str]:
+        results = await client.write_many(ops, concurrency=3)
+        return [r.outcome for r in results]
+
+    assert asyncio.run(main()) == ["inserted"] * 5 + ["rejected"]
+    assert client.has_changes("activities", None) is True  # no cursor yet: a full read is due

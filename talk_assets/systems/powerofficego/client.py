@@ -212,6 +212,8 @@ class PowerOfficeGoClient(ConnectorClient):
         return bool(page)
 
     async def _get(self, t: Transport, dt: Datatype, record_id: Any, parent_id: Any) -> Any:
+        if dt.parent_datatypes and parent_id is None:
+            raise ValueError(f"a {dt.name} record is read under its parent: pass parent_id")
         response = await t.send(
             "GET", self._record_path(dt, record_id, parent_id), datatype=dt.name
         )

@@ -1,17 +1,19 @@
 """Identity (S1, S2): record keys and clusters as connected components, vectorised.
 
-Clusters are computed by min-label propagation with pointer jumping on integer node ids
-(`gather`/`scatter`, no Python loop per record): every iteration hooks each edge's endpoints
-and their current labels to the smaller label, then every label jumps to its label's label.
-Iterations are bounded by the cluster diameter (logarithmic in practice). Node ids follow the
-sorted record keys, so a cluster's id is its smallest record key: stable and deterministic.
+Record keys are hashed to 64 bits (`keys.py`) and numbered in key order, so node ids are
+integers and a cluster's smallest node is its smallest record key: stable and deterministic.
+Clusters are connected components by root hooking with full path compression on those ids
+(`gather`/`scatter`, no Python loop per record or edge).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
 from talk_assets.engine import schemas as sch
+from talk_assets.engine.keys import check, key_hash
 
 MAX_ITERATIONS = 10_000
 
@@ -33,51 +35,120 @@ def key_id(key: pl.Expr) -> pl.Expr:
 
 
 def components(n: int, a: pl.Series, b: pl.Series) -> pl.Series:
-    """Component label (smallest node id) of nodes 0..n-1 given undirected edges a-b (UInt32)."""
-    label = pl.Series("label", range(n), dtype=pl.UInt32) if n else pl.Series(dtype=pl.UInt32)
-    if a.is_empty():
-        return label
-    a, b = a.cast(pl.UInt32), b.cast(pl.UInt32)
+    """Component label (smallest node id) of nodes 0..n-1 given undirected edges a-b (UInt32).
+
+    Each round relabels the remaining edges to their roots, drops the settled ones (both ends
+    in one root), hooks every larger root to the smallest root it touches and compresses all
+    paths fully, so edges shrink every round and rounds are logarithmic in practice.
+    """
+    label = pl.int_range(n, dtype=pl.UInt32, eager=True).alias("label")
+    e = pl.DataFrame({"a": a.cast(pl.UInt32), "b": b.cast(pl.UInt32)})
     for _ in range(MAX_ITERATIONS):
-        la, lb = label.gather(a), label.gather(b)
-        m = pl.Series(pl.select(pl.min_horizontal(la, lb)).to_series(), dtype=pl.UInt32)
-        hooks = (
-            pl.DataFrame({"node": pl.concat([a, b, la, lb]), "m": pl.concat([m, m, m, m])})
-            .group_by("node")
-            .agg(pl.col("m").min())
+        e = e.select(a=label.gather(e["a"]), b=label.gather(e["b"])).filter(
+            pl.col("a") != pl.col("b")
         )
-        current = label.gather(hooks["node"])
-        lowered = pl.select(pl.min_horizontal(current, hooks["m"]))[:, 0]
-        new = label.clone().scatter(hooks["node"], lowered)  # scatter works in place
-        new = new.gather(new)
-        if new.equals(label):
-            return new
-        label = new
+        if e.is_empty():
+            return label
+        hooks = (
+            e.lazy()
+            .select(hi=pl.max_horizontal("a", "b"), lo=pl.min_horizontal("a", "b"))
+            .group_by("hi")
+            .agg(pl.col("lo").min())
+            .collect()
+        )
+        label = label.scatter(hooks["hi"], hooks["lo"])  # hi are roots: label[hi] == hi
+        while not (nxt := label.gather(label)).equals(label):
+            label = nxt
     raise RuntimeError("cluster computation did not converge")  # pragma: no cover
 
 
-def clusters(nodes: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
-    """CLUSTERS frame from nodes (record, gone) and edges (a, b) between record keys.
+@dataclass(frozen=True)
+class Identity:
+    """Clusters of one plan, with the integer index the planner joins on.
 
-    Edge endpoints missing from `nodes` are added (known from links only, so gone). Node ids
-    are row positions (no string sort); the cluster id is then the smallest key per label.
+    clusters: the CLUSTERS frame sorted by record; row i is node i, so node order is record key
+    order and a cluster's label (its smallest node) names its smallest record key.
+    index: per node `h`, `g` (key hashes, see `keys.py`), `node`, `label` (UInt32), `cluster`.
     """
-    nodes = nodes.select("record", "gone").unique(subset=["record"], keep="first")
-    ends = pl.concat([edges["a"], edges["b"]]).alias("record").to_frame()
-    extra = ends.join(nodes.select("record"), on="record", how="anti").unique()
-    allnodes = pl.concat([nodes, extra.with_columns(gone=pl.lit(True))]).with_row_index("i")
-    index = allnodes.select("record", "i")
-    e = (
-        edges.lazy()
-        .join(index.lazy().rename({"record": "a", "i": "ia"}), on="a")
-        .join(index.lazy().rename({"record": "b", "i": "ib"}), on="b")
-        .filter(pl.col("ia") != pl.col("ib"))
+
+    clusters: pl.DataFrame
+    index: pl.DataFrame
+    seeds: tuple[int, int]
+
+    def lookup(self, lf: pl.LazyFrame, key: str, prefix: str) -> pl.LazyFrame:
+        """`lf` (its record keys in column `key` are known nodes) with `{prefix}h`, `{prefix}g`,
+        `{prefix}node`, `label` and `cluster` joined on."""
+        hs = self.seeds[0]
+        idx = self.index.lazy().rename(
+            {"h": f"{prefix}h", "g": f"{prefix}g", "node": f"{prefix}node"}
+        )
+        return lf.with_columns(key_hash(pl.col(key), hs).alias(f"{prefix}h")).join(
+            idx, on=f"{prefix}h"
+        )
+
+
+def build(
+    present: pl.DataFrame,
+    links: pl.DataFrame,
+    groups: list[pl.DataFrame],
+    seeds: tuple[int, int],
+) -> Identity:
+    """Clusters (S1, S2) from present records (record, datatype), links (source, target) and
+    merge-criterion groups (key, v: records sharing a value join one cluster).
+
+    Link endpoints missing from the present records are nodes too (known from links only, so
+    gone). Keys are hashed; the hash is checked injective over the node set, and every link
+    endpoint's check hash must equal its node's (`HashCollisionError` otherwise).
+    """
+    hs, gs = seeds
+    hashed = [key_hash(pl.col("record"), hs).alias("h"), key_hash(pl.col("record"), gs).alias("g")]
+    present = present.select("record", "datatype", *hashed, gone=pl.lit(False))
+    links = links.filter(pl.col("source").is_not_null() & pl.col("target").is_not_null())
+    ends = pl.concat([links["source"], links["target"]]).alias("record").to_frame()
+    extra = (
+        ends.lazy()
+        .select("record", *hashed)
+        .join(present.lazy().select("h"), on="h", how="anti")
+        .unique(subset=["h"])
+        .select("record", datatype=key_datatype(pl.col("record")), h="h", g="g", gone=pl.lit(True))
+    )
+    nodes = (
+        pl.concat([present.lazy(), extra])
+        .sort("record")
+        .filter(pl.col("record").ne_missing(pl.col("record").shift()))
+        .with_columns(node=pl.int_range(pl.len(), dtype=pl.UInt32))
         .collect()
     )
-    label = components(allnodes.height, e["ia"], e["ib"])
-    out = allnodes.with_columns(label=label)
-    names = out.group_by("label").agg(cluster=pl.col("record").min())
-    out = out.join(names, on="label", how="left").with_columns(
-        datatype=key_datatype(pl.col("record"))
+    check(nodes["h"].n_unique() == nodes.height, "record keys")
+    index = nodes.lazy().select("h", "g", "node")
+
+    def ends_of(col: str, side: str) -> list[pl.Expr]:
+        return [
+            key_hash(pl.col(col), hs).alias(f"h{side}"),
+            key_hash(pl.col(col), gs).alias(f"g{side}"),
+        ]
+
+    link_edges = (
+        links.lazy()
+        .select(*ends_of("source", "a"), *ends_of("target", "b"))
+        .join(index.rename({"h": "ha", "g": "ga_node", "node": "a"}), on="ha")
+        .join(index.rename({"h": "hb", "g": "gb_node", "node": "b"}), on="hb")
+        .select(
+            "a", "b", ok=(pl.col("ga") == pl.col("ga_node")) & (pl.col("gb") == pl.col("gb_node"))
+        )
     )
-    return sch.conform(out, sch.CLUSTERS).sort("record")
+    group_edges = [
+        grp.lazy()
+        .with_columns(h=key_hash(pl.col("key"), hs))
+        .join(index.select("h", "node"), on="h")
+        .select(a="node", b=pl.col("node").min().over("v"), ok=pl.lit(True))
+        for grp in groups
+    ]
+    edges = pl.concat([link_edges, *group_edges]).collect()
+    check(bool(edges["ok"].all()) and len(edges) >= len(links), "links")
+    edges = edges.filter(pl.col("a") != pl.col("b"))
+    label = components(nodes.height, edges["a"], edges["b"])
+    cluster = nodes["record"].gather(label).alias("cluster")
+    clusters = nodes.select("record", "datatype", cluster, "gone")
+    index_df = nodes.select("h", "g", "node", label, cluster)
+    return Identity(clusters=sch.conform(clusters, sch.CLUSTERS), index=index_df, seeds=seeds)

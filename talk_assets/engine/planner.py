@@ -8,8 +8,17 @@ import polars as pl
 
 from talk_assets.engine import schemas as sch
 from talk_assets.engine.flows import FlowCtx, prepare, side
-from talk_assets.engine.identity import clusters as compute_clusters
+from talk_assets.engine.identity import Identity
+from talk_assets.engine.identity import build as build_identity
 from talk_assets.engine.inserts import plan_inserts
+from talk_assets.engine.keys import (
+    SEEDS,
+    HashCollisionError,
+    check,
+    combine,
+    key_hash,
+    literal_hash,
+)
 from talk_assets.engine.mapping import coerce, json_object, json_value, parse_dynamic, render
 from talk_assets.engine.plan import SyncPlan
 from talk_assets.engine.reconcile import decide
@@ -26,19 +35,41 @@ def make_plan(
     """Plan one run. records: datatype key -> current records with the schema's columns;
     flows in document order. Pure: nothing is written, so a dry run is just this (S12)."""
     ctxs = prepare(list(flows))
-    cl, merges = _identity(records, ctxs, state)
+    for attempt in SEEDS:
+        try:
+            return _plan(records, ctxs, state, (2 * attempt + 1, 2 * attempt + 2))
+        except HashCollisionError:
+            if attempt == SEEDS[-1]:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _plan(
+    records: Mapping[str, pl.DataFrame],
+    ctxs: list[FlowCtx],
+    state: SyncState,
+    seeds: tuple[int, int],
+) -> SyncPlan:
+    ident, merges = _identity(records, ctxs, state, seeds)
+    cl = ident.clusters
     cl_lazy = cl.lazy()
-    long = _mapped(records, ctxs, cl_lazy, state).collect().lazy()
-    mapped = long.select(
-        *[
-            c
-            for c in sch.MAPPED
-            if c not in ("source_value", "target_value", "synced", "has_synced")
-        ],
-        source_value="sv",
-        target_value="tv",
-        synced="base",
-        has_synced="has_base",
+    long = _mapped(records, ctxs, ident, state).lazy()
+    # `order`: the output order (flow, source, target, property) as one integer (`_mapped`).
+    mapped = (
+        long.select(
+            *[
+                c
+                for c in sch.MAPPED
+                if c not in ("source_value", "target_value", "synced", "has_synced")
+            ],
+            "order",
+            source_value="sv",
+            target_value="tv",
+            synced="base",
+            has_synced="has_base",
+        )
+        .sort("order")
+        .drop("order")
     )
     coercion_rejects = pl.concat(
         [
@@ -135,7 +166,7 @@ def make_plan(
     )
     return SyncPlan(
         clusters=cl,
-        mapped=_sorted(mapped_df, sch.MAPPED, ["flow", "source", "target", "property"]),
+        mapped=sch.conform(mapped_df, sch.MAPPED),
         inserts=_sorted(inserts_df, sch.INSERTS, ["write_id"]),
         insert_sources=_sorted(sources_df, sch.INSERT_SOURCES, ["write_id", "flow", "source"]),
         updates=_sorted(
@@ -160,19 +191,22 @@ def _match_value(path: str, field_type: str) -> pl.Expr:
 
 
 def _identity(
-    records: Mapping[str, pl.DataFrame], ctxs: list[FlowCtx], state: SyncState
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+    records: Mapping[str, pl.DataFrame],
+    ctxs: list[FlowCtx],
+    state: SyncState,
+    seeds: tuple[int, int],
+) -> tuple[Identity, pl.DataFrame]:
     """Clusters (S1, S2) and the merges (new links) merge criteria found this run."""
-    keys = []
-    for key, df in records.items():
-        dt = datatype(key)
-        keys.append(side({key: df}, dt, [], "", {}).select(record="key"))
-    nodes = (
-        pl.concat(keys).with_columns(gone=pl.lit(False))
+    keys = [
+        side({key: df}, datatype(key), [], "", {}).select(record="key", datatype=pl.lit(key))
+        for key, df in records.items()
+    ]
+    present = (
+        pl.concat(keys)
         if keys
-        else pl.LazyFrame(schema={"record": pl.String, "gone": pl.Boolean})
+        else pl.LazyFrame(schema={"record": pl.String, "datatype": pl.String})
     )
-    edges = [state.links.lazy().select(a="source", b="target")]
+    groups = []
     pairs = []
     for c in ctxs:
         rf = c.rf
@@ -187,12 +221,7 @@ def _identity(
                 .select("key", v=_match_value("v", tf.type))
                 .filter(pl.col("v").is_not_null() & (pl.col("v") != ""))
             )
-            group = pl.concat([src, tgt]).unique()
-            edges.append(
-                group.select(a="key", b=pl.col("key").min().over("v")).filter(
-                    pl.col("a") != pl.col("b")
-                )
-            )
+            groups.append(pl.concat([src, tgt]).unique())
             pairs.append(
                 src.join(tgt, on="v").select(
                     flow=pl.lit(c.name),
@@ -202,8 +231,9 @@ def _identity(
                     order=pl.lit(j),
                 )
             )
-    nodes_df, edges_df, *pair_dfs = pl.collect_all([nodes, pl.concat(edges), *pairs])
-    cl = compute_clusters(nodes_df, edges_df)
+    present_df, *rest = pl.collect_all([present, *groups, *pairs])
+    group_dfs, pair_dfs = rest[: len(groups)], rest[len(groups) :]
+    ident = build_identity(present_df, state.links, group_dfs, seeds)
     links = state.links.select("source", "target")
     if pair_dfs:
         merges = (
@@ -218,33 +248,53 @@ def _identity(
         )
     else:
         merges = sch.empty(sch.MERGES)
-    return cl, merges
+    return ident, merges
 
 
 def _mapped(
     records: Mapping[str, pl.DataFrame],
     ctxs: list[FlowCtx],
-    cl: pl.LazyFrame,
+    ident: Identity,
     state: SyncState,
-) -> pl.LazyFrame:
-    """Long frame: one row per flow, linked pair and mapped property, both sides coerced."""
-    clusters = cl.select("record", "cluster")
-    parts = []
+) -> pl.DataFrame:
+    """Long frame: one row per flow, linked pair and mapped property, both sides coerced.
+
+    Pairs meet on integer cluster labels; the last synced values join on one 64-bit hash of
+    (flow, property, source, target), checked with the second hash (`keys.py`).
+    """
+    hs, gs = ident.seeds
+    flow_rank = {n: i for i, n in enumerate(sorted({c.name for c in ctxs}))}
+    props = sorted({t.path for c in ctxs for _, t, _ in c.rf.properties})
+    prop_rank = {p: i for i, p in enumerate(props)}
+    pairs_of = {}
     for c in ctxs:
         rf = c.rf
         if not rf.properties:
             continue
         scols = {f"s{i}": s.path for i, (s, _, _) in enumerate(rf.properties)}
         tcols = {f"t{i}": t.path for i, (_, t, _) in enumerate(rf.properties)}
-        src = side(records, rf.source, [rf.source_filter], "s_", scols).join(
-            clusters, left_on="s_key", right_on="record"
+        src = ident.lookup(side(records, rf.source, [rf.source_filter], "s_", scols), "s_key", "s_")
+        tgt = ident.lookup(
+            side(records, rf.target, [rf.target_filter], "t_", tcols), "t_key", "t_"
+        ).drop("cluster")
+        pairs_of[c.idx] = (
+            src.join(tgt, on="label")
+            .filter(pl.col("s_node") != pl.col("t_node"))
+            .with_columns(pair_rank=_pair_rank())
+            .collect()
         )
-        tgt = side(records, rf.target, [rf.target_filter], "t_", tcols).join(
-            clusters, left_on="t_key", right_on="record"
-        )
-        pairs = (
-            src.join(tgt, on="cluster").filter(pl.col("s_key") != pl.col("t_key")).collect().lazy()
-        )
+    offsets = _offsets(ctxs, {i: len(df) for i, df in pairs_of.items()})
+    parts = []
+    for c in ctxs:
+        if c.idx not in pairs_of:
+            continue
+        rf = c.rf
+        pairs = pairs_of[c.idx].lazy()
+        n_props = len(rf.properties)
+        in_flow = {
+            i: r
+            for r, i in enumerate(sorted(range(n_props), key=lambda i: rf.properties[i][1].path))
+        }
         for i, (s, t, typ) in enumerate(rf.properties):
             s_raw, sv, s_fail = coerce(pl.col(f"s{i}"), s.type, typ)
             t_raw, tv, t_fail = coerce(pl.col(f"t{i}"), t.type, typ)
@@ -252,6 +302,14 @@ def _mapped(
                 pairs.select(
                     flow=pl.lit(c.name),
                     flow_idx=pl.lit(c.idx),
+                    flow_rank=pl.lit(flow_rank[c.name], pl.UInt32),
+                    prop_rank=pl.lit(prop_rank[t.path], pl.UInt32),
+                    order=pl.lit(offsets.get(c.idx, 0) + in_flow[i], pl.UInt64)
+                    + pl.col("pair_rank") * n_props,
+                    s_node="s_node",
+                    t_node="t_node",
+                    k=_pair_key(c.name, t.path, "h", hs),
+                    kg=_pair_key(c.name, t.path, "g", gs),
                     cluster="cluster",
                     source="s_key",
                     target="t_key",
@@ -278,15 +336,61 @@ def _mapped(
                 )
             )
     if not parts:
-        return pl.LazyFrame(schema={**{c: pl.String for c in _LONG_STR}, **_LONG_OTHER})
+        return pl.DataFrame(schema={**{c: pl.String for c in _LONG_STR}, **_LONG_OTHER})
+
+    def synced_key(seed: int) -> pl.Expr:
+        return combine([key_hash(pl.col(c), seed) for c in SYNCED_KEY], seed)
+
     synced = state.synced.lazy().select(
-        "flow", "source", "target", "property", base="value", has_base=pl.lit(True)
+        k=synced_key(hs), kg_synced=synced_key(gs), base="value", has_base=pl.lit(True)
     )
-    return (
-        pl.concat(parts)
-        .join(synced, on=["flow", "source", "target", "property"], how="left")
-        .with_columns(pl.col("has_base").fill_null(False))
+    long = pl.concat(parts).collect()
+    if not offsets and long.height:  # flows sharing a name: order by a full sort instead
+        long = long.sort("flow_rank", "s_node", "t_node", "prop_rank").with_columns(
+            order=pl.int_range(pl.len(), dtype=pl.UInt64)
+        )
+    # Joined on the key column alone, then put beside: no gather of the wide frame.
+    base = long.lazy().select("k").join(synced, on="k", how="left", maintain_order="left")
+    if (base := base.collect()).height == long.height:
+        long = long.hstack(base.drop("k").get_columns())
+    else:  # a synced key more than once (not written by `apply`): every match is a row
+        long = long.lazy().join(synced, on="k", how="left", maintain_order="left").collect()
+    long = long.with_columns(pl.col("has_base").fill_null(False))
+    check(
+        bool((long["kg_synced"].is_null() | (long["kg_synced"] == long["kg"])).all()),
+        "last synced values",
     )
+    return long
+
+
+SYNCED_KEY = ("flow", "property", "source", "target")
+
+
+def _pair_rank() -> pl.Expr:
+    """0-based rank of a pair by (source node, target node), i.e. by record keys."""
+    st = pl.col("s_node").cast(pl.UInt64) * (1 << 32) + pl.col("t_node").cast(pl.UInt64)
+    return st.rank("ordinal").cast(pl.UInt64) - 1
+
+
+def _offsets(ctxs: list[FlowCtx], n_pairs: dict[int, int]) -> dict[int, int]:
+    """Per flow, where its rows start in the output order (flow name, pair, property).
+
+    Empty when two flows share a name: their rows interleave, so a full sort is needed.
+    """
+    names = [c.name for c in ctxs if c.idx in n_pairs]
+    if len(set(names)) != len(names):
+        return {}
+    out, at = {}, 0
+    for c in sorted((c for c in ctxs if c.idx in n_pairs), key=lambda c: c.name):
+        out[c.idx] = at
+        at += n_pairs[c.idx] * len(c.rf.properties)
+    return out
+
+
+def _pair_key(flow: str, prop: str, which: str, seed: int) -> pl.Expr:
+    """The synced-value key hash of a pair row from its sides' key hashes `s_h`/`t_h` (or g)."""
+    sides = [pl.col(f"s_{which}"), pl.col(f"t_{which}")]
+    return combine([literal_hash(flow, seed), literal_hash(prop, seed), *sides], seed)
 
 
 _LONG_STR = [
@@ -315,6 +419,14 @@ _LONG_STR = [
 ]
 _LONG_OTHER = {
     "flow_idx": pl.Int32,
+    "flow_rank": pl.UInt32,
+    "prop_rank": pl.UInt32,
+    "s_node": pl.UInt32,
+    "t_node": pl.UInt32,
+    "k": pl.UInt64,
+    "order": pl.UInt64,
+    "kg": pl.UInt64,
+    "kg_synced": pl.UInt64,
     "writable": pl.Boolean,
     "s_fail": pl.Boolean,
     "t_fail": pl.Boolean,

@@ -79,6 +79,8 @@ class HttpSettings:
     """Records per list request; None = the system's default."""
     token_refresh_margin: float = 60.0
     """Refresh a token this long before it expires (at most a tenth of its lifetime)."""
+    timeout_grace: float = 5.0
+    """After an insert timed out, wait this long before looking it up (it may still land)."""
     match_window: float = 300.0
     """How far back (seconds) an insert without a reference field looks for its record."""
 
@@ -504,7 +506,11 @@ class Transport:
                     retry = _Retryable(reason)
                     retry.unreachable = True
                     raise retry from None
-                raise _Ambiguous(reason) from None
+                # A timed-out write may still be in progress on the server: give it time to land
+                # before looking it up, or the lookup misses it and the resend duplicates it.
+                grace = self.settings.timeout_grace
+                timed_out = isinstance(exc, httpx.TimeoutException)
+                raise _Ambiguous(reason, retry_after=grace if timed_out else None) from None
             finally:
                 self.limiter.release(slot)
             log.debug(

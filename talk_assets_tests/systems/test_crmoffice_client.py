@@ -22,6 +22,7 @@ FAST = dict(
     backoff_max=0.2,
     max_attempts=8,
     max_retry_seconds=20,
+    timeout_grace=0.2,
 )
 
 
@@ -148,7 +149,9 @@ def test_timeouts_on_insert_with_slow_answers_never_duplicate(
     emu: Emulators, client: CrmofficeClient
 ) -> None:
     """The answer comes after the client gave up (slow > timeout): the key makes resending safe."""
-    with CrmofficeClient.from_env(emu.env, **{**FAST, "timeout": 0.15}) as impatient:
+    with CrmofficeClient.from_env(
+        emu.env, **{**FAST, "timeout": 0.15, "timeout_grace": 0.2}
+    ) as impatient:
         before = impatient.read("companies").frame.height
         emu.crmoffice.set_faults(0.5, ["slow"], slow_seconds=0.3)
         try:

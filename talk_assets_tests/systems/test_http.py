@@ -50,6 +50,7 @@ FAST = HttpSettings(
     backoff_initial=0.001,
     backoff_max=0.01,
     page_size=2,
+    timeout_grace=0.01,
 )
 
 # --- records ------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ FAST = dict(
     backoff_max=0.2,
     max_attempts=8,
     max_retry_seconds=20,
+    timeout_grace=0.2,
 )
 
 
@@ -291,3 +292,26 @@ def test_token_expiry_mid_run() -> None:
             time.sleep(0.01)
         assert c.token_fetches >= 3 and rounds > 20
         assert c.transport.statuses[401] > 0
+
+
+def test_timed_out_inserts_are_given_time_to_land_before_the_lookup(emu: Emulators) -> None:
+    """Slow answers (0.3 s) beyond the timeout (0.15 s): the client waits `timeout_grace`, looks
+    the reference up and resends only what is not there. (This emulator drops a slow write
+    whose client has gone, so here the lookups find nothing and the resends carry the inserts;
+    writes that land with their answer lost are the drop_after test's.)"""
+    settings = {**FAST, "timeout": 0.15, "timeout_grace": 0.4}
+    with PowerOfficeGoClient.from_env(emu.env, **settings) as impatient:
+        ops = [
+            WriteOp.insert("customers", {"Name": f"Treg {i}"}, reference=f"slow-c{i}")
+            for i in range(6)
+        ]
+        emu.powerofficego.set_faults(0.3, ["slow"], slow_seconds=0.3)
+        try:
+            results = impatient.write_many_blocking(ops)
+        finally:
+            emu.powerofficego.set_faults(0)
+        assert all(r.ok for r in results), [r.message for r in results]
+        assert impatient.transport.statuses["ReadTimeout"] > 0
+        customers = impatient.read("customers").frame
+    for i in range(6):
+        assert customers.filter(customers["ExternalImportReference"] == f"slow-c{i}").height == 1

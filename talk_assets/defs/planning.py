@@ -178,7 +178,7 @@ def build_planning(
                 ),
                 metadata={"over_limit": MetadataValue.json(dict(over))},
             )
-        save_plan(store, plan, context.run_id)
+        save_plan(store, plan, context.run.run_id)
 
         clusters = plan.clusters
         dup = clusters.filter(pl.col("record").is_duplicated())

@@ -7,6 +7,7 @@ at DAGSTER_HOME (default `$TALK_ASSETS_HOME/dagster`) so the UI shows them after
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from dagster import DagsterInstance, Failure
 from talk_assets.defs.build import SYNC_JOB, build_definitions
 from talk_assets.defs.planning import PLAN_SCHEMA, load_plan
 from talk_assets.defs.settings import SyncSettings
+from talk_assets.flows.model import Flow
 from talk_assets.flows.spec import committed_flows
 from talk_assets.store.tenant import STATE_SCHEMA, home
 from talk_assets.systems import resolve_flow
@@ -69,9 +71,12 @@ def run_sync(
     *,
     instance: DagsterInstance | None = None,
     resources: dict | None = None,
+    flows: Sequence[Flow] | None = None,
     log_level: str = "WARNING",
 ) -> RunReport:
-    defs = build_definitions(settings=settings, resources=resources)
+    """One run of the sync job, in this process; `flows` default to the committed specs."""
+    flows = list(flows) if flows is not None else committed_flows()
+    defs = build_definitions(flows, settings=settings, resources=resources)
     job = defs.resolve_job_def(SYNC_JOB)
     result = job.execute_in_process(
         instance=instance or dagster_instance(),
@@ -86,14 +91,14 @@ def run_sync(
             read[mat.asset_key.to_user_string()] = int(mat.metadata["read"].value)
     error = None if result.success else _failure_message(result)
     try:
-        flows, moves, conflicts = report(settings, result.run_id)
+        table, moves, conflicts = report(settings, result.run_id, flows)
     except Failure:  # the run failed before it planned
-        flows, moves, conflicts = _empty_report(), None, None
+        table, moves, conflicts = _empty_report(), None, None
     return RunReport(
         success=result.success,
         run_id=result.run_id,
         dry_run=settings.dry_run,
-        flows=flows,
+        flows=table,
         read=read,
         error=error,
         moves=moves,
@@ -118,7 +123,9 @@ def _empty_report() -> pl.DataFrame:
     )
 
 
-def report(settings: SyncSettings, run_id: str) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+def report(
+    settings: SyncSettings, run_id: str, flows: Sequence[Flow]
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """(per flow counts, values moved this run, conflicts of this run)."""
     store = settings.store()
     plan = load_plan(store, run_id)
@@ -134,7 +141,7 @@ def report(settings: SyncSettings, run_id: str) -> tuple[pl.DataFrame, pl.DataFr
     if settings.dry_run:  # nothing was written: report what the plan would do
         done = plan.writes.select("write_id")
     rows = []
-    for flow in (resolve_flow(f) for f in committed_flows()):
+    for flow in (resolve_flow(f) for f in flows):
         name = flow.flow.name
         ups = plan.updates.filter(pl.col("flow") == name).join(done, on="write_id", how="semi")
         rejected = plan.rejects.filter(pl.col("flow") == name)["record"].n_unique()

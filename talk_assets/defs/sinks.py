@@ -127,7 +127,7 @@ def build_sink(dt: Datatype, flows: Sequence[ResolvedFlow]) -> AssetsDefinition:
 
 def run_sink(context: AssetExecutionContext, dt: Datatype, settings: SyncSettings, resource):
     store = settings.store()
-    run_id = context.run_id
+    run_id = context.run.run_id
     plan = load_plan(store, run_id)
     writes = plan.writes.filter(pl.col("datatype") == dt.key).sort("write_id")
     started = now()

@@ -62,7 +62,7 @@ def _read_source(context: AssetExecutionContext, dt: Datatype, settings: SyncSet
     gone = 0
     if full and previous is not None and previous.height:
         state = SyncState.from_frames(store.read_tables(STATE_SCHEMA, ["gone"]))
-        marked = mark_gone(state, dt.key, previous, snapshot, dt.id_field, context.run_id)
+        marked = mark_gone(state, dt.key, previous, snapshot, dt.id_field, context.run.run_id)
         new_gone = marked.gone.join(state.gone.select("record"), on="record", how="anti")
         gone = new_gone.height
         if gone:

@@ -53,7 +53,8 @@ def _plan(
     ident, merges = _identity(records, ctxs, state, seeds)
     cl = ident.clusters
     cl_lazy = cl.lazy()
-    long = _mapped(records, ctxs, ident, state).lazy()
+    long_df, details = _mapped(records, ctxs, ident, state)
+    long = long_df.lazy()
     # `order`: the output order (flow, source, target, property) as one integer (`_mapped`).
     mapped = (
         long.select(
@@ -89,9 +90,15 @@ def _plan(
             ),
         ]
     )
-    dec = decide(long.filter(pl.col("writable") & ~pl.col("s_fail") & ~pl.col("t_fail"))).filter(
-        pl.col("action") != "none"
-    )
+    # Rows `decide` would answer `none` for (equal, and equal to the synced value) are dropped
+    # first; the rest get their records' ids, parents and timestamps.
+    settled = pl.col("sv").eq_missing(pl.col("tv")) & pl.col("has_base")
+    settled = settled & pl.col("base").eq_missing(pl.col("sv"))
+    dec = decide(
+        long.filter(pl.col("writable") & ~pl.col("s_fail") & ~pl.col("t_fail") & ~settled).join(
+            details.lazy(), on=["flow_idx", "pair"], how="left"
+        )
+    ).filter(pl.col("action") != "none")
     agreed = dec.filter(pl.col("action") == "agree")
     upd, upd_rejects = _updates(dec.filter(pl.col("action") != "agree"))
 
@@ -256,8 +263,9 @@ def _mapped(
     ctxs: list[FlowCtx],
     ident: Identity,
     state: SyncState,
-) -> pl.DataFrame:
-    """Long frame: one row per flow, linked pair and mapped property, both sides coerced.
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Long frame: one row per flow, linked pair and mapped property, both sides coerced, and
+    the pairs' details (`_DETAILS` by flow_idx and pair).
 
     Pairs meet on integer cluster labels; the last synced values join on one 64-bit hash of
     (flow, property, source, target), checked with the second hash (`keys.py`).
@@ -281,6 +289,7 @@ def _mapped(
             src.join(tgt, on="label")
             .filter(pl.col("s_node") != pl.col("t_node"))
             .with_columns(pair_rank=_pair_rank())
+            .with_row_index("pair")
             .collect()
         )
     offsets = _offsets(ctxs, {i: len(df) for i, df in pairs_of.items()})
@@ -313,12 +322,7 @@ def _mapped(
                     cluster="cluster",
                     source="s_key",
                     target="t_key",
-                    s_id="s_id",
-                    t_id="t_id",
-                    s_parent="s_parent",
-                    t_parent="t_parent",
-                    s_ts="s_ts",
-                    t_ts="t_ts",
+                    pair="pair",
                     property=pl.lit(t.path),
                     source_property=pl.lit(s.path),
                     type=pl.lit(typ),
@@ -336,7 +340,11 @@ def _mapped(
                 )
             )
     if not parts:
-        return pl.DataFrame(schema={**{c: pl.String for c in _LONG_STR}, **_LONG_OTHER})
+        details = pl.DataFrame(
+            schema={"flow_idx": pl.Int32, "pair": pl.UInt32, **{c: pl.String for c in _DETAILS}}
+        )
+        long = pl.DataFrame(schema={**{c: pl.String for c in _LONG_STR}, **_LONG_OTHER})
+        return long, details
 
     def synced_key(seed: int) -> pl.Expr:
         return combine([key_hash(pl.col(c), seed) for c in SYNCED_KEY], seed)
@@ -344,6 +352,10 @@ def _mapped(
     synced = state.synced.lazy().select(
         k=synced_key(hs), kg_synced=synced_key(gs), base="value", has_base=pl.lit(True)
     )
+    details = pl.concat(
+        [df.select(pl.lit(i).alias("flow_idx"), "pair", *_DETAILS) for i, df in pairs_of.items()]
+    )
+    del pairs_of
     long = pl.concat(parts).collect()
     if not offsets and long.height:  # flows sharing a name: order by a full sort instead
         long = long.sort("flow_rank", "s_node", "t_node", "prop_rank").with_columns(
@@ -360,7 +372,11 @@ def _mapped(
         bool((long["kg_synced"].is_null() | (long["kg_synced"] == long["kg"])).all()),
         "last synced values",
     )
-    return long
+    return long.drop("k", "kg", "kg_synced"), details
+
+
+_DETAILS = ("s_id", "t_id", "s_parent", "t_parent", "s_ts", "t_ts")
+"""Per pair columns only the few rows to write need: joined back by (flow_idx, pair)."""
 
 
 SYNCED_KEY = ("flow", "property", "source", "target")
@@ -398,12 +414,6 @@ _LONG_STR = [
     "cluster",
     "source",
     "target",
-    "s_id",
-    "t_id",
-    "s_parent",
-    "t_parent",
-    "s_ts",
-    "t_ts",
     "property",
     "source_property",
     "type",
@@ -423,10 +433,8 @@ _LONG_OTHER = {
     "prop_rank": pl.UInt32,
     "s_node": pl.UInt32,
     "t_node": pl.UInt32,
-    "k": pl.UInt64,
     "order": pl.UInt64,
-    "kg": pl.UInt64,
-    "kg_synced": pl.UInt64,
+    "pair": pl.UInt32,
     "writable": pl.Boolean,
     "s_fail": pl.Boolean,
     "t_fail": pl.Boolean,

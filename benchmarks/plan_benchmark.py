@@ -2,7 +2,12 @@
 
 Every record is linked (insert links) and has last synced values; 1% of the customers changed
 one property since. The floor is a bare polars join of the same frames (sources -> links ->
-targets -> synced values), what any three-way comparison must at least do.
+targets -> synced values), what any three-way comparison must at least do. Floor and plan run
+alternately on the same frames, after a garbage collection, and the best of each is kept, so
+background load on the shared machine hits both alike; compare the ratio, not the seconds.
+
+Bounded time: repeats of a size stop once `--budget` seconds are spent on it (at least one
+run each), and the whole run aborts after `--timeout` seconds.
 
     uv run python benchmarks/plan_benchmark.py [--sizes 10000,100000,1000000]
 """
@@ -10,9 +15,11 @@ targets -> synced values), what any three-way comparison must at least do.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import platform
 import resource
+import signal
 import sys
 import time
 from pathlib import Path
@@ -109,14 +116,39 @@ def floor(records: dict[str, pl.DataFrame], state: SyncState) -> float:
     return time.perf_counter() - t0
 
 
-def measure(n: int, repeat: int) -> dict:
+def _reset_peak() -> bool:
+    """Reset the process's peak RSS (VmHWM), Linux only; False where unsupported."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def _peak_mib() -> float | None:
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    kb = next((int(ln.split()[1]) for ln in status.splitlines() if ln.startswith("VmHWM")), None)
+    return None if kb is None else round(kb / 1024, 1)
+
+
+def measure(n: int, repeat: int, budget: float) -> dict:
     records, state = build(n)
-    floors, plans = [], []
+    floors, plans, plan_peaks = [], [], []
+    start = time.perf_counter()
     for _ in range(repeat):
+        gc.collect()
         floors.append(floor(records, state))
+        gc.collect()
+        reset = _reset_peak()
         t0 = time.perf_counter()
         plan = make_plan(records, [FLOW], state)
         plans.append(time.perf_counter() - t0)
+        plan_peaks.append(_peak_mib() if reset else None)
+        if time.perf_counter() - start > budget:
+            break
     expected = n // 100
     assert plan.writes.height == expected, (plan.writes.height, expected)
     assert plan.inserts.is_empty()
@@ -124,29 +156,41 @@ def measure(n: int, repeat: int) -> dict:
     return {
         "records_per_side": n,
         "changed": expected,
+        "runs": len(plans),
         "plan_seconds": round(t_plan, 3),
         "floor_seconds": round(t_floor, 3),
         "records_per_second": int(2 * n / t_plan),
         "ratio_to_floor": round(t_plan / t_floor, 2),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "plan_peak_rss_mib": max((p for p in plan_peaks if p is not None), default=None),
     }
+
+
+def _timeout(signum: int, frame: object) -> None:
+    raise TimeoutError("plan benchmark exceeded --timeout")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--budget", type=float, default=60.0, help="seconds per size for repeats")
+    parser.add_argument("--timeout", type=int, default=600, help="abort the whole run after this")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
-    rows = [measure(int(s), args.repeat) for s in args.sizes.split(",")]
+    signal.signal(signal.SIGALRM, _timeout)
+    signal.alarm(args.timeout)
+    rows = [measure(int(s), args.repeat, args.budget) for s in args.sizes.split(",")]
+    signal.alarm(0)
     print(
         f"{'records/side':>12} {'plan s':>8} {'floor s':>8} {'rec/s':>12} "
-        f"{'x floor':>8} {'peak MiB':>9}"
+        f"{'x floor':>8} {'peak MiB':>9} {'plan MiB':>9}"
     )
     for r in rows:
         print(
             f"{r['records_per_side']:>12,} {r['plan_seconds']:>8.3f} {r['floor_seconds']:>8.3f} "
-            f"{r['records_per_second']:>12,} {r['ratio_to_floor']:>8.2f} {r['peak_rss_mib']:>9.1f}"
+            f"{r['records_per_second']:>12,} {r['ratio_to_floor']:>8.2f} {r['peak_rss_mib']:>9.1f} "
+            f"{r['plan_peak_rss_mib'] or float('nan'):>9.1f}"
         )
     if not args.no_write:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -155,7 +199,10 @@ def main(argv: list[str] | None = None) -> int:
             "python": sys.version.split()[0],
             "polars": pl.__version__,
             "machine": platform.machine(),
-            "note": "peak_rss_mib is the process peak so far (sizes run in increasing order)",
+            "threads": pl.thread_pool_size(),
+            "note": "best of `runs`; floor and plan alternate on the same frames; peak_rss_mib is "
+            "the process peak so far (sizes run in increasing order, floor included); "
+            "plan_peak_rss_mib the peak RSS while planning (frames of the size included)",
         }
         RESULTS.write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
     return 0

@@ -8,6 +8,7 @@ Clusters are connected components by root hooking with full path compression on 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import polars as pl
@@ -64,27 +65,35 @@ def components(n: int, a: pl.Series, b: pl.Series) -> pl.Series:
 
 @dataclass(frozen=True)
 class Identity:
-    """Clusters of one plan, with the integer index the planner joins on.
+    """Clusters of one plan, with the integer ids the planner joins on.
 
     clusters: the CLUSTERS frame sorted by record; row i is node i, so node order is record key
     order and a cluster's label (its smallest node) names its smallest record key.
     index: per node `h`, `g` (key hashes, see `keys.py`), `node`, `label` (UInt32), `cluster`.
+    rows: (datatype, pos, node) for every present record row (pos: row in its records frame).
     """
 
     clusters: pl.DataFrame
     index: pl.DataFrame
+    rows: pl.DataFrame
     seeds: tuple[int, int]
 
-    def lookup(self, lf: pl.LazyFrame, key: str, prefix: str) -> pl.LazyFrame:
-        """`lf` (its record keys in column `key` are known nodes) with `{prefix}h`, `{prefix}g`,
-        `{prefix}node`, `label` and `cluster` joined on."""
-        hs = self.seeds[0]
-        idx = self.index.lazy().rename(
-            {"h": f"{prefix}h", "g": f"{prefix}g", "node": f"{prefix}node"}
-        )
-        return lf.with_columns(key_hash(pl.col(key), hs).alias(f"{prefix}h")).join(
-            idx, on=f"{prefix}h"
-        )
+    def attach(self, records: Mapping[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+        """The records with columns `NODE` and `LABEL` (null for rows without an id)."""
+        parts = self.rows.partition_by("datatype", as_dict=True, include_key=False)
+        label = self.index["label"]
+        out = {}
+        for key, df in records.items():
+            rows = parts.get((key,))
+            node = pl.repeat(None, df.height, dtype=pl.UInt32, eager=True)
+            if rows is not None:
+                node = node.scatter(rows["pos"], rows["node"])
+            out[key] = df.with_columns(node.alias(NODE), label.gather(node).alias(LABEL))
+        return out
+
+
+NODE, LABEL = "__node", "__label"
+"""Columns `Identity.attach` adds to record frames."""
 
 
 def build(
@@ -93,7 +102,7 @@ def build(
     groups: list[pl.DataFrame],
     seeds: tuple[int, int],
 ) -> Identity:
-    """Clusters (S1, S2) from present records (record, datatype), links (source, target) and
+    """Clusters (S1, S2) from present records (record, datatype, pos), links (source, target) and
     merge-criterion groups (key, v: records sharing a value join one cluster).
 
     Link endpoints missing from the present records are nodes too (known from links only, so
@@ -102,7 +111,7 @@ def build(
     """
     hs, gs = seeds
     hashed = [key_hash(pl.col("record"), hs).alias("h"), key_hash(pl.col("record"), gs).alias("g")]
-    present = present.select("record", "datatype", *hashed, gone=pl.lit(False))
+    present = present.select("record", "datatype", "pos", *hashed, gone=pl.lit(False))
     links = links.filter(pl.col("source").is_not_null() & pl.col("target").is_not_null())
     ends = pl.concat([links["source"], links["target"]]).alias("record").to_frame()
     extra = (
@@ -110,15 +119,24 @@ def build(
         .select("record", *hashed)
         .join(present.lazy().select("h"), on="h", how="anti")
         .unique(subset=["h"])
-        .select("record", datatype=key_datatype(pl.col("record")), h="h", g="g", gone=pl.lit(True))
+        .select(
+            "record",
+            datatype=key_datatype(pl.col("record")),
+            pos=pl.lit(None, pl.UInt32),
+            h="h",
+            g="g",
+            gone=pl.lit(True),
+        )
     )
-    nodes = (
+    # Equal keys (a record listed twice) sort together and share a node.
+    rows = (
         pl.concat([present.lazy(), extra])
         .sort("record")
-        .filter(pl.col("record").ne_missing(pl.col("record").shift()))
-        .with_columns(node=pl.int_range(pl.len(), dtype=pl.UInt32))
+        .with_columns(new=pl.col("record").ne_missing(pl.col("record").shift()))
+        .with_columns(node=(pl.col("new").cum_sum() - 1).cast(pl.UInt32))
         .collect()
     )
+    nodes = rows.filter("new").drop("new", "pos")
     check(nodes["h"].n_unique() == nodes.height, "record keys")
     index = nodes.lazy().select("h", "g", "node")
 
@@ -151,4 +169,9 @@ def build(
     cluster = nodes["record"].gather(label).alias("cluster")
     clusters = nodes.select("record", "datatype", cluster, "gone")
     index_df = nodes.select("h", "g", "node", label, cluster)
-    return Identity(clusters=sch.conform(clusters, sch.CLUSTERS), index=index_df, seeds=seeds)
+    return Identity(
+        clusters=sch.conform(clusters, sch.CLUSTERS),
+        index=index_df,
+        rows=rows.filter(pl.col("pos").is_not_null()).select("datatype", "pos", "node"),
+        seeds=seeds,
+    )

@@ -8,7 +8,7 @@ import polars as pl
 
 from talk_assets.engine import schemas as sch
 from talk_assets.engine.flows import FlowCtx, prepare, side
-from talk_assets.engine.identity import Identity
+from talk_assets.engine.identity import LABEL, NODE, Identity
 from talk_assets.engine.identity import build as build_identity
 from talk_assets.engine.inserts import plan_inserts
 from talk_assets.engine.keys import (
@@ -205,13 +205,15 @@ def _identity(
 ) -> tuple[Identity, pl.DataFrame]:
     """Clusters (S1, S2) and the merges (new links) merge criteria found this run."""
     keys = [
-        side({key: df}, datatype(key), [], "", {}).select(record="key", datatype=pl.lit(key))
+        side({key: df.with_row_index(POS)}, datatype(key), [], "", {"pos": POS}).select(
+            record="key", datatype=pl.lit(key), pos="pos"
+        )
         for key, df in records.items()
     ]
     present = (
         pl.concat(keys)
         if keys
-        else pl.LazyFrame(schema={"record": pl.String, "datatype": pl.String})
+        else pl.LazyFrame(schema={"record": pl.String, "datatype": pl.String, "pos": pl.UInt32})
     )
     groups = []
     pairs = []
@@ -271,6 +273,14 @@ def _mapped(
     (flow, property, source, target), checked with the second hash (`keys.py`).
     """
     hs, gs = ident.seeds
+    recs = ident.attach(records)
+    for c in ctxs:
+        for dt in (c.rf.source, c.rf.target):
+            if dt.key not in recs:
+                recs[dt.key] = dt.empty_frame().with_columns(
+                    pl.lit(None, pl.UInt32).alias(NODE), pl.lit(None, pl.UInt32).alias(LABEL)
+                )
+    index = ident.index
     flow_rank = {n: i for i, n in enumerate(sorted({c.name for c in ctxs}))}
     props = sorted({t.path for c in ctxs for _, t, _ in c.rf.properties})
     prop_rank = {p: i for i, p in enumerate(props)}
@@ -281,16 +291,26 @@ def _mapped(
             continue
         scols = {f"s{i}": s.path for i, (s, _, _) in enumerate(rf.properties)}
         tcols = {f"t{i}": t.path for i, (_, t, _) in enumerate(rf.properties)}
-        src = ident.lookup(side(records, rf.source, [rf.source_filter], "s_", scols), "s_key", "s_")
-        tgt = ident.lookup(
-            side(records, rf.target, [rf.target_filter], "t_", tcols), "t_key", "t_"
-        ).drop("cluster")
-        pairs_of[c.idx] = (
-            src.join(tgt, on="label")
+        src = side(
+            recs, rf.source, [rf.source_filter], "s_", {**scols, "s_node": NODE, "label": LABEL}
+        )
+        tgt = side(
+            recs, rf.target, [rf.target_filter], "t_", {**tcols, "t_node": NODE, "t_label": LABEL}
+        )
+        pairs = (
+            src.join(tgt, left_on="label", right_on="t_label")
             .filter(pl.col("s_node") != pl.col("t_node"))
             .with_columns(pair_rank=_pair_rank())
             .with_row_index("pair")
             .collect()
+        )
+        pairs_of[c.idx] = pairs.with_columns(
+            index["cluster"].gather(pairs["label"]),
+            *[
+                index[x].gather(pairs[f"{side_}_node"]).alias(f"{side_}_{x}")
+                for x in ("h", "g")
+                for side_ in ("s", "t")
+            ],
         )
     offsets = _offsets(ctxs, {i: len(df) for i, df in pairs_of.items()})
     parts = []
@@ -380,6 +400,7 @@ _DETAILS = ("s_id", "t_id", "s_parent", "t_parent", "s_ts", "t_ts")
 
 
 SYNCED_KEY = ("flow", "property", "source", "target")
+POS = "__pos"
 
 
 def _pair_rank() -> pl.Expr:

@@ -42,10 +42,14 @@ def lineage_command(args: argparse.Namespace) -> int:
             print(f"      flow: {e.flow_title}")
     if args.record_id is None:
         return 0
-    return _history(args, dt.key, f.path)
+    partners = {e.target for e in edges if e.source == start} | {
+        e.source for e in edges if e.target == start
+    }
+    return _history(args, dt.key, f.path, partners)
 
 
-def _history(args: argparse.Namespace, datatype: str, path: str) -> int:
+def _history(args: argparse.Namespace, datatype: str, path: str, partners: set[str]) -> int:
+    """Values written into this record's property, and values it sent to partner properties."""
     store = TenantStore(tenant_path(args.tenant)).read_only(lock_timeout=5.0)
     try:
         values = store.read_table(STATE_SCHEMA, "sync_values")
@@ -66,7 +70,10 @@ def _history(args: argparse.Namespace, datatype: str, path: str) -> int:
         & (pl.col("record_id") == rid)
         & (pl.col("property") == path)
     ).with_columns(what=pl.format("written here from {}", pl.col("source_record")))
-    out_of = values.filter(pl.col("source_record") == record).with_columns(
+    out_of = values.filter(
+        (pl.col("source_record") == record)
+        & pl.format("{}.{}", "datatype", "property").is_in(sorted(partners))
+    ).with_columns(
         what=pl.format(
             "sent to {}:{} {}", pl.col("datatype"), pl.col("record_id"), pl.col("property")
         )
@@ -78,6 +85,6 @@ def _history(args: argparse.Namespace, datatype: str, path: str) -> int:
     for r in rows.iter_rows(named=True):
         print(
             f"  {r['time']:%Y-%m-%d %H:%M:%S}  run {r['run_id'][:8]}  {r['direction']:<9}  "
-            f"{r['old_value']!r} -> {r['new_value']!r}  {r['what']}  (flow {r['flow']})"
+            f"{r['old_value']!r} -> {r['new_value']!r}  {r['what']}  ({r['reason']}; flow {r['flow']})"
         )
     return 0

@@ -21,6 +21,13 @@ from talk_assets.systems.crmoffice.resource import CrmofficeResource
 from talk_assets.systems.powerofficego.resource import PowerOfficeGoResource
 
 SYNC_JOB = "sync"
+TENANT_TAG = "talk_assets/tenant"
+"""Run tag naming the tenant; the instance allows one in-progress run per value (runner.py)."""
+
+
+def state_pool(tenant: str) -> str:
+    """The concurrency pool of every step that touches one tenant's state file."""
+    return f"talk_assets_{tenant}"
 
 
 def flow_datatypes(flows: Sequence[ResolvedFlow]) -> list[Datatype]:
@@ -51,18 +58,20 @@ def build_definitions(
     resolved = [resolve_flow(f) for f in (flows if flows is not None else committed_flows())]
     datatypes = flow_datatypes(resolved)
     settings = settings or SyncSettings(tenant=os.environ.get("TALK_ASSETS_TENANT", "default"))
-    sources = build_sources(datatypes)
+    pool = state_pool(settings.tenant)
+    sources = build_sources(datatypes, pool)
     read_datatypes = [dt for dt in datatypes if dt.endpoint]
     sync_job = define_asset_job(
         SYNC_JOB,
         selection=AssetSelection.all(),
         description="Read every system, plan all flows, write the differences.",
+        tags={TENANT_TAG: settings.tenant},
     )
     return Definitions(
         assets=[
             *sources,
-            build_planning(resolved, datatypes),
-            *(build_sink(dt, resolved) for dt in sink_datatypes(resolved)),
+            build_planning(resolved, datatypes, pool),
+            *(build_sink(dt, resolved, pool) for dt in sink_datatypes(resolved)),
         ],
         jobs=[sync_job],
         schedules=build_schedules(sync_job),

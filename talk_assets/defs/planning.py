@@ -99,7 +99,7 @@ def flow_summary(plan: SyncPlan, flow: ResolvedFlow) -> dict[str, int]:
 
 
 def build_planning(
-    flows: Sequence[ResolvedFlow], datatypes: Sequence[Datatype]
+    flows: Sequence[ResolvedFlow], datatypes: Sequence[Datatype], pool: str
 ) -> AssetsDefinition:
     ins = {input_name(dt): AssetIn(source_key(dt)) for dt in datatypes}
     outs = {
@@ -159,6 +159,7 @@ def build_planning(
         internal_asset_deps=deps,
         check_specs=checks,
         can_subset=False,
+        pool=pool,
         required_resource_keys={"settings"},
         description="Plan the sync of all flows at once (S1-S7, S12).",
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 from dagster import DagsterInstance, Failure
 
-from talk_assets.defs.build import SYNC_JOB, build_definitions
+from talk_assets.defs.build import SYNC_JOB, TENANT_TAG, build_definitions
 from talk_assets.defs.planning import PLAN_SCHEMA, load_plan
 from talk_assets.defs.settings import SyncSettings
 from talk_assets.flows.model import Flow
@@ -32,6 +32,22 @@ REPORT_COLUMNS = (
     "conflicts",
     "rejected",
 )
+
+
+INSTANCE_CONFIG = f"""\
+# Written by talk-assets for a new DAGSTER_HOME.
+telemetry:
+  enabled: false
+concurrency:
+  pools:
+    default_limit: 1  # one step at a time per tenant state file (pool talk_assets_<tenant>)
+  runs:
+    tag_concurrency_limits:  # one queued run at a time per tenant
+      - key: {TENANT_TAG}
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
+"""
 
 
 @dataclass
@@ -62,7 +78,7 @@ def dagster_instance() -> DagsterInstance:
     path.mkdir(parents=True, exist_ok=True)
     config = path / "dagster.yaml"
     if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+        config.write_text(INSTANCE_CONFIG)
     return DagsterInstance.get()
 
 
@@ -81,7 +97,7 @@ def run_sync(
     result = job.execute_in_process(
         instance=instance or dagster_instance(),
         raise_on_error=False,
-        tags={"talk_assets/tenant": settings.tenant},
+        tags={TENANT_TAG: settings.tenant},
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )
     read = {}

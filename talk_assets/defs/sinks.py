@@ -86,7 +86,7 @@ def _incoming_edges(flows: Sequence[ResolvedFlow], dt: Datatype) -> list[Propert
     return edges
 
 
-def build_sink(dt: Datatype, flows: Sequence[ResolvedFlow]) -> AssetsDefinition:
+def build_sink(dt: Datatype, flows: Sequence[ResolvedFlow], pool: str) -> AssetsDefinition:
     key = sink_key(dt)
     related = [f for f in flows if writes_into(f, dt)]
     edges = _incoming_edges(related, dt)
@@ -98,7 +98,7 @@ def build_sink(dt: Datatype, flows: Sequence[ResolvedFlow]) -> AssetsDefinition:
         owners=OWNERS,
         deps=[PLAN_KEY, *(flow_key(f) for f in related)],
         required_resource_keys={dt.system, "settings"},
-        pool="talk_assets_state",
+        pool=pool,
         check_specs=[AssetCheckSpec("no_duplicate_inserts", asset=key)],
         description=(
             f"Write this run's planned inserts and updates of {dt.key} through the "
@@ -138,7 +138,11 @@ def run_sink(context: AssetExecutionContext, dt: Datatype, settings: SyncSetting
     if settings.dry_run:
         store.write_tables(append={"sync_log": decisions})
         receipt = write_log(plan, writes, _planned(writes), run_id, started)
-        return receipt, _metadata(receipt, decisions, dry_run=True), _duplicates(store, dt)
+        return (
+            receipt,
+            _metadata(receipt, decisions, plan, dt, dry_run=True),
+            _duplicates(store, dt),
+        )
 
     logs: list[pl.DataFrame] = []
     fatal = None
@@ -162,7 +166,7 @@ def run_sink(context: AssetExecutionContext, dt: Datatype, settings: SyncSetting
             description=f"{dt.system} cannot be used, stopped writing {dt.key}: {fatal}",
             metadata={"written_before_stop": receipt.height},
         )
-    return receipt, _metadata(receipt, decisions, dry_run=False), _duplicates(store, dt)
+    return receipt, _metadata(receipt, decisions, plan, dt, dry_run=False), _duplicates(store, dt)
 
 
 def _commit(
@@ -215,12 +219,21 @@ def _decisions_for(plan: SyncPlan, dt: Datatype) -> SyncPlan:
     )
 
 
-def _metadata(receipt: pl.DataFrame, decisions: pl.DataFrame, *, dry_run: bool) -> dict:
+def _metadata(
+    receipt: pl.DataFrame, decisions: pl.DataFrame, plan: SyncPlan, dt: Datatype, *, dry_run: bool
+) -> dict:
     ops = receipt["operation"]
     rejected = decisions.filter(pl.col("operation") == "reject")
+    mine = pl.col("source").str.starts_with(dt.key + ":") | pl.col("target").str.starts_with(
+        dt.key + ":"
+    )
+    conflicts = plan.conflicts.filter(mine)
     return {
         "dry_run": dry_run,
         "inserted": int((ops == "insert").sum()),
+        "linked": plan.merges.filter(mine).height + int((ops == "insert").sum()),
+        "conflicts": conflicts.height,
+        "conflicts_preview": markdown_table(conflicts, rows=10),
         "updated": int((ops == "update").sum()),
         "planned": int((ops == "planned").sum()),
         "rejected_by_system": int((ops == "rejected").sum()),

@@ -86,8 +86,9 @@ def _read_source(context: AssetExecutionContext, dt: Datatype, settings: SyncSet
     }
 
 
-def build_source_asset(dt: Datatype) -> AssetsDefinition:
+def build_source_asset(dt: Datatype, pool: str) -> AssetsDefinition:
     @asset(
+        pool=pool,
         key=source_key(dt),
         group_name=dt.system,
         kinds={dt.system, "polars", "duckdb"},
@@ -106,10 +107,11 @@ def build_source_asset(dt: Datatype) -> AssetsDefinition:
     return _source
 
 
-def build_derived_asset(dt: Datatype) -> AssetsDefinition:
+def build_derived_asset(dt: Datatype, pool: str) -> AssetsDefinition:
     parent_dt = datatype(f"{dt.system}.{dt.derived_from[0]}")
 
     @asset(
+        pool=pool,
         key=source_key(dt),
         group_name=dt.system,
         kinds={dt.system, "polars", "duckdb"},
@@ -127,7 +129,7 @@ def build_derived_asset(dt: Datatype) -> AssetsDefinition:
     return _derived
 
 
-def build_sources(datatypes: Iterable[Datatype]) -> list[AssetsDefinition]:
+def build_sources(datatypes: Iterable[Datatype], pool: str) -> list[AssetsDefinition]:
     """Source assets for these datatypes, plus the parents of derived ones."""
     wanted: dict[str, Datatype] = {}
     for dt in datatypes:
@@ -136,6 +138,6 @@ def build_sources(datatypes: Iterable[Datatype]) -> list[AssetsDefinition]:
             p = datatype(f"{dt.system}.{parent}")
             wanted.setdefault(p.key, p)
     return [
-        build_derived_asset(dt) if dt.derived_from else build_source_asset(dt)
+        build_derived_asset(dt, pool) if dt.derived_from else build_source_asset(dt, pool)
         for dt in wanted.values()
     ]

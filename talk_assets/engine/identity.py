@@ -15,6 +15,7 @@ import polars as pl
 
 from talk_assets.engine import schemas as sch
 from talk_assets.engine.keys import check, key_hash
+from talk_assets.engine.lazy import ENGINE
 
 MAX_ITERATIONS = 10_000
 
@@ -55,7 +56,7 @@ def components(n: int, a: pl.Series, b: pl.Series) -> pl.Series:
             .select(hi=pl.max_horizontal("a", "b"), lo=pl.min_horizontal("a", "b"))
             .group_by("hi")
             .agg(pl.col("lo").min())
-            .collect()
+            .collect(engine=ENGINE)
         )
         label = label.scatter(hooks["hi"], hooks["lo"])  # hi are roots: label[hi] == hi
         while not (nxt := label.gather(label)).equals(label):
@@ -134,7 +135,7 @@ def build(
         .sort("record")
         .with_columns(new=pl.col("record").ne_missing(pl.col("record").shift()))
         .with_columns(node=(pl.col("new").cum_sum() - 1).cast(pl.UInt32))
-        .collect()
+        .collect(engine=ENGINE)
     )
     nodes = rows.filter("new").drop("new", "pos")
     check(nodes["h"].n_unique() == nodes.height, "record keys")
@@ -162,7 +163,7 @@ def build(
         .select(a="node", b=pl.col("node").min().over("v"), ok=pl.lit(True))
         for grp in groups
     ]
-    edges = pl.concat([link_edges, *group_edges]).collect()
+    edges = pl.concat([link_edges, *group_edges]).collect(engine=ENGINE)
     check(bool(edges["ok"].all()) and len(edges) >= len(links), "links")
     edges = edges.filter(pl.col("a") != pl.col("b"))
     label = components(nodes.height, edges["a"], edges["b"])

@@ -14,6 +14,7 @@ import polars as pl
 
 from talk_assets.engine import schemas as sch
 from talk_assets.engine.flows import FlowCtx, side
+from talk_assets.engine.lazy import collect_all
 from talk_assets.engine.mapping import (
     coerce,
     json_object,
@@ -87,7 +88,7 @@ def plan_inserts(
     covered = clusters.filter(pl.col("datatype") == target.key).select("cluster").unique()
     cl = clusters.select("record", "cluster")
     pieces = [_candidates(records, c, cl, inserted, covered) for c in flows]
-    contributors, long = pl.collect_all(
+    contributors, long = collect_all(
         [
             pl.concat([p[0] for p in pieces]).sort("flow_idx", "s_key"),
             pl.concat([p[1] for p in pieces]),

@@ -19,6 +19,7 @@ from talk_assets.engine.keys import (
     key_hash,
     literal_hash,
 )
+from talk_assets.engine.lazy import ENGINE, collect_all
 from talk_assets.engine.mapping import coerce, json_object, json_value, parse_dynamic, render
 from talk_assets.engine.plan import SyncPlan
 from talk_assets.engine.reconcile import decide
@@ -150,7 +151,7 @@ def _plan(
         reason="reason",
     )
     inserts = pl.concat([i.inserts for i in ins]) if ins else sch.empty(sch.INSERTS).lazy()
-    frames = pl.collect_all(
+    frames = collect_all(
         [
             mapped,
             inserts,
@@ -240,7 +241,7 @@ def _identity(
                     order=pl.lit(j),
                 )
             )
-    present_df, *rest = pl.collect_all([present, *groups, *pairs])
+    present_df, *rest = collect_all([present, *groups, *pairs])
     group_dfs, pair_dfs = rest[: len(groups)], rest[len(groups) :]
     ident = build_identity(present_df, state.links, group_dfs, seeds)
     links = state.links.select("source", "target")
@@ -302,7 +303,7 @@ def _mapped(
             .filter(pl.col("s_node") != pl.col("t_node"))
             .with_columns(pair_rank=_pair_rank())
             .with_row_index("pair")
-            .collect()
+            .collect(engine=ENGINE)
         )
         pairs_of[c.idx] = pairs.with_columns(
             index["cluster"].gather(pairs["label"]),
@@ -376,17 +377,21 @@ def _mapped(
         [df.select(pl.lit(i).alias("flow_idx"), "pair", *_DETAILS) for i, df in pairs_of.items()]
     )
     del pairs_of
-    long = pl.concat(parts).collect()
+    long = pl.concat(parts).collect(engine=ENGINE)
     if not offsets and long.height:  # flows sharing a name: order by a full sort instead
         long = long.sort("flow_rank", "s_node", "t_node", "prop_rank").with_columns(
             order=pl.int_range(pl.len(), dtype=pl.UInt64)
         )
     # Joined on the key column alone, then put beside: no gather of the wide frame.
     base = long.lazy().select("k").join(synced, on="k", how="left", maintain_order="left")
-    if (base := base.collect()).height == long.height:
+    if (base := base.collect(engine=ENGINE)).height == long.height:
         long = long.hstack(base.drop("k").get_columns())
     else:  # a synced key more than once (not written by `apply`): every match is a row
-        long = long.lazy().join(synced, on="k", how="left", maintain_order="left").collect()
+        long = (
+            long.lazy()
+            .join(synced, on="k", how="left", maintain_order="left")
+            .collect(engine=ENGINE)
+        )
     long = long.with_columns(pl.col("has_base").fill_null(False))
     check(
         bool((long["kg_synced"].is_null() | (long["kg_synced"] == long["kg"])).all()),

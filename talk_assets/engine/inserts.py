@@ -14,6 +14,7 @@ import polars as pl
 
 from talk_assets.engine import schemas as sch
 from talk_assets.engine.flows import FlowCtx, side
+from talk_assets.engine.identity import LABEL
 from talk_assets.engine.lazy import collect_all
 from talk_assets.engine.mapping import (
     coerce,
@@ -37,23 +38,24 @@ class InsertPlan:
 def _candidates(
     records: Mapping[str, pl.DataFrame],
     ctx: FlowCtx,
-    clusters: pl.LazyFrame,
+    names: pl.LazyFrame,
     inserted: pl.LazyFrame,
     covered: pl.LazyFrame,
 ) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     """(contributors, long values) of one flow's source records needing an insert."""
     rf = ctx.rf
     cols = {f"s{i}": s.path for i, s, _, _ in ctx.writable}
+    # Covered clusters first, on integer labels: in a steady state that leaves no record.
     src = (
-        side(records, rf.source, [rf.source_filter, ctx.condition], "s_", cols)
-        .join(clusters, left_on="s_key", right_on="record")
+        side(records, rf.source, [rf.source_filter, ctx.condition], "s_", {**cols, "label": LABEL})
+        .join(covered, on="label", how="anti")
         .join(
             inserted.filter(pl.col("flow") == ctx.name),
             left_on="s_key",
             right_on="source",
             how="anti",
         )
-        .join(covered, on="cluster", how="anti")
+        .join(names, on="label")
         .with_columns(flow=pl.lit(ctx.name), flow_idx=pl.lit(ctx.idx), s_dt=pl.lit(rf.source.name))
     )
     contributors = src.select("cluster", "flow_idx", "flow", "s_key", "s_id", "s_dt")
@@ -85,9 +87,11 @@ def plan_inserts(
     clusters: pl.LazyFrame,
     inserted: pl.LazyFrame,
 ) -> InsertPlan:
-    covered = clusters.filter(pl.col("datatype") == target.key).select("cluster").unique()
-    cl = clusters.select("record", "cluster")
-    pieces = [_candidates(records, c, cl, inserted, covered) for c in flows]
+    """Inserts into `target`. records: as `Identity.attach` gives them; clusters: CLUSTERS
+    with each record's `node` and `label` (row i is node i)."""
+    covered = clusters.filter(pl.col("datatype") == target.key).select("label").unique()
+    names = clusters.select(label="node", cluster="record")
+    pieces = [_candidates(records, c, names, inserted, covered) for c in flows]
     contributors, long = collect_all(
         [
             pl.concat([p[0] for p in pieces]).sort("flow_idx", "s_key"),

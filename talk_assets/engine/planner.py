@@ -53,8 +53,9 @@ def _plan(
 ) -> SyncPlan:
     ident, merges = _identity(records, ctxs, state, seeds)
     cl = ident.clusters
-    cl_lazy = cl.lazy()
-    long_df, details = _mapped(records, ctxs, ident, state)
+    recs = _attached(records, ctxs, ident)
+    cl_nodes = cl.hstack([ident.index["node"], ident.index["label"]]).lazy()
+    long_df, details = _mapped(recs, ctxs, ident, state)
     long = long_df.lazy()
     # `order`: the output order (flow, source, target, property) as one integer (`_mapped`).
     mapped = (
@@ -108,7 +109,7 @@ def _plan(
         if c.inserts:
             targets.setdefault(c.rf.target.key, []).append(c)
     ins = [
-        plan_inserts(records, datatype(key), group, cl_lazy, state.inserted.lazy())
+        plan_inserts(recs, datatype(key), group, cl_nodes, state.inserted.lazy())
         for key, group in targets.items()
     ]
 
@@ -261,19 +262,10 @@ def _identity(
     return ident, merges
 
 
-def _mapped(
-    records: Mapping[str, pl.DataFrame],
-    ctxs: list[FlowCtx],
-    ident: Identity,
-    state: SyncState,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Long frame: one row per flow, linked pair and mapped property, both sides coerced, and
-    the pairs' details (`_DETAILS` by flow_idx and pair).
-
-    Pairs meet on integer cluster labels; the last synced values join on one 64-bit hash of
-    (flow, property, source, target), checked with the second hash (`keys.py`).
-    """
-    hs, gs = ident.seeds
+def _attached(
+    records: Mapping[str, pl.DataFrame], ctxs: list[FlowCtx], ident: Identity
+) -> dict[str, pl.DataFrame]:
+    """Records with node ids and labels, an empty frame for a flow's datatype without any."""
     recs = ident.attach(records)
     for c in ctxs:
         for dt in (c.rf.source, c.rf.target):
@@ -281,6 +273,22 @@ def _mapped(
                 recs[dt.key] = dt.empty_frame().with_columns(
                     pl.lit(None, pl.UInt32).alias(NODE), pl.lit(None, pl.UInt32).alias(LABEL)
                 )
+    return recs
+
+
+def _mapped(
+    records: Mapping[str, pl.DataFrame],
+    ctxs: list[FlowCtx],
+    ident: Identity,
+    state: SyncState,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Long frame: one row per flow, linked pair and mapped property, both sides coerced, and
+    the pairs' details (`_DETAILS` by flow_idx and pair). records: as `_attached` gives them.
+
+    Pairs meet on integer cluster labels; the last synced values join on one 64-bit hash of
+    (flow, property, source, target), checked with the second hash (`keys.py`).
+    """
+    hs, gs = ident.seeds
     index = ident.index
     flow_rank = {n: i for i, n in enumerate(sorted({c.name for c in ctxs}))}
     props = sorted({t.path for c in ctxs for _, t, _ in c.rf.properties})
@@ -293,10 +301,14 @@ def _mapped(
         scols = {f"s{i}": s.path for i, (s, _, _) in enumerate(rf.properties)}
         tcols = {f"t{i}": t.path for i, (_, t, _) in enumerate(rf.properties)}
         src = side(
-            recs, rf.source, [rf.source_filter], "s_", {**scols, "s_node": NODE, "label": LABEL}
+            records, rf.source, [rf.source_filter], "s_", {**scols, "s_node": NODE, "label": LABEL}
         )
         tgt = side(
-            recs, rf.target, [rf.target_filter], "t_", {**tcols, "t_node": NODE, "t_label": LABEL}
+            records,
+            rf.target,
+            [rf.target_filter],
+            "t_",
+            {**tcols, "t_node": NODE, "t_label": LABEL},
         )
         pairs = (
             src.join(tgt, left_on="label", right_on="t_label")

@@ -1,0 +1,268 @@
+"""The whole asset graph end to end against the emulators: how long a sync takes and how close
+its writes come to the emulator's own floor.
+
+For each size (sample records per datatype) both emulators start in-process with rate limits
+off, the resources' client-side limiters are off too (`requests_per_second=0`), and the `sync`
+job runs in-process (`run_sync`, ephemeral Dagster instance, fresh tenant state):
+
+- initial load: the first run (everything is inserted), then settling runs until one writes
+  nothing (values reach records created the run before; at most MAX_SETTLE runs);
+- steady state: a run with no change anywhere (must send no write request);
+- 1% edited: 1% of PowerOffice employees (PhoneNumber) and 1% of the Crmoffice contacts linked
+  to PowerOffice customers (givenName) edited through the APIs, then one run.
+
+The floor: after the runs, the same emulators take sequential raw POSTs (one keep-alive httpx
+client, Crmoffice /contacts) for a bounded count; `floor s` is the time those would take for
+the number of write requests the run sent, and `ratio` is run seconds / floor seconds.
+
+Bounded: sizes in order, a size is skipped when its estimate (the last size's time scaled by
+records) does not fit in what is left of the total cap.
+
+    uv run python benchmarks/sync_benchmark.py [--sizes 100,1000,5000] [--cap 480]
+
+Prints a table and writes benchmarks/results/sync_benchmark.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results" / "sync_benchmark.json"
+MAX_SETTLE = 4
+FLOOR_REQUESTS = 2000
+FLOOR_SECONDS = 10.0
+WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
+
+
+def write_requests(emus) -> int:
+    """Write requests the emulators have served (token requests excluded)."""
+    total = 0
+    for handle in (emus.powerofficego, emus.crmoffice):
+        for row in handle.stats()["requests"]:
+            if row["method"] in WRITE_METHODS and "token" not in row["path"].lower():
+                total += row["count"]
+    return total
+
+
+def timed_sync(settings, instance, resources, emus) -> dict:
+    from talk_assets.defs.runner import run_sync
+
+    before = write_requests(emus)
+    started = time.perf_counter()
+    rep = run_sync(settings, instance=instance, resources=resources)
+    seconds = time.perf_counter() - started
+    if not rep.success:
+        raise RuntimeError(f"sync failed: {rep.error}")
+    requests = write_requests(emus) - before
+    return {
+        "seconds": round(seconds, 2),
+        "writes": rep.writes,
+        "write_requests": requests,
+        "read": sum(rep.read.values()),
+        "write_requests_per_second": round(requests / seconds, 1) if seconds else 0.0,
+    }
+
+
+def linked_ids(settings, left: str, right: str) -> list[tuple[str, str]]:
+    """(left id, right id) of clusters holding a record of both datatypes."""
+    import polars as pl
+
+    clusters = settings.store().read_table("talk", "clusters")
+    a = clusters.filter(pl.col("datatype") == left)
+    b = clusters.filter(pl.col("datatype") == right)
+    pairs = a.join(b, on="cluster", suffix="_r").sort("record")
+    return [
+        (x.split(":", 1)[1], y.split(":", 1)[1])
+        for x, y in pairs.select("record", "record_r").iter_rows()
+    ]
+
+
+def edit_one_percent(emus, settings, size: int) -> int:
+    """Edit 1% of PowerOffice employees (PhoneNumber) and 1% of the Crmoffice contacts linked
+    to PowerOffice customers (givenName) through the APIs: edits the sync must carry across."""
+    count = max(1, size // 100)
+    employees = [
+        e for e, _ in linked_ids(settings, "powerofficego.employees", "crmoffice.contacts")
+    ]
+    contacts = [c for _, c in linked_ids(settings, "powerofficego.customers", "crmoffice.contacts")]
+    edited = 0
+    with emus.powerofficego.client() as po:
+        for i, emp in enumerate(employees[:count]):
+            po.patch(
+                f"/Employees/{emp}",
+                json=[{"op": "replace", "path": "/PhoneNumber", "value": f"+47 900 {i:05d}"}],
+                headers={"Content-Type": "application/json-patch+json"},
+            ).raise_for_status()
+            edited += 1
+    with emus.crmoffice.client() as crm:
+        for i, contact in enumerate(contacts[:count]):
+            crm.patch(
+                f"/contacts/{contact}",
+                json={"givenName": f"Edited {i}"},
+                headers={"Content-Type": "application/merge-patch+json"},
+            ).raise_for_status()
+            edited += 1
+    return edited
+
+
+def raw_post_rate(emus) -> dict:
+    """Sequential raw POSTs to the Crmoffice emulator: the floor for one write request."""
+    done, started = 0, time.perf_counter()
+    with emus.crmoffice.client() as crm:
+        while done < FLOOR_REQUESTS and time.perf_counter() - started < FLOOR_SECONDS:
+            crm.post("/contacts", json={"givenName": f"Floor {done}"}).raise_for_status()
+            done += 1
+    seconds = time.perf_counter() - started
+    return {"requests": done, "seconds": round(seconds, 3), "per_second": round(done / seconds, 1)}
+
+
+def bench_size(size: int) -> dict:
+    from dagster import DagsterInstance
+
+    from talk_assets.defs.settings import SyncSettings
+    from talk_assets.systems.crmoffice.resource import CrmofficeResource
+    from talk_assets.systems.emulation import running_emulators
+    from talk_assets.systems.powerofficego.resource import PowerOfficeGoResource
+
+    started = time.perf_counter()
+    with (
+        tempfile.TemporaryDirectory(prefix="sync_benchmark_") as home,
+        running_emulators(seed=1, size=size, rate_limits=False) as emus,
+    ):
+        os.environ.update(emus.env)
+        os.environ["TALK_ASSETS_HOME"] = home
+        os.environ["DAGSTER_HOME"] = str(Path(home) / "dagster")
+        settings = SyncSettings(tenant=f"bench{size}", home=home, allow_mass_write=True)
+        resources = {
+            "powerofficego": PowerOfficeGoResource.from_env(requests_per_second=0),
+            "crmoffice": CrmofficeResource.from_env(requests_per_second=0),
+        }
+        with DagsterInstance.ephemeral() as instance:
+            phases: dict[str, dict] = {}
+            phases["initial load"] = timed_sync(settings, instance, resources, emus)
+            settle = []
+            last = phases["initial load"]
+            while last["writes"] and len(settle) < MAX_SETTLE:
+                last = timed_sync(settings, instance, resources, emus)
+                settle.append(last)
+            if settle:
+                phases["settling"] = {
+                    "runs": len(settle),
+                    **{
+                        k: round(sum(r[k] for r in settle), 2)
+                        for k in ("seconds", "writes", "write_requests", "read")
+                    },
+                }
+                s = phases["settling"]
+                s["write_requests_per_second"] = (
+                    round(s["write_requests"] / s["seconds"], 1) if s["seconds"] else 0.0
+                )
+            if last["writes"]:
+                raise RuntimeError(f"size {size}: no steady state after {MAX_SETTLE} runs")
+            phases["steady state"] = timed_sync(settings, instance, resources, emus)
+            edited = edit_one_percent(emus, settings, size)
+            phases["1% edited"] = timed_sync(settings, instance, resources, emus)
+            phases["1% edited"]["edited_records"] = edited
+            floor = raw_post_rate(emus)
+    for phase in phases.values():
+        floor_seconds = phase["write_requests"] / floor["per_second"]
+        phase["floor_seconds"] = round(floor_seconds, 3)
+        phase["ratio_to_floor"] = (
+            round(phase["seconds"] / floor_seconds, 1) if phase["write_requests"] else None
+        )
+    return {
+        "size": size,
+        "phases": phases,
+        "raw_post_floor": floor,
+        "total_seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def print_table(results: list[dict]) -> None:
+    head = (
+        f"{'records':>8}  {'phase':<13}{'runs':>5}{'seconds':>9}{'writes':>8}{'requests':>9}"
+        f"{'req/s':>8}{'floor s':>9}{'ratio':>7}"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        for name, p in r["phases"].items():
+            ratio = "-" if p["ratio_to_floor"] is None else f"{p['ratio_to_floor']}"
+            print(
+                f"{r['size']:>8}  {name:<13}{p.get('runs', 1):>5}{p['seconds']:>9}"
+                f"{p['writes']:>8}{p['write_requests']:>9}{p['write_requests_per_second']:>8}"
+                f"{p['floor_seconds']:>9}{ratio:>7}"
+            )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100,1000,5000", help="records per datatype")
+    parser.add_argument("--cap", type=float, default=480.0, help="total seconds, at most")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    from talk_assets.commands.environment import load_environment
+
+    load_environment()
+    started = time.perf_counter()
+    results: list[dict] = []
+    skipped: list[dict] = []
+    for size in sizes:
+        left = args.cap - (time.perf_counter() - started)
+        if results:
+            prev = results[-1]
+            estimate = prev["total_seconds"] * size / prev["size"]
+        else:
+            estimate = 0.0
+        if estimate > left or left <= 0:
+            skipped.append({"size": size, "estimate_seconds": round(estimate), "left": round(left)})
+            print(f"size {size}: skipped (estimate {estimate:.0f} s, {left:.0f} s left)")
+            continue
+        print(f"size {size}: running", flush=True)
+        results.append(bench_size(size))
+    print_table(results)
+    for r in results:
+        f = r["raw_post_floor"]
+        print(f"size {r['size']}: raw POST floor {f['per_second']}/s ({f['requests']} POSTs)")
+    report = {
+        "benchmark": "sync_benchmark",
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "settings": {
+            "sizes": sizes,
+            "cap_seconds": args.cap,
+            "emulator_rate_limits": False,
+            "client_requests_per_second": 0,
+            "executor": "in-process (run_sync), ephemeral Dagster instance",
+            "emulators": "in the same process (threads), seed 1",
+            "floor": "sequential raw POSTs to Crmoffice /contacts, one keep-alive client",
+            "max_settle_runs": MAX_SETTLE,
+        },
+        "columns": {
+            "writes": "records written, counted as Sesam Talk counts updates (RunReport.writes)",
+            "write_requests": "POST/PATCH requests the emulators served during the run",
+            "floor_seconds": "write_requests / raw POST rate of the same emulators",
+            "ratio_to_floor": "run seconds / floor seconds",
+        },
+        "results": results,
+        "skipped": skipped,
+        "total_seconds": round(time.perf_counter() - started, 1),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"written to {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

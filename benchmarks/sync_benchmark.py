@@ -35,33 +35,24 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from talk_assets.store.clusters import linked_ids
+
 RESULTS = Path(__file__).parent / "results" / "sync_benchmark.json"
 MAX_SETTLE = 4
 FLOOR_REQUESTS = 2000
 FLOOR_SECONDS = 10.0
-WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
-
-
-def write_requests(emus) -> int:
-    """Write requests the emulators have served (token requests excluded)."""
-    total = 0
-    for handle in (emus.powerofficego, emus.crmoffice):
-        for row in handle.stats()["requests"]:
-            if row["method"] in WRITE_METHODS and "token" not in row["path"].lower():
-                total += row["count"]
-    return total
 
 
 def timed_sync(settings, instance, resources, emus) -> dict:
     from talk_assets.defs.runner import run_sync
 
-    before = write_requests(emus)
+    before = emus.write_requests()
     started = time.perf_counter()
     rep = run_sync(settings, instance=instance, resources=resources)
     seconds = time.perf_counter() - started
     if not rep.success:
         raise RuntimeError(f"sync failed: {rep.error}")
-    requests = write_requests(emus) - before
+    requests = emus.write_requests() - before
     return {
         "seconds": round(seconds, 2),
         "writes": rep.writes,
@@ -71,28 +62,16 @@ def timed_sync(settings, instance, resources, emus) -> dict:
     }
 
 
-def linked_ids(settings, left: str, right: str) -> list[tuple[str, str]]:
-    """(left id, right id) of clusters holding a record of both datatypes."""
-    import polars as pl
-
-    clusters = settings.store().read_table("talk", "clusters")
-    a = clusters.filter(pl.col("datatype") == left)
-    b = clusters.filter(pl.col("datatype") == right)
-    pairs = a.join(b, on="cluster", suffix="_r").sort("record")
-    return [
-        (x.split(":", 1)[1], y.split(":", 1)[1])
-        for x, y in pairs.select("record", "record_r").iter_rows()
-    ]
-
-
 def edit_one_percent(emus, settings, size: int) -> int:
     """Edit 1% of PowerOffice employees (PhoneNumber) and 1% of the Crmoffice contacts linked
     to PowerOffice customers (givenName) through the APIs: edits the sync must carry across."""
     count = max(1, size // 100)
     employees = [
-        e for e, _ in linked_ids(settings, "powerofficego.employees", "crmoffice.contacts")
+        e for e, _ in linked_ids(settings.store(), "powerofficego.employees", "crmoffice.contacts")
     ]
-    contacts = [c for _, c in linked_ids(settings, "powerofficego.customers", "crmoffice.contacts")]
+    contacts = [
+        c for _, c in linked_ids(settings.store(), "powerofficego.customers", "crmoffice.contacts")
+    ]
     edited = 0
     with emus.powerofficego.client() as po:
         for i, emp in enumerate(employees[:count]):

@@ -13,9 +13,8 @@ import argparse
 import os
 import time
 
-import polars as pl
-
 from talk_assets.commands.environment import load_environment
+from talk_assets.store.clusters import linked_ids
 
 TENANT = "demo"
 SEED, SIZE = 7, 8
@@ -68,9 +67,9 @@ def demo_command(args: argparse.Namespace) -> int:
         rep = sync("3. sync after the edits")
         _explain(rep)
 
-        before = _write_requests(emu)
+        before = emu.write_requests()
         rep = sync("4. sync without changes")
-        after = _write_requests(emu)
+        after = emu.write_requests()
         print(f"\nwrite requests during step 4: {after - before} (a steady state writes nothing)")
 
     env_file = base / "demo.env"
@@ -99,23 +98,15 @@ def demo_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pairs(settings, left: str, right: str) -> list[tuple[str, str]]:
-    """(left id, right id) of clusters holding a record of both datatypes."""
-    clusters = settings.store().read_table("talk", "clusters")
-    a = clusters.filter(pl.col("datatype") == left)
-    b = clusters.filter(pl.col("datatype") == right)
-    joined = a.join(b, on="cluster", suffix="_r").sort("record")
-    return [
-        (x.split(":", 1)[1], y.split(":", 1)[1])
-        for x, y in joined.select("record", "record_r").iter_rows()
-    ]
-
-
 def _edit_both_sides(emu, settings) -> list[str]:
     po, crm = emu.powerofficego.client(), emu.crmoffice.client()
     done = []
-    employee_contacts = _pairs(settings, "powerofficego.employees", "crmoffice.contacts")
-    customer_contacts = _pairs(settings, "powerofficego.customers", "crmoffice.contacts")
+    employee_contacts = linked_ids(
+        settings.store(), "powerofficego.employees", "crmoffice.contacts"
+    )
+    customer_contacts = linked_ids(
+        settings.store(), "powerofficego.customers", "crmoffice.contacts"
+    )
     used: set[str] = set()
     if employee_contacts:
         emp_id, contact_id = employee_contacts[0]
@@ -176,16 +167,3 @@ def _explain(rep) -> None:
                 f"  {r['source']} vs {r['target']} {r['property']}: {r['source_value']!r} vs "
                 f"{r['target_value']!r} -> {r['value']!r} ({r['reason']})"
             )
-
-
-def _write_requests(emu) -> int:
-    total = 0
-    for handle in (emu.powerofficego, emu.crmoffice):
-        for row in handle.stats()["requests"]:
-            if (
-                row["method"] in ("POST", "PATCH", "PUT", "DELETE")
-                and "Token" not in row["path"]
-                and "token" not in row["path"]
-            ):
-                total += row["count"]
-    return total

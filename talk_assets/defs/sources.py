@@ -13,6 +13,7 @@ from talk_assets.defs import connectors
 from talk_assets.defs.metadata import datatype_schema, markdown_table
 from talk_assets.defs.settings import SyncSettings
 from talk_assets.engine import mark_gone, merge_incremental
+from talk_assets.engine.schemas import conform as conform_to
 from talk_assets.engine.state import SyncState
 from talk_assets.store.tenant import STATE_SCHEMA
 from talk_assets.systems import Datatype, datatype
@@ -41,13 +42,7 @@ def snapshot_cursor(dt: Datatype, snapshot: pl.DataFrame | None) -> str | None:
 
 def conform(dt: Datatype, frame: pl.DataFrame) -> pl.DataFrame:
     """Exactly the datatype's columns and types, whatever the reader returned."""
-    schema = dt.polars_schema()
-    return frame.select(
-        [
-            (pl.col(c) if c in frame.columns else pl.lit(None)).cast(t).alias(c)
-            for c, t in schema.items()
-        ]
-    )
+    return conform_to(frame, dt.polars_schema())
 
 
 def _read_source(context: AssetExecutionContext, dt: Datatype, settings: SyncSettings):

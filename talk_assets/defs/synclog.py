@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 import polars as pl
 
 from talk_assets.engine import SyncPlan
+from talk_assets.engine.schemas import conform
 
 S, INT = pl.String, pl.Int64
 SYNC_LOG = {
@@ -57,15 +58,6 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def _conform(frame: pl.DataFrame, schema: dict) -> pl.DataFrame:
-    return frame.select(
-        [
-            (pl.col(c) if c in frame.columns else pl.lit(None)).cast(t).alias(c)
-            for c, t in schema.items()
-        ]
-    )
-
-
 def write_log(
     plan: SyncPlan, writes: pl.DataFrame, outcomes: pl.DataFrame, run_id: str, time: datetime
 ) -> pl.DataFrame:
@@ -101,7 +93,7 @@ def write_log(
             http_status=pl.col("status"),
         )
     )
-    return _conform(out, SYNC_LOG)
+    return conform(out, SYNC_LOG)
 
 
 def decision_log(plan: SyncPlan, datatype: str, run_id: str, time: datetime) -> pl.DataFrame:
@@ -114,8 +106,8 @@ def decision_log(plan: SyncPlan, datatype: str, run_id: str, time: datetime) -> 
     skips = plan.skipped.with_columns(operation=pl.lit("skip"), error=pl.col("reason"))
     rows = pl.concat(
         [
-            _conform(rejects.rename({"record": "source_record", "flow": "flows"}), SYNC_LOG),
-            _conform(skips.rename({"record": "source_record", "flow": "flows"}), SYNC_LOG),
+            conform(rejects.rename({"record": "source_record", "flow": "flows"}), SYNC_LOG),
+            conform(skips.rename({"record": "source_record", "flow": "flows"}), SYNC_LOG),
         ]
     )
     return rows.with_columns(
@@ -152,7 +144,7 @@ def value_history(
         )
         .rename({"target": "source_record"})
     )
-    rows = [_conform(to_target, SYNC_VALUES), _conform(to_source, SYNC_VALUES)]
+    rows = [conform(to_target, SYNC_VALUES), conform(to_source, SYNC_VALUES)]
     inserts = plan.writes.filter(pl.col("op") == "insert").join(confirmed, on="write_id")
     if inserts.height:
         srcs = plan.insert_sources.group_by("write_id").agg(
@@ -169,7 +161,7 @@ def value_history(
             .filter(pl.col("kv").is_not_null())
         )
         rows.append(
-            _conform(
+            conform(
                 decoded.with_columns(
                     record_id=pl.col("new_id"),
                     property=pl.col("kv").list.get(0),

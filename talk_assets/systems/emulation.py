@@ -630,6 +630,15 @@ class SystemHandle:
     def stats(self) -> Json:
         return self._hook("GET", "stats")
 
+    def write_requests(self) -> int:
+        """Write requests served so far (POST, PATCH, PUT, DELETE; token requests excluded):
+        what tests and benchmarks count to prove a run wrote nothing, or how much."""
+        return sum(
+            row["count"]
+            for row in self.stats()["requests"]
+            if row["method"] in WRITE_METHODS and "token" not in row["path"].lower()
+        )
+
     def set_faults(
         self, rate: float, kinds: list[str] | None = None, slow_seconds: float | None = None
     ) -> Json:
@@ -649,6 +658,7 @@ class SystemHandle:
         return {"url": self.url, "base_url": self.base_url, "token_url": self.token_url}
 
 
+WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
 PATHS = {"powerofficego": ("/v2", "/OAuth/Token"), "crmoffice": ("", "/connect/token")}
 
 
@@ -669,6 +679,9 @@ class Emulators:
     def set_faults(self, rate: float, kinds: list[str] | None = None) -> None:
         self.powerofficego.set_faults(rate, kinds)
         self.crmoffice.set_faults(rate, kinds)
+
+    def write_requests(self) -> int:
+        return self.powerofficego.write_requests() + self.crmoffice.write_requests()
 
     def stop(self) -> None:
         for server in self.servers:

@@ -19,7 +19,6 @@ from talk_assets.systems.emulation import Emulators, running_emulators
 from talk_assets.systems.powerofficego.resource import PowerOfficeGoResource
 
 SEED, SIZE = 11, 10
-WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
 
 
 @pytest.fixture(scope="module")
@@ -87,13 +86,7 @@ class World:
         return self.table("talk", "clusters")
 
     def write_requests(self) -> int:
-        """Write requests both emulators counted (token requests excluded)."""
-        total = 0
-        for handle in (self.emu.powerofficego, self.emu.crmoffice):
-            for row in handle.stats()["requests"]:
-                if row["method"] in WRITE_METHODS and "token" not in row["path"].lower():
-                    total += row["count"]
-        return total
+        return self.emu.write_requests()
 
     def requests(self, method: str) -> list[dict]:
         return [

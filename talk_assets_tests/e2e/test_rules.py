@@ -10,6 +10,7 @@ import pytest
 
 from talk_assets.flows.model import DatatypeRef, Flow, MergeCriterion, PropertyMapping, RuleKind
 from talk_assets.flows.spec import committed_flows
+from talk_assets.store.clusters import linked_ids
 from talk_assets.systems import resolve_flow
 
 from .conftest import World
@@ -21,16 +22,9 @@ PO, CRM = "Powerofficego", "Crmoffice"
 
 def linked_pair(world: World, left: str, right: str) -> tuple[str, str]:
     """The first (left id, right id) whose records share a cluster."""
-    cl = world.clusters()
-    joined = cl.filter(pl.col("datatype") == left).join(
-        cl.filter(pl.col("datatype") == right), on="cluster", suffix="_r"
-    )
-    assert joined.height, f"no {left} linked to a {right}"
-    a, b = (
-        joined.sort("record").row(0, named=True)["record"],
-        joined.sort("record").row(0, named=True)["record_r"],
-    )
-    return a.split(":", 1)[1], b.split(":", 1)[1]
+    pairs = linked_ids(world.store, left, right)
+    assert pairs, f"no {left} linked to a {right}"
+    return pairs[0]
 
 
 def assert_one_partner_per_source_record(world: World) -> None:

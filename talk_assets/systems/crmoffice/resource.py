@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, Self
+from typing import ClassVar
 
-from dagster import ConfigurableResource, InitResourceContext
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
 from talk_assets.systems.crmoffice.client import (
     DEFAULT_BASE_URL,
@@ -16,36 +14,24 @@ from talk_assets.systems.crmoffice.client import (
     MAX_LIMIT,
     CrmofficeClient,
 )
-from talk_assets.systems.http import ClientResource, resource_kwargs_from_env
+from talk_assets.systems.resource import ConnectorResource
 
 SECRET_FIELDS = ("client_id", "client_secret")
 
 
-class CrmofficeResource(ConfigurableResource, ClientResource):
+class CrmofficeResource(ConnectorResource):
     """Crmoffice. Build it with `from_env()`: credentials come through `dagster.EnvVar`, so
     only the variable names reach Dagster's run config, never the values."""
+
+    client_class: ClassVar[type[CrmofficeClient]] = CrmofficeClient
+    secret_fields: ClassVar[tuple[str, ...]] = SECRET_FIELDS
 
     base_url: str = Field(default=DEFAULT_BASE_URL, description="API base (the root)")
     token_url: str = Field(default=DEFAULT_TOKEN_URL, description="OAuth token endpoint")
     client_id: str = Field(default=DEMO_CLIENT_ID, description="Secret")
     client_secret: str = Field(default=DEMO_CLIENT_SECRET, description="Secret")
     requests_per_second: float = Field(default=20.0, description="Client-side pace; 0 = off")
-    timeout_seconds: float = 30.0
-    max_attempts: int = 6
-    max_retry_seconds: float = 60.0
-    backoff_initial_seconds: float = 0.5
-    backoff_max_seconds: float = 20.0
-    write_concurrency: int = 4
     page_size: int = MAX_LIMIT
-
-    _client: Any = PrivateAttr(default=None)
-
-    @classmethod
-    def from_env(cls, **overrides: Any) -> Self:
-        """URLs and credentials from the CRMOFFICE_* variables (demo credentials and the real
-        service URLs when unset); other config fields as keyword arguments."""
-        kwargs = resource_kwargs_from_env(CrmofficeClient.env_config)
-        return cls(**{**kwargs, **overrides})
 
     def _new_client(self) -> CrmofficeClient:
         return CrmofficeClient(
@@ -58,10 +44,3 @@ class CrmofficeResource(ConfigurableResource, ClientResource):
 
     def get_client(self) -> CrmofficeClient:
         return super().get_client()  # type: ignore[return-value]
-
-    def teardown_after_execution(self, context: InitResourceContext) -> None:
-        self.close()
-
-    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
-        for name, value in super().__repr_args__():
-            yield name, ("********" if name in SECRET_FIELDS else value)

@@ -135,8 +135,7 @@ def run_sink(context: AssetExecutionContext, dt: Datatype, settings: SyncSetting
         store, decision_log(_decisions_for(plan, dt), dt.key, run_id, started)
     )
 
-    if settings.dry_run:
-        store.write_tables(append={"sync_log": decisions})
+    if settings.dry_run:  # publish the plan, change nothing (S12)
         receipt = write_log(plan, writes, _planned(writes), run_id, started)
         return (
             receipt,

@@ -91,8 +91,7 @@ def demo_command(args: argparse.Namespace) -> int:
         f"\nDone in {time.monotonic() - started:.0f} s; the emulators are stopped.\n"
         "Open the same state in the Dagster UI (runs, assets, checks, lineage tables):\n"
         f"  uv run talk-assets emulate --data-file {data_file} &\n"
-        f"  TALK_ASSETS_ENV_FILE={env_file} uv run dagster dev -w workspace.yaml\n"
-        f"  (or: set -a; . {env_file}; set +a; uv run dagster dev -w workspace.yaml)\n"
+        f"  set -a; . {env_file}; set +a; uv run dagster dev -w workspace.yaml\n"
         "Per property: uv run talk-assets lineage crmoffice.contacts.givenName --tenant demo"
     )
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
@@ -74,7 +75,10 @@ def insert_reference(tenant: str, datatype: str, source_record: str) -> str:
 
 
 def build_ops(
-    writes: pl.DataFrame, dt: Datatype, tenant: str, sources: pl.DataFrame
+    writes: pl.DataFrame,
+    dt: Datatype,
+    tenant: str,
+    sources: pl.DataFrame,
 ) -> list[WriteOp]:
     """WriteOps for plan writes of one datatype. sources: write_id -> first source record."""
     first = dict(
@@ -84,13 +88,14 @@ def build_ops(
     for row in writes.iter_rows(named=True):
         values = json.loads(row["values"] or "{}")
         if row["op"] == "insert":
+            reference = insert_reference(
+                tenant, dt.key, first.get(row["write_id"], row["write_id"])
+            )
             ops.append(
                 WriteOp.insert(
                     dt,
                     values,
-                    reference=insert_reference(
-                        tenant, dt.key, first.get(row["write_id"], row["write_id"])
-                    ),
+                    reference=reference,
                     parent_id=row["parent_id"],
                     key=row["write_id"],
                 )
@@ -102,6 +107,53 @@ def build_ops(
                 )
             )
     return ops
+
+
+INTENTS = {
+    "reference": pl.String,
+    "datatype": pl.String,
+    "write_id": pl.String,
+    "run_id": pl.String,
+    "time": pl.Datetime("us", "UTC"),
+    "values": pl.String,
+    "sources": pl.String,
+}
+"""Write-ahead rows of inserts about to be sent. sources: JSON list of [flow, source record]
+the insert serves, so a recovered insert is linked like a confirmed one (`recovery.py`)."""
+
+
+def intents(
+    ops: list[WriteOp], datatype: str, run_id: str, insert_sources: pl.DataFrame
+) -> pl.DataFrame:
+    """Write-ahead rows for the inserts about to be sent (see `sinks.run_sink`)."""
+    served: dict[str, list[list[str]]] = {}
+    for write_id, flow, source in insert_sources.select("write_id", "flow", "source").iter_rows():
+        served.setdefault(write_id, []).append([flow, source])
+    time = datetime.now(UTC)
+    rows = [
+        {
+            "reference": op.reference,
+            "datatype": datatype,
+            "write_id": op.key,
+            "run_id": run_id,
+            "time": time,
+            "values": json.dumps(dict(op.values), ensure_ascii=False, default=str),
+            "sources": json.dumps(served.get(op.key, [])),
+        }
+        for op in ops
+        if op.kind == "insert"
+    ]
+    return pl.DataFrame(rows, schema=INTENTS)
+
+
+def settled_references(results: list[WriteResult]) -> list[str]:
+    """Inserts whose fate is known: landed and answered, or refused. A failed or unknown one
+    keeps its intent, so the next run looks it up before inserting again."""
+    return [
+        r.op.reference
+        for r in results
+        if r.op.kind == "insert" and r.outcome in ("inserted", "rejected")
+    ]
 
 
 def execute(resource: Any, ops: list[WriteOp]) -> list[WriteResult]:

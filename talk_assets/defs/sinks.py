@@ -21,6 +21,7 @@ from dagster import (
 from talk_assets.defs import connectors
 from talk_assets.defs.metadata import column_lineage, lineage_table, markdown_table
 from talk_assets.defs.planning import PLAN_KEY, flow_key, load_plan, load_state
+from talk_assets.defs.recovery import INTENTS_TABLE
 from talk_assets.defs.settings import SyncSettings
 from talk_assets.defs.sources import OWNERS
 from talk_assets.defs.synclog import (
@@ -32,7 +33,7 @@ from talk_assets.defs.synclog import (
 )
 from talk_assets.engine import SyncPlan, apply
 from talk_assets.lineage import PropertyEdge, edges_of
-from talk_assets.store.tenant import TenantStore
+from talk_assets.store.tenant import STATE_SCHEMA, TenantStore
 from talk_assets.systems import Datatype, ResolvedFlow
 
 BATCH = 200
@@ -148,10 +149,16 @@ def run_sink(context: AssetExecutionContext, dt: Datatype, settings: SyncSetting
     for start in range(0, writes.height, BATCH):
         batch = writes.slice(start, BATCH)
         ops = connectors.build_ops(batch, dt, settings.tenant, plan.insert_sources)
+        # Write-ahead: inserts are recorded as intended before they are sent. A crash after a
+        # system stored them but before `_commit` leaves the intent, and the next run looks
+        # the reference up before planning (`recovery.py`) instead of inserting twice (S10).
+        store.write_tables(
+            append={INTENTS_TABLE: connectors.intents(ops, dt.key, run_id, plan.insert_sources)}
+        )
         results = connectors.execute(resource, ops)
         result_frame, outcomes = connectors.results_frames(results)
         log = write_log(plan, batch, outcomes, run_id, now())
-        _commit(store, plan, result_frame, log, run_id)
+        _commit(store, plan, result_frame, log, run_id, connectors.settled_references(results))
         logs.append(log)
         fatal = connectors.fatal_error(results)
         if fatal:
@@ -174,15 +181,22 @@ def _commit(
     results: pl.DataFrame,
     log: pl.DataFrame | None,
     run_id: str,
+    settled: Sequence[str] = (),
 ) -> None:
-    """Fold confirmed writes into the state, with their log rows: one transaction (S10)."""
+    """Fold confirmed writes into the state, with their log rows, and drop the intents of
+    settled inserts: one transaction (S10)."""
     state = apply(load_state(store), plan, results)
+    replace = dict(state.frames())
     append = {}
     if log is not None and log.height:
         confirmed = results.filter(pl.col("ok")).select("write_id", "new_id")
         append["sync_log"] = log
         append["sync_values"] = value_history(plan, confirmed, run_id, now())
-    store.write_tables(replace=state.frames(), append=append)
+    if settled:
+        pending = store.read_table(STATE_SCHEMA, INTENTS_TABLE)
+        if pending is not None:
+            replace[INTENTS_TABLE] = pending.filter(~pl.col("reference").is_in(list(settled)))
+    store.write_tables(replace=replace, append=append)
 
 
 def _new_decisions(store: TenantStore, decisions: pl.DataFrame) -> pl.DataFrame:

@@ -11,6 +11,7 @@ from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetsDefinition, 
 
 from talk_assets.defs import connectors
 from talk_assets.defs.metadata import datatype_schema, markdown_table
+from talk_assets.defs.recovery import recover_inserts
 from talk_assets.defs.settings import SyncSettings
 from talk_assets.engine import mark_gone, merge_incremental
 from talk_assets.engine.schemas import conform as conform_to
@@ -51,6 +52,12 @@ def _read_source(context: AssetExecutionContext, dt: Datatype, settings: SyncSet
     full = settings.full_read or previous is None
     since = None if full else snapshot_cursor(dt, previous)
     client = getattr(context.resources, dt.system)
+    recovered = recover_inserts(store, connectors.client_of(client), dt)
+    if recovered:
+        context.log.warning(
+            f"{dt.key}: {recovered} insert(s) of a run that stopped before recording them were "
+            "found in the system and linked (S10)"
+        )
     read = connectors.read_records(client, dt, since)
     changed = conform(dt, read.frame)
     snapshot = changed if full else merge_incremental(conform(dt, previous), changed, dt.id_field)
@@ -75,6 +82,7 @@ def _read_source(context: AssetExecutionContext, dt: Datatype, settings: SyncSet
         "cursor_before": since or "",
         "cursor_after": snapshot_cursor(dt, snapshot) or "",
         "disappeared": gone,
+        "recovered_inserts": recovered,
         "value_problems": problems.height,
         "value_problems_preview": markdown_table(problems),
         "preview": markdown_table(snapshot),

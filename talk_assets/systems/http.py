@@ -1155,6 +1155,23 @@ class ConnectorClient:
             dt, builder.frame(), builder.cursor(since), builder.problems, since, pages
         )
 
+    def find_inserted(
+        self,
+        datatype: str | Datatype,
+        reference: str,
+        values: Mapping[str, Any] | None = None,
+        since: datetime | None = None,
+    ) -> dict[str, Any] | None:
+        """The record (flattened) an earlier insert with `reference` created, or None: for a
+        run that crashed after a system stored its inserts but before it recorded them. Uses
+        the same lookup as an insert whose answer was lost (values and `since` serve datatypes
+        without a reference field)."""
+        dt = self._listable(datatype)
+        body = dict(values or {})
+        started = since or datetime.now(UTC)
+        found = self._run(lambda t: self._find_landed(t, dt, body, reference, None, started))
+        return None if found is None else flatten(dt, found)[0]
+
     def has_changes(self, datatype: str | Datatype, since: str | None) -> bool:
         """Whether anything changed after `since` (one request, page size 1). No cursor yet
         means a first full read is due: True."""

@@ -307,3 +307,33 @@ def test_s12_circuit_breaker_stops_mass_writes_unless_overridden(world: World):
     assert world.write_requests() == 0
     rep = world.sync(mass_write_limit=3, allow_mass_write=True)
     assert rep.success and world.write_requests() > 3
+
+
+def test_s10_a_crash_after_the_system_stored_inserts_doubles_nothing(world: World, monkeypatch):
+    import talk_assets.defs.sinks as sinks
+
+    real_commit, crashed = sinks._commit, []
+
+    def crash_before_recording(store, plan, results, log, run_id, settled=()):
+        if not crashed and log is not None and log.height:
+            inserts = log.filter(
+                (pl.col("datatype") == "powerofficego.customers")
+                & (pl.col("operation") == "insert")
+            )
+            if inserts.height:
+                crashed.append(inserts.height)
+                raise RuntimeError("simulated crash: stored by the system, not yet recorded")
+        return real_commit(store, plan, results, log, run_id, settled)
+
+    monkeypatch.setattr(sinks, "_commit", crash_before_recording)
+    assert not world.sync().success
+    assert crashed and world.state("pending_inserts").height >= crashed[0]
+    monkeypatch.setattr(sinks, "_commit", real_commit)
+
+    world.settle()
+    refs = [c["ExternalImportReference"] for c in world.po("/Customers")]
+    refs = [r for r in refs if r]
+    assert len(refs) >= crashed[0]
+    assert len(refs) == len(set(refs)), "a customer inserted before the crash was inserted again"
+    assert_one_partner_per_source_record(world)
+    assert world.state("pending_inserts").is_empty()

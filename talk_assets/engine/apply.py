@@ -34,15 +34,41 @@ def apply(state: SyncState, plan: SyncPlan, results: pl.DataFrame) -> SyncState:
     inserted = served.select("flow", "source", target="new_key")
     insert_links = served.select("source", target="new_key", origin=pl.lit("insert"), flow="flow")
 
-    # Synced values: agreements, and rows whose write was confirmed (stored value if echoed).
+    # Synced values: agreements, and rows whose writes were all confirmed (stored value if
+    # echoed). apply runs once per sink batch: inserts confirmed by an earlier batch are known
+    # from insert tracking; a row is recorded in the batch that confirms its last write.
     stored = _stored_values(writes)
-    confirmed = pl.concat([res.select("write_id"), new_keys.select("write_id")]).unique()
-    base = plan.baselines.join(new_keys, on="write_id", how="left").with_columns(
-        target=pl.coalesce("target", "new_key")
+    now = pl.concat([res.select("write_id"), new_keys.select("write_id")]).unique()["write_id"]
+    earlier = (
+        plan.insert_sources.join(state.inserted, on=["flow", "source"])
+        .select("write_id", new_key="target")
+        .join(new_keys, on="write_id", how="anti")
+        .unique(subset=["write_id"], keep="first", maintain_order=True)
     )
+    keys = pl.concat([new_keys, earlier])
+    known = pl.concat([now, keys["write_id"]]).implode()
+    base = sch.conform(plan.baselines, sch.BASELINES).with_columns(
+        target_write=pl.when(
+            pl.col("target").is_null()
+            & pl.col("target_write").is_null()
+            & pl.col("source_write").is_null()
+        )
+        .then("write_id")
+        .otherwise("target_write")
+    )
+    writes_of = [pl.col(c) for c in ("write_id", "source_write", "target_write")]
     base = base.filter(
-        pl.col("write_id").is_null() | pl.col("write_id").is_in(confirmed["write_id"].implode())
-    ).filter(pl.col("target").is_not_null())
+        pl.all_horizontal([w.is_null() | w.is_in(known) for w in writes_of])
+        & (
+            pl.all_horizontal([w.is_null() for w in writes_of])
+            | pl.any_horizontal([w.is_in(now.implode()) for w in writes_of])
+        )
+    )
+    for side, col in (("source", "source_write"), ("target", "target_write")):
+        base = base.join(
+            keys.rename({"write_id": col, "new_key": f"{side}_key"}), on=col, how="left"
+        ).with_columns(pl.coalesce(side, f"{side}_key").alias(side))
+    base = base.filter(pl.col("source").is_not_null() & pl.col("target").is_not_null())
     base = base.join(
         stored, left_on=["write_id", "written_path"], right_on=["write_id", "path"], how="left"
     ).with_columns(

@@ -18,9 +18,6 @@ from talk_assets.engine.identity import LABEL
 from talk_assets.engine.lazy import collect_all
 from talk_assets.engine.mapping import (
     coerce,
-    json_object,
-    json_value,
-    parse_dynamic,
     parse_to,
 )
 from talk_assets.systems import Datatype
@@ -28,9 +25,20 @@ from talk_assets.systems import Datatype
 
 @dataclass
 class InsertPlan:
-    inserts: pl.LazyFrame
-    insert_sources: pl.LazyFrame
-    baselines: pl.LazyFrame
+    """Insert candidates of one target datatype, before their values settle (`cascade.py`).
+
+    candidates: one per cluster lacking a target record whose parent is known (write_id,
+    cluster, label, flow, s_key, parent_id); values: their merged writable non-empty values
+    (write_id, path, field_value, ftype), first non-empty in document order; fixed: target
+    filter values (write_id, path, field_value, ftype); contributors: (write_id, flow,
+    s_key). Required fields and "nothing to write" are decided on the settled values.
+    """
+
+    target: Datatype
+    candidates: pl.LazyFrame
+    values: pl.LazyFrame
+    fixed: pl.LazyFrame
+    contributors: pl.LazyFrame
     rejects: pl.LazyFrame
     skipped: pl.LazyFrame
 
@@ -58,7 +66,7 @@ def _candidates(
         .join(names, on="label")
         .with_columns(flow=pl.lit(ctx.name), flow_idx=pl.lit(ctx.idx), s_dt=pl.lit(rf.source.name))
     )
-    contributors = src.select("cluster", "flow_idx", "flow", "s_key", "s_id", "s_dt")
+    contributors = src.select("cluster", "label", "flow_idx", "flow", "s_key", "s_id", "s_dt")
     parts = []
     for i, s, t, typ in ctx.writable:
         raw, value, failed = coerce(pl.col(f"s{i}"), s.type, typ)
@@ -118,14 +126,11 @@ def plan_inserts(
         .group_by("cluster", "path", maintain_order=True)
         .agg(pl.col("field_value").first(), pl.col("ftype").first())
     )
-    first = contributors.group_by("cluster", maintain_order=True).agg(
-        pl.col("flow").first(), pl.col("s_key").first()
+    candidates = contributors.group_by("cluster", maintain_order=True).agg(
+        pl.col("flow").first(), pl.col("s_key").first(), pl.col("label").first()
     )
     n_values = merged.group_by("cluster").agg(n=pl.len())
-    skipped = first.join(n_values, on="cluster", how="anti").select(
-        "flow", record="s_key", reason=pl.lit("nothing to write")
-    )
-    candidates = first.join(n_values, on="cluster", how="semi")
+    skipped = []
 
     # Child datatypes are created under a parent record: the source record must be one.
     if target.parent:
@@ -135,8 +140,14 @@ def plan_inserts(
             .agg(parent_id=pl.col("s_id").first())
         )
         candidates = candidates.join(parents, on="cluster", how="left")
+        orphans = candidates.filter(pl.col("parent_id").is_null())
+        skipped.append(
+            orphans.join(n_values, on="cluster", how="anti").select(
+                "flow", record="s_key", reason=pl.lit("nothing to write")
+            )
+        )
         rejects.append(
-            candidates.filter(pl.col("parent_id").is_null()).select(
+            orphans.join(n_values, on="cluster", how="semi").select(
                 "flow",
                 record="s_key",
                 property=pl.lit(target.parent),
@@ -151,71 +162,37 @@ def plan_inserts(
     else:
         candidates = candidates.with_columns(parent_id=pl.lit(None, pl.String))
 
-    for path in target.required:
-        has = merged.filter(pl.col("path") == path).select("cluster")
-        missing = candidates.join(has, on="cluster", how="anti")
-        rejects.append(
-            missing.select(
-                "flow",
-                record="s_key",
-                property=pl.lit(path),
-                value=pl.lit(None, pl.String),
-                reason=pl.lit(f"required field {path} missing"),
-            )
-        )
-        candidates = candidates.join(has, on="cluster", how="semi")
-
     candidates = candidates.with_columns(
         write_id=pl.concat_str([pl.lit(f"insert:{target.key}:"), pl.col("cluster")])
     )
-    values = merged.join(candidates.select("cluster"), on="cluster", how="semi")
-    for flt in [f for f in {c.rf.target_filter for c in flows} if f]:
-        values = pl.concat(
-            [
-                values.filter(pl.col("path") != flt[0]),
-                candidates.select(
-                    "cluster",
-                    path=pl.lit(flt[0]),
-                    field_value=pl.lit(str(flt[1]).lower()),
-                    ftype=pl.lit(target.field(flt[0]).type),
-                ),
-            ]
+    ids = candidates.select("cluster", "write_id")
+    values = merged.join(ids, on="cluster").select("write_id", "path", "field_value", "ftype")
+    fixed = [
+        candidates.select(
+            "write_id",
+            path=pl.lit(flt[0]),
+            field_value=pl.lit(str(flt[1]).lower()),
+            ftype=pl.lit(target.field(flt[0]).type),
         )
-    objects = (
-        values.sort("cluster", "path")
-        .group_by("cluster")
-        .agg(values=json_object(pl.col("path"), json_value(pl.col("field_value"), pl.col("ftype"))))
-    )
-    inserts = candidates.join(objects, on="cluster").select(
-        "write_id",
-        "flow",
-        source="s_key",
-        cluster="cluster",
-        datatype=pl.lit(target.key),
-        values="values",
-        parent_id="parent_id",
-    )
-    sources = contributors.join(candidates.select("cluster", "write_id"), on="cluster")
-    baselines = long.join(candidates.select("cluster", "write_id"), on="cluster").join(
-        merged.select("cluster", "path", merged_value="field_value"),
-        on=["cluster", "path"],
-        how="left",
-    )
-    baselines = baselines.select(
-        "flow",
-        source="s_key",
-        target=pl.lit(None, pl.String),
-        property="path",
-        value=parse_dynamic(pl.col("merged_value"), pl.col("type")),
-        type="type",
-        write_id="write_id",
-        written_path="path",
-        written_type="ftype",
-    )
+        for flt in sorted({c.rf.target_filter for c in flows if c.rf.target_filter}, key=str)
+    ]
     return InsertPlan(
-        inserts=inserts,
-        insert_sources=sources.select("write_id", "flow", source="s_key"),
-        baselines=baselines,
+        target=target,
+        candidates=candidates,
+        values=values,
+        fixed=pl.concat(fixed)
+        if fixed
+        else pl.LazyFrame(
+            schema={
+                "write_id": pl.String,
+                "path": pl.String,
+                "field_value": pl.String,
+                "ftype": pl.String,
+            }
+        ),
+        contributors=contributors.join(ids, on="cluster").select("write_id", "flow", "s_key"),
         rejects=pl.concat([r.select(list(sch.REJECTS)) for r in rejects]),
-        skipped=skipped,
+        skipped=pl.concat(skipped)
+        if skipped
+        else pl.LazyFrame(schema={"flow": pl.String, "record": pl.String, "reason": pl.String}),
     )

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import polars as pl
 
 from talk_assets.engine import schemas as sch
+from talk_assets.engine.cascade import settle
 from talk_assets.engine.flows import FlowCtx, prepare, side
 from talk_assets.engine.identity import LABEL, NODE, Identity
 from talk_assets.engine.identity import build as build_identity
@@ -101,8 +102,6 @@ def _plan(
             details.lazy(), on=["flow_idx", "pair"], how="left"
         )
     ).filter(pl.col("action") != "none")
-    agreed = dec.filter(pl.col("action") == "agree")
-    upd, upd_rejects = _updates(dec.filter(pl.col("action") != "agree"))
 
     targets: dict[str, list[FlowCtx]] = {}
     for c in ctxs:
@@ -112,7 +111,22 @@ def _plan(
         plan_inserts(recs, datatype(key), group, cl_nodes, state.inserted.lazy())
         for key, group in targets.items()
     ]
-
+    mapped_df, dec_df, rejects_df = collect_all(
+        [
+            mapped,
+            dec,
+            pl.concat([coercion_rejects, *[i.rejects for i in ins]], how="vertical_relaxed"),
+        ]
+    )
+    upd, upd_rejects = (
+        f.collect(engine=ENGINE)
+        for f in _updates(dec_df.lazy().filter(pl.col("action") != "agree"))
+    )
+    # Clusters with a planned write or insert settle in this plan (cascade.py); the rest keep
+    # the decisions above (agreements and rejects only: they write nothing).
+    done = settle(recs, ctxs, long_df, details, upd.filter(pl.col("write"))["label"], ins)
+    keep = ~pl.col("label").is_in(done.touched.implode())
+    agreed = dec_df.filter((pl.col("action") == "agree") & keep)
     baselines = pl.concat(
         [
             agreed.select(
@@ -126,49 +140,46 @@ def _plan(
                 written_path=pl.lit(None, pl.String),
                 written_type=pl.lit(None, pl.String),
             ),
-            upd.select(list(sch.BASELINES)),
-            *[i.baselines for i in ins],
-        ]
+            upd.filter(keep).select(list(sch.BASELINES)[:9]),
+            done.baselines,
+        ],
+        how="diagonal_relaxed",
     )
-    rejects = pl.concat(
-        [coercion_rejects, upd_rejects, *[i.rejects for i in ins]], how="vertical_relaxed"
-    )
-    writes_upd = upd.filter(pl.col("write"))
-    updates = writes_upd.sort("flow_idx", "source", "target").unique(
-        subset=["record", "path"], keep="first", maintain_order=True
-    )
-    conflicts = dec.filter(pl.col("conflict")).select(
-        "flow",
-        "source",
-        "target",
-        "property",
-        source_value="sv",
-        target_value="tv",
-        synced="base",
-        winner=pl.when(pl.col("action") == "to_target")
-        .then(pl.lit("source"))
-        .otherwise(pl.lit("target")),
-        value="value",
-        reason="reason",
-    )
-    inserts = pl.concat([i.inserts for i in ins]) if ins else sch.empty(sch.INSERTS).lazy()
-    frames = collect_all(
+    rejects_df = pl.concat(
         [
-            mapped,
-            inserts,
-            pl.concat([i.insert_sources for i in ins])
-            if ins
-            else sch.empty(sch.INSERT_SOURCES).lazy(),
-            updates,
-            conflicts,
-            rejects,
-            pl.concat([i.skipped for i in ins]) if ins else sch.empty(sch.SKIPPED).lazy(),
-            baselines,
+            rejects_df,
+            upd_rejects.filter(keep).drop("label"),
+            done.rejects,
+        ],
+        how="vertical_relaxed",
+    )
+    updates_df = done.updates
+    conflicts_df = pl.concat(
+        [
+            sch.conform(
+                dec_df.filter(pl.col("conflict") & keep).select(
+                    "flow",
+                    "source",
+                    "target",
+                    "property",
+                    source_value="sv",
+                    target_value="tv",
+                    synced="base",
+                    winner=pl.when(pl.col("action") == "to_target")
+                    .then(pl.lit("source"))
+                    .otherwise(pl.lit("target")),
+                    value="value",
+                    reason="reason",
+                ),
+                sch.CONFLICTS,
+            ),
+            done.conflicts,
         ]
     )
-    mapped_df, inserts_df, sources_df, updates_df, conflicts_df, rejects_df, skipped_df, base_df = (
-        frames
+    skipped_df = pl.concat(
+        [*collect_all([i.skipped for i in ins]), done.skipped], how="vertical_relaxed"
     )
+    inserts_df, sources_df, base_df = done.inserts, done.insert_sources, baselines
     writes = _writes(inserts_df, updates_df)
     notes = pl.DataFrame(
         [(c.name, n) for c in ctxs for n in c.notes], schema=sch.NOTES, orient="row"
@@ -353,6 +364,7 @@ def _mapped(
                     k=_pair_key(c.name, t.path, "h", hs),
                     kg=_pair_key(c.name, t.path, "g", gs),
                     cluster="cluster",
+                    label="label",
                     source="s_key",
                     target="t_key",
                     pair="pair",
@@ -472,6 +484,7 @@ _LONG_OTHER = {
     "s_node": pl.UInt32,
     "t_node": pl.UInt32,
     "order": pl.UInt64,
+    "label": pl.UInt32,
     "pair": pl.UInt32,
     "writable": pl.Boolean,
     "s_fail": pl.Boolean,
@@ -500,6 +513,7 @@ def _updates(dec: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     bad = pl.col("new_value").is_null()
     rejects = rows.filter(bad).select(
         "flow",
+        "label",
         "record",
         property="path",
         value="value",

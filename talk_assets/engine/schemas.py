@@ -130,11 +130,15 @@ BASELINES: Schema = {
     "write_id": S,
     "written_path": S,
     "written_type": S,
+    "source_write": S,
+    "target_write": S,
 }
 """Last synced values the plan establishes once its writes are confirmed (used by `apply`).
-target is null for a pending insert (filled from the write's new id). write_id null: no write
-needed (the sides already agree). written_path/type: the field written, whose stored value
-becomes the synced value."""
+source/target null: a record this plan inserts, filled from the new id of the insert
+`source_write`/`target_write` (a target null with neither: the insert `write_id`, as before).
+write_id null: no write needed (the sides already agree). written_path/type: the field written,
+whose stored value becomes the synced value. A row is recorded once all of its writes are
+confirmed (`write_id`, `source_write`, `target_write`)."""
 
 WRITES: Schema = {
     "write_id": S,

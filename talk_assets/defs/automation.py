@@ -21,7 +21,6 @@ from dagster import (
 )
 
 from talk_assets.defs.settings import SyncSettings
-from talk_assets.defs.sources import snapshot_cursor
 from talk_assets.defs.synclog import now
 from talk_assets.store.tenant import StateLocked
 from talk_assets.systems import Datatype
@@ -68,8 +67,7 @@ def changed_datatypes(
     store = settings.store().read_only()
     changed = []
     for dt in datatypes:
-        snapshot = store.read_table(dt.system, dt.name) if store.exists() else None
-        cursor = snapshot_cursor(dt, snapshot)
+        cursor = store.newest(dt.system, dt.name, dt.last_changed_field)
         if clients[dt.system].has_changes(dt, cursor):
             changed.append(dt.key)
     return changed

@@ -37,8 +37,10 @@ from talk_assets.store.tenant import STATE_SCHEMA, TenantStore
 from talk_assets.systems import Datatype, ResolvedFlow
 
 BATCH = 200
-"""Writes per committed batch: bounds what a crash can leave unrecorded (the references
-written with inserts cover that window: see `connectors.insert_reference`)."""
+"""Writes per committed batch, at least: bounds what a crash leaves unrecorded (insert
+intents cover that window, see `recovery.py`)."""
+MAX_COMMITS = 25
+"""Each commit rewrites the state tables, so big runs use bigger batches: at most this many."""
 
 
 def sink_key(dt: Datatype) -> AssetKey:
@@ -146,8 +148,9 @@ def run_sink(context: AssetExecutionContext, dt: Datatype, settings: SyncSetting
 
     logs: list[pl.DataFrame] = []
     fatal = None
-    for start in range(0, writes.height, BATCH):
-        batch = writes.slice(start, BATCH)
+    size = max(BATCH, -(-writes.height // MAX_COMMITS))
+    for start in range(0, writes.height, size):
+        batch = writes.slice(start, size)
         ops = connectors.build_ops(batch, dt, settings.tenant, plan.insert_sources)
         # Write-ahead: inserts are recorded as intended before they are sent. A crash after a
         # system stored them but before `_commit` leaves the intent, and the next run looks

@@ -157,6 +157,22 @@ class TenantStore:
                 for n in names
             }
 
+    def newest(self, schema: str, table: str, column: str) -> str | None:
+        """The value of a timestamp text column (ISO 8601) that is the latest instant, as
+        written; None when the table is missing or empty. One small query, not a table read."""
+        if not self.exists():
+            return None
+        with self.connect() as con:
+            if not self.has_table(con, schema, table):
+                return None
+            col = q(column)
+            rows = con.execute(
+                f"select {col} from {q(schema)}.{q(table)} "
+                f"where try_cast({col} as timestamptz) is not null "
+                f"order by try_cast({col} as timestamptz) desc limit 1"
+            ).fetchall()
+        return rows[0][0] if rows else None
+
     def write_tables(
         self,
         replace: Mapping[str, pl.DataFrame] | None = None,

@@ -1,0 +1,215 @@
+"""One plan cascades through its own planned inserts and writes: an initial load settles in one
+run (plan -> confirmed writes -> apply -> replan writes nothing)."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from talk_assets.engine import SyncState, apply, make_plan
+from talk_assets.flows.spec import committed_flows
+from talk_assets.systems import datatype
+from talk_assets.systems.derived import derive_records
+from talk_assets.systems.http import FrameBuilder
+from talk_assets.systems.sample_data import generate
+from talk_assets_tests.engine.sim import execute, frame, run
+
+FLOWS = {f.name: f for f in committed_flows()}
+CUST, CP, CONTACTS = "powerofficego.customers", "powerofficego.contactpersons", "crmoffice.contacts"
+PERSON_TO_CONTACT = "powerofficego_customers_person__crmoffice_contacts"
+CUSTOMER_TO_CP = "powerofficego_customer__powerofficego_contactperson"
+CP_TO_CONTACT = "powerofficego_contactperson__crmoffice_contacts"
+CP_TO_CUSTOMER = "powerofficego_contactperson__powerofficego_customer"
+T0 = "2024-01-01T00:00:00+00:00"
+
+
+def sample_frames(size: int, seed: int = 1) -> dict[str, pl.DataFrame]:
+    """The emulators' sample data as the sources read it: customers (persons and organisations),
+    suppliers, contact persons under organisations, employees, products, projects, Crmoffice."""
+    data = generate(seed, size)
+    out = {}
+    for system, tables in (("powerofficego", data.powerofficego), ("crmoffice", data.crmoffice)):
+        for name, rows in tables.items():
+            dt = datatype(f"{system}.{name}")
+            fb = FrameBuilder(dt)
+            for row in rows:
+                fb.add(row)
+            out[dt.key] = fb.frame()
+    addr = datatype("powerofficego.addresses")
+    sup = datatype("powerofficego.suppliers")
+    out[addr.key] = derive_records(addr, sup, out[sup.key])
+    return out
+
+
+def test_s3_initial_load_settles_in_one_run_with_committed_flows():
+    fl = committed_flows()
+    records = sample_frames(80)
+    assert records[CP].height and records["powerofficego.projects"].height
+    records, state, plan = run(records, fl, SyncState.empty())
+    assert plan.inserts.height > 0
+    # Contact persons inserted from person customers carry the phone of the contact inserted
+    # beside them (Contactperson -> Contacts pairs the two new records in the same plan).
+    cp_values = [
+        json.loads(v) for v in plan.inserts.filter(pl.col("datatype") == CP)["values"].to_list()
+    ]
+    assert any("PhoneNumber" in v for v in cp_values)
+    replan = make_plan(records, fl, state)
+    assert replan.is_empty
+    assert replan.baselines.is_empty()  # every pair's agreement was recorded in run one
+    records, state, again = run(records, fl, state)
+    assert again.is_empty
+
+
+def test_s3_chained_insert_values_join_the_insert():
+    """Customer person C gets Contact K (phone mapped) and Contactperson P (no phone mapping);
+    Contactperson -> Contacts pairs (P, K) in the same plan: K's phone joins P's insert."""
+    fl = [FLOWS[n] for n in (PERSON_TO_CONTACT, CUSTOMER_TO_CP, CP_TO_CONTACT, CP_TO_CUSTOMER)]
+    records = {
+        CUST: frame(
+            CUST,
+            [
+                dict(
+                    Id=1,
+                    IsPerson=True,
+                    FirstName="Ola",
+                    LastName="Nordmann",
+                    PhoneNumber="+47 1",
+                    LastChangedDateTimeOffset=T0,
+                )
+            ],
+        ),
+        CP: frame(CP, []),
+        CONTACTS: frame(CONTACTS, []),
+    }
+    plan = make_plan(records, fl, SyncState.empty())
+    values = {r["datatype"]: json.loads(r["values"]) for r in plan.inserts.iter_rows(named=True)}
+    assert values[CONTACTS] == {
+        "givenName": "Ola",
+        "familyName": "Nordmann",
+        "directPhone": "+47 1",
+    }
+    assert values[CP] == {"FirstName": "Ola", "LastName": "Nordmann", "PhoneNumber": "+47 1"}
+    assert plan.updates.is_empty() and plan.writes.height == 2
+    # The (P, K) pair's agreement waits for both inserts.
+    pending = plan.baselines.filter(pl.col("flow") == CP_TO_CONTACT)
+    assert pending["source"].is_null().all() and pending["target"].is_null().all()
+    assert set(pending["source_write"]) == {f"insert:{CP}:{CUST}:1"}
+    records, state, _ = run(records, fl, SyncState.empty())
+    synced = state.synced.filter(
+        (pl.col("flow") == CP_TO_CONTACT) & (pl.col("property") == "directPhone")
+    )
+    assert synced["value"].to_list() == ["+47 1"]
+    assert make_plan(records, fl, state).is_empty
+
+
+def test_s5_batches_confirmed_one_sink_at_a_time_record_each_pair_once():
+    """The sinks apply their batches separately; a pair of two new records is recorded when the
+    second one is confirmed, whichever sink runs first."""
+    fl = committed_flows()
+    records = sample_frames(30)
+    for order in ([CP, CONTACTS], [CONTACTS, CP]):
+        state = SyncState.empty()
+        plan = make_plan(records, fl, state)
+        new, res = execute(records, plan)
+        datatypes = dict(plan.writes.select("write_id", "datatype").iter_rows())
+        batch_of = res["write_id"].replace_strict(datatypes, return_dtype=pl.String)
+        rest = [d for d in batch_of.unique().sort().to_list() if d not in order]
+        for dt in [*order, *rest]:
+            state = apply(state, plan, res.filter(batch_of == dt))
+        one = apply(SyncState.empty(), plan, res)
+        key = ["flow", "source", "target", "property"]
+        assert state.synced.sort(key).equals(one.synced.sort(key))
+        assert make_plan(new, fl, state).is_empty
+
+
+def test_s5_failed_insert_leaves_pairs_pending_until_planned_again():
+    fl = [FLOWS[n] for n in (PERSON_TO_CONTACT, CUSTOMER_TO_CP, CP_TO_CONTACT)]
+    records = {
+        CUST: frame(
+            CUST,
+            [dict(Id=1, IsPerson=True, FirstName="A", LastName="B", PhoneNumber="9")],
+        ),
+        CP: frame(CP, []),
+        CONTACTS: frame(CONTACTS, []),
+    }
+    plan = make_plan(records, fl, SyncState.empty())
+    failed = f"insert:{CONTACTS}:{CUST}:1"
+    new, res = execute(records, plan, fail={failed})
+    state = apply(SyncState.empty(), plan, res)
+    assert state.synced.filter(pl.col("flow") == CP_TO_CONTACT).is_empty()
+    records, state, replan = run(new, fl, state)
+    assert replan.inserts["datatype"].to_list() == [CONTACTS]
+    assert make_plan(records, fl, state).is_empty
+
+
+# --- hypothesis: chained flows -------------------------------------------------------------
+
+CHAINED = [FLOWS[n] for n in (PERSON_TO_CONTACT, CUSTOMER_TO_CP, CP_TO_CONTACT, CP_TO_CUSTOMER)]
+names = st.sampled_from([None, "", " ", "Ola", "Kari", "Åse", "17"])
+person = st.fixed_dictionaries(
+    {
+        "IsPerson": st.just(True),
+        "FirstName": names,
+        "LastName": names,
+        "PhoneNumber": names,
+        "EmailAddress": names,
+    }
+)
+organisation = st.fixed_dictionaries(
+    {"IsPerson": st.sampled_from([False, None]), "Name": names, "PhoneNumber": names}
+)
+contact_person = st.fixed_dictionaries(
+    {
+        "owner": st.integers(0, 5),
+        "FirstName": names,
+        "LastName": names,
+        "PhoneNumber": names,
+        "EmailAddress": names,
+    }
+)
+contact = st.fixed_dictionaries({"givenName": names, "familyName": names, "directPhone": names})
+
+
+def chained_records(customers, people, contacts) -> dict[str, pl.DataFrame]:
+    cust = [dict(Id=i + 1, LastChangedDateTimeOffset=T0, **c) for i, c in enumerate(customers)]
+    cps = [
+        dict(Id=100 + i, ContactId=p.pop("owner") % len(cust) + 1, **p)
+        for i, p in enumerate(dict(p) for p in people)
+        if cust
+    ]
+    return {
+        CUST: frame(CUST, cust),
+        CP: frame(CP, cps),
+        CONTACTS: frame(CONTACTS, [dict(id=f"c{i}", **c) for i, c in enumerate(contacts)]),
+    }
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    customers=st.lists(st.one_of(person, organisation), max_size=6),
+    people=st.lists(contact_person, max_size=4),
+    contacts=st.lists(contact, max_size=3),
+    edits=st.lists(st.tuples(st.integers(0, 5), names), max_size=3),
+)
+def test_s5_chained_flows_plan_apply_replan_is_empty(customers, people, contacts, edits):
+    records = chained_records(customers, people, contacts)
+    records, state, _ = run(records, CHAINED, SyncState.empty())
+    replan = make_plan(records, CHAINED, state)
+    assert replan.is_empty, replan.writes
+    assert replan.clusters["record"].is_unique().all()
+    # Edits travel through the chain (customer -> contact person -> contact) in one run.
+    cust = records[CUST]
+    for idx, value in edits:
+        if idx < cust.height:
+            cust = cust.with_columns(
+                FirstName=pl.when(pl.int_range(pl.len()) == idx)
+                .then(pl.lit(value, pl.String))
+                .otherwise("FirstName"),
+                LastChangedDateTimeOffset=pl.lit("2024-09-01T00:00:00+00:00"),
+            )
+    records[CUST] = cust
+    records, state, _ = run(records, CHAINED, state)
+    assert make_plan(records, CHAINED, state).is_empty

@@ -56,8 +56,7 @@ def demo_command(args: argparse.Namespace) -> int:
             if rep.writes == 0:
                 break
             rep = sync(
-                f"1.{i} settling: values reach records created in the run before "
-                "(e.g. a phone number Customer -> Contact -> Contactperson)"
+                f"1.{i} the next run reads the sync's own writes back: they are not edits (S5)"
             )
 
         print("\n== 2. edits in the systems, through their APIs")

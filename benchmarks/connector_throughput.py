@@ -16,24 +16,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
+from report import write_report
 
 from talk_assets.systems.crmoffice.client import CrmofficeClient
 from talk_assets.systems.emulation import Emulators, running_emulators
 from talk_assets.systems.http import ConnectorClient, WriteOp
 from talk_assets.systems.powerofficego.client import PowerOfficeGoClient
 
-RESULTS = Path(__file__).parent / "results" / "connector_throughput.json"
 PAGE = 1000
 CONCURRENCY = 4
 
@@ -258,13 +253,9 @@ def main() -> int:
             floor_async = r.get("floor_async", {}).get("per_second", "")
             print(f"{system:<14}{op:<40}{floor:>10}{floor_async:>15}{conn:>13}{r['ratio']:>7}")
     print("records per second; ratio = connector / floor (raw httpx, same emulator, same run)")
-    report = {
-        "benchmark": "connector_throughput",
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "settings": {
+    write_report(
+        "connector_throughput",
+        settings={
             "size": args.size,
             "writes": args.writes,
             "cap_seconds": args.cap,
@@ -275,11 +266,8 @@ def main() -> int:
             "client_rate_limiter": "off",
             "units": "records per second",
         },
-        "results": results,
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"written to {RESULTS}")
+        results=results,
+    )
     return 0
 
 

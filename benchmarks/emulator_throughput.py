@@ -11,20 +11,15 @@ Prints a table and writes benchmarks/results/emulator_throughput.json.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
+from report import write_report
 
 from talk_assets.systems.emulation import running_emulators
 
-RESULTS = Path(__file__).parent / "results" / "emulator_throughput.json"
 PAGE = 100
 
 
@@ -83,13 +78,9 @@ def main() -> int:
     for system, ops in results.items():
         for op, r in ops.items():
             print(f"{system:<15}{op:<12}{r['requests']:>9}{r['seconds']:>9}{r['per_second']:>12}")
-    report = {
-        "benchmark": "emulator_throughput",
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "settings": {
+    write_report(
+        "emulator_throughput",
+        settings={
             "size": args.size,
             "requests": args.requests,
             "cap_seconds": args.cap,
@@ -97,11 +88,8 @@ def main() -> int:
             "rate_limits": False,
             "client": "one keep-alive httpx.Client per system, sequential requests",
         },
-        "results": results,
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"written to {RESULTS}")
+        results=results,
+    )
     return 0
 
 

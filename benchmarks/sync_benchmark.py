@@ -26,18 +26,16 @@ Prints a table and writes benchmarks/results/sync_benchmark.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
+
+from report import write_report
 
 from talk_assets.store.clusters import linked_ids
 
-RESULTS = Path(__file__).parent / "results" / "sync_benchmark.json"
 MAX_SETTLE = 4
 FLOOR_REQUESTS = 2000
 FLOOR_SECONDS = 10.0
@@ -211,13 +209,9 @@ def main() -> int:
     for r in results:
         f = r["raw_post_floor"]
         print(f"size {r['size']}: raw POST floor {f['per_second']}/s ({f['requests']} POSTs)")
-    report = {
-        "benchmark": "sync_benchmark",
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "settings": {
+    write_report(
+        "sync_benchmark",
+        settings={
             "sizes": sizes,
             "cap_seconds": args.cap,
             "emulator_rate_limits": False,
@@ -227,19 +221,16 @@ def main() -> int:
             "floor": "sequential raw POSTs to Crmoffice /contacts, one keep-alive client",
             "max_settle_runs": MAX_SETTLE,
         },
-        "columns": {
+        columns={
             "writes": "records written, counted as Sesam Talk counts updates (RunReport.writes)",
             "write_requests": "POST/PATCH requests the emulators served during the run",
             "floor_seconds": "write_requests / raw POST rate of the same emulators",
             "ratio_to_floor": "run seconds / floor seconds",
         },
-        "results": results,
-        "skipped": skipped,
-        "total_seconds": round(time.perf_counter() - started, 1),
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"written to {RESULTS}")
+        results=results,
+        skipped=skipped,
+        total_seconds=round(time.perf_counter() - started, 1),
+    )
     return 0
 
 

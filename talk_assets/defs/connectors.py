@@ -39,6 +39,7 @@ OUTCOMES = {
 class Read:
     frame: pl.DataFrame
     problems: pl.DataFrame
+    cursor: str | None
 
 
 def client_of(resource: Any) -> ConnectorClient:
@@ -60,7 +61,7 @@ def read_records(resource: Any, dt: Datatype, since: str | None) -> Read:
         ],
         schema=PROBLEMS,
     )
-    return Read(frame=result.frame, problems=problems)
+    return Read(frame=result.frame, problems=problems, cursor=result.cursor)
 
 
 def insert_reference(tenant: str, datatype: str, source_record: str) -> str:

@@ -15,7 +15,7 @@ import polars as pl
 from dagster import DagsterInstance, Failure
 
 from talk_assets.defs.build import SYNC_JOB, TENANT_TAG, build_definitions
-from talk_assets.defs.planning import PLAN_SCHEMA, load_plan
+from talk_assets.defs.planning import load_plan
 from talk_assets.defs.settings import SyncSettings
 from talk_assets.flows.model import Flow
 from talk_assets.flows.spec import committed_flows
@@ -216,6 +216,3 @@ def text_table(frame: pl.DataFrame) -> str:
         )
 
     return "\n".join([line(list(cols)), line(["-" * w for w in widths]), *(line(r) for r in cells)])
-
-
-__all__ = ["PLAN_SCHEMA", "RunReport", "format_report", "run_sync"]

@@ -4,6 +4,7 @@ by `talk-assets sync` flags, or from TALK_ASSETS_* environment variables."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from dagster import ConfigurableResource
 from pydantic import Field
@@ -33,6 +34,4 @@ class SyncSettings(ConfigurableResource):
     )
 
     def store(self) -> TenantStore:
-        from pathlib import Path
-
         return TenantStore(tenant_path(self.tenant, Path(self.home) if self.home else None))

@@ -134,9 +134,7 @@ def run_sink(context: AssetExecutionContext, dt: Datatype, settings: SyncSetting
     plan = load_plan(store, run_id)
     writes = plan.writes.filter(pl.col("datatype") == dt.key).sort("write_id")
     started = now()
-    decisions = _new_decisions(
-        store, decision_log(_decisions_for(plan, dt), dt.key, run_id, started)
-    )
+    decisions = _new_decisions(store, decision_log(plan, dt.key, run_id, started))
 
     if settings.dry_run:  # publish the plan, change nothing (S12)
         receipt = write_log(plan, writes, _planned(writes), run_id, started)
@@ -205,11 +203,16 @@ def _commit(
 def _new_decisions(store: TenantStore, decisions: pl.DataFrame) -> pl.DataFrame:
     """Rejects and skips not logged before with the same reason: an unchanged record that is
     rejected again every run is reported by the plan, not logged again and again."""
-    logged = store.read_table("state", "sync_log")
-    if logged is None or decisions.is_empty():
+    if decisions.is_empty() or "sync_log" not in store.table_names(STATE_SCHEMA):
         return decisions
     key = ["operation", "flows", "source_record", "properties", "error"]
-    return decisions.join(logged.select(key).unique(), on=key, how="anti", nulls_equal=True)
+    logged = store.query(
+        f"select distinct {', '.join(key)} from {STATE_SCHEMA}.sync_log "
+        "where operation in ('reject', 'skip') "
+        "and source_record in (select source_record from decided)",
+        decided=decisions.select("source_record"),
+    )
+    return decisions.join(logged, on=key, how="anti", nulls_equal=True)
 
 
 def _planned(writes: pl.DataFrame) -> pl.DataFrame:
@@ -220,18 +223,6 @@ def _planned(writes: pl.DataFrame) -> pl.DataFrame:
         status=pl.lit(None, pl.Int64),
         error=pl.lit(None, pl.String),
         recovered=pl.lit(False),
-    )
-
-
-def _decisions_for(plan: SyncPlan, dt: Datatype) -> SyncPlan:
-    """The plan's rejects and skips that concern writes into `dt` (by record datatype)."""
-    prefix = dt.key + ":"
-    return plan.__class__(
-        **{
-            **plan.frames(),
-            "rejects": plan.rejects.filter(pl.col("record").str.starts_with(prefix)),
-            "skipped": plan.skipped.filter(pl.col("record").str.starts_with(prefix)),
-        }
     )
 
 

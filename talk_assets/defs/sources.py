@@ -1,7 +1,8 @@
 """Source assets: one per (system, datatype), read incrementally (S9), stored in DuckDB.
 
 The cursor of a datatype is derived from its stored snapshot (the newest last-changed value in
-it), so snapshot and cursor can never disagree after a crash: the IO manager stores both at once.
+it, `TenantStore.newest`, the same query the change sensor asks), so snapshot and cursor can
+never disagree after a crash: the IO manager stores both at once.
 """
 
 from collections.abc import Iterable
@@ -31,16 +32,6 @@ def input_name(dt: Datatype) -> str:
     return f"{dt.system}__{dt.name}"
 
 
-def snapshot_cursor(dt: Datatype, snapshot: pl.DataFrame | None) -> str | None:
-    """The newest last-changed value in a snapshot, as the system wrote it."""
-    if snapshot is None or snapshot.is_empty():
-        return None
-    col = pl.col(dt.last_changed_field)
-    parsed = col.str.to_datetime(time_zone="UTC", strict=False)
-    row = snapshot.filter(parsed.is_not_null()).sort(parsed).tail(1)
-    return row[dt.last_changed_field][0] if row.height else None
-
-
 def conform(dt: Datatype, frame: pl.DataFrame) -> pl.DataFrame:
     """Exactly the datatype's columns and types, whatever the reader returned."""
     return conform_to(frame, dt.polars_schema())
@@ -50,7 +41,7 @@ def _read_source(context: AssetExecutionContext, dt: Datatype, settings: SyncSet
     store = settings.store()
     previous = store.read_table(dt.system, dt.name)
     full = settings.full_read or previous is None
-    since = None if full else snapshot_cursor(dt, previous)
+    since = None if full else store.newest(dt.system, dt.name, dt.last_changed_field)
     client = getattr(context.resources, dt.system)
     recovered = recover_inserts(store, connectors.client_of(client), dt)
     if recovered:
@@ -80,7 +71,7 @@ def _read_source(context: AssetExecutionContext, dt: Datatype, settings: SyncSet
         "read": changed.height,
         "read_mode": "full" if full else "incremental",
         "cursor_before": since or "",
-        "cursor_after": snapshot_cursor(dt, snapshot) or "",
+        "cursor_after": read.cursor or since or "",
         "disappeared": gone,
         "recovered_inserts": recovered,
         "value_problems": problems.height,

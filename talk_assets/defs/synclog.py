@@ -97,13 +97,14 @@ def write_log(
 
 
 def decision_log(plan: SyncPlan, datatype: str, run_id: str, time: datetime) -> pl.DataFrame:
-    """Rejects and skips of records of flows that write into `datatype`."""
-    rejects = plan.rejects.with_columns(
+    """The plan's rejects and skips of records of `datatype`."""
+    mine = pl.col("record").str.starts_with(datatype + ":")
+    rejects = plan.rejects.filter(mine).with_columns(
         operation=pl.lit("reject"),
         properties=pl.struct(property="property", value="value").struct.json_encode(),
         error=pl.col("reason"),
     )
-    skips = plan.skipped.with_columns(operation=pl.lit("skip"), error=pl.col("reason"))
+    skips = plan.skipped.filter(mine).with_columns(operation=pl.lit("skip"), error=pl.col("reason"))
     rows = pl.concat(
         [
             conform(rejects.rename({"record": "source_record", "flow": "flows"}), SYNC_LOG),

@@ -157,6 +157,20 @@ class TenantStore:
                 for n in names
             }
 
+    def table_names(self, schema: str) -> set[str]:
+        if not self.exists():
+            return set()
+        with self.connect() as con:
+            return self.tables(con, schema)
+
+    def query(self, sql: str, **frames: pl.DataFrame) -> pl.DataFrame:
+        """SQL against the file, with polars frames visible under their keyword names: for
+        questions whose answer is small when the table is not."""
+        with self.connect() as con:
+            for name, frame in frames.items():
+                con.register(name, frame.to_arrow())
+            return con.sql(sql).pl()
+
     def newest(self, schema: str, table: str, column: str) -> str | None:
         """The value of a timestamp text column (ISO 8601) that is the latest instant, as
         written; None when the table is missing or empty. One small query, not a table read."""

@@ -337,3 +337,13 @@ def test_s10_a_crash_after_the_system_stored_inserts_doubles_nothing(world: Worl
     assert len(refs) == len(set(refs)), "a customer inserted before the crash was inserted again"
     assert_one_partner_per_source_record(world)
     assert world.state("pending_inserts").is_empty()
+
+
+def test_s11_an_unchanged_reject_is_logged_once_not_every_run(world: World):
+    world.settle()
+    rejects = world.state("sync_log").filter(pl.col("operation") == "reject")
+    assert rejects.height > 0  # organisation customers cannot become contact persons
+    assert world.sync().success
+    again = world.state("sync_log").filter(pl.col("operation") == "reject")
+    assert again.height == rejects.height
+    assert world.table("plan", "rejects").height > 0  # still reported by every plan

@@ -146,6 +146,7 @@ def run_sink(context: AssetExecutionContext, dt: Datatype, settings: SyncSetting
 
     logs: list[pl.DataFrame] = []
     fatal = None
+    confirmed = _confirmed_this_run(store, run_id)
     size = max(BATCH, -(-writes.height // MAX_COMMITS))
     for start in range(0, writes.height, size):
         batch = writes.slice(start, size)
@@ -159,13 +160,24 @@ def run_sink(context: AssetExecutionContext, dt: Datatype, settings: SyncSetting
         results = connectors.execute(resource, ops)
         result_frame, outcomes = connectors.results_frames(results)
         log = write_log(plan, batch, outcomes, run_id, now())
-        _commit(store, plan, result_frame, log, run_id, connectors.settled_references(results))
+        _commit(
+            store,
+            plan,
+            result_frame,
+            log,
+            run_id,
+            connectors.settled_references(results),
+            confirmed_earlier=confirmed,
+        )
+        confirmed.extend(result_frame.filter(pl.col("ok"))["write_id"].to_list())
         logs.append(log)
         fatal = connectors.fatal_error(results)
         if fatal:
             break
     if writes.is_empty():  # still record new merge links and agreements of this run
-        _commit(store, plan, connectors.results_frames([])[0], None, run_id)
+        _commit(
+            store, plan, connectors.results_frames([])[0], None, run_id, confirmed_earlier=confirmed
+        )
     store.write_tables(append={"sync_log": decisions})
     receipt = pl.concat([pl.DataFrame(schema=SYNC_LOG), *logs])
     if fatal:
@@ -183,10 +195,13 @@ def _commit(
     log: pl.DataFrame | None,
     run_id: str,
     settled: Sequence[str] = (),
+    *,
+    confirmed_earlier: Sequence[str] = (),
 ) -> None:
     """Fold confirmed writes into the state, with their log rows, and drop the intents of
-    settled inserts: one transaction (S10)."""
-    state = apply(load_state(store), plan, results)
+    settled inserts: one transaction (S10). `confirmed_earlier`: writes of this run confirmed
+    by earlier batches or sinks, so a pair written on both sides advances once both are."""
+    state = apply(load_state(store), plan, results, confirmed_earlier=confirmed_earlier)
     replace = dict(state.frames())
     append = {}
     if log is not None and log.height:
@@ -198,6 +213,19 @@ def _commit(
         if pending is not None:
             replace[INTENTS_TABLE] = pending.filter(~pl.col("reference").is_in(list(settled)))
     store.write_tables(replace=replace, append=append)
+
+
+def _confirmed_this_run(store: TenantStore, run_id: str) -> list[str]:
+    """Write ids this run's other sinks (or earlier batches) already recorded as confirmed."""
+    if "sync_log" not in store.table_names(STATE_SCHEMA):
+        return []
+    rows = store.query(
+        f"select distinct write_id from {STATE_SCHEMA}.sync_log "
+        "where run_id in (select run_id from this_run) "
+        "and operation in ('insert', 'update') and write_id is not null",
+        this_run=pl.DataFrame({"run_id": [run_id]}),
+    )
+    return rows["write_id"].to_list()
 
 
 def _new_decisions(store: TenantStore, decisions: pl.DataFrame) -> pl.DataFrame:

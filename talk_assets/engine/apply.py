@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import polars as pl
 
 from talk_assets.engine import schemas as sch
@@ -11,13 +13,21 @@ from talk_assets.engine.state import SyncState
 from talk_assets.systems import datatype
 
 
-def apply(state: SyncState, plan: SyncPlan, results: pl.DataFrame) -> SyncState:
+def apply(
+    state: SyncState,
+    plan: SyncPlan,
+    results: pl.DataFrame,
+    confirmed_earlier: Iterable[str] = (),
+) -> SyncState:
     """New state after the sinks executed `plan.writes` and answered `results` (RESULTS).
 
     Only confirmed writes (ok) change links, insert tracking and synced values for what they
     wrote (S10); a failed write leaves its pair's synced value as it was, so the difference is
-    planned again. Merges found by criteria and agreements that needed no write are recorded
-    as well. The synced value of a written property is the value the system stored (S5).
+    planned again. A pair's synced value advances only once every write it depends on (one per
+    side that did not hold the value) is confirmed: in `results`, or in an earlier batch of the
+    same plan (`confirmed_earlier`, write ids). Merges found by criteria and agreements that
+    needed no write are recorded as well. The synced value of a written property is the value
+    the system stored (S5).
     """
     res = (
         sch.conform(results, sch.RESULTS)
@@ -46,7 +56,8 @@ def apply(state: SyncState, plan: SyncPlan, results: pl.DataFrame) -> SyncState:
         .unique(subset=["write_id"], keep="first", maintain_order=True)
     )
     keys = pl.concat([new_keys, earlier])
-    known = pl.concat([now, keys["write_id"]]).implode()
+    earlier_updates = pl.Series("write_id", list(confirmed_earlier), dtype=pl.String)
+    known = pl.concat([now, keys["write_id"], earlier_updates]).implode()
     base = sch.conform(plan.baselines, sch.BASELINES).with_columns(
         target_write=pl.when(
             pl.col("target").is_null()

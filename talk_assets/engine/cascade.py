@@ -663,8 +663,11 @@ def _baselines(rows: pl.DataFrame, overlay: pl.DataFrame) -> pl.DataFrame:
         write_id=pl.when(tw).then(write_of("t")).when(sw).then(write_of("s")),
         written_path=pl.when(tw).then("property").when(sw).then("source_property"),
         written_type=pl.when(tw).then("t_type").when(sw).then("s_type"),
-        source_write=pl.when(pl.col("s_virt")).then("s_ref"),
-        target_write=pl.when(pl.col("t_virt")).then("t_ref"),
+        # Every write this pair's agreement depends on: a side that does not hold the value
+        # yet must confirm its write first, or a cut run would advance the pair for a side
+        # that never got the value (S10).
+        source_write=pl.when(pl.col("s_virt") | sw).then(write_of("s")),
+        target_write=pl.when(pl.col("t_virt") | tw).then(write_of("t")),
     )
 
 

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from talk_assets.engine.identity import record_key
+from talk_assets.engine.mapping import comparison_type
 from talk_assets.flows.model import Flow, RuleKind
-from talk_assets.systems import Datatype, ResolvedFlow, resolve_flow
+from talk_assets.systems import Datatype, Field, ResolvedFlow, resolve_flow
 
 _CONDITION = re.compile(r"^\s*([\w.]+)\s*(?:==|=|is)\s*(.+?)\s*$", re.IGNORECASE)
 
@@ -28,13 +29,17 @@ class FlowCtx:
         return self.rf.flow.name
 
     @property
-    def writable(self) -> list[tuple[int, object, object, str]]:
-        """(index, source field, target field, type) of the mappings that may be written."""
+    def properties(self) -> list[tuple[int, Field, Field, str]]:
+        """(index, source field, target field, comparison type) of every mapping."""
         return [
-            (i, s, t, typ)
+            (i, s, t, comparison_type(s.type, t.type, typ))
             for i, (s, t, typ) in enumerate(self.rf.properties)
-            if s.writable and t.writable
         ]
+
+    @property
+    def writable(self) -> list[tuple[int, Field, Field, str]]:
+        """`properties` that may be written."""
+        return [(i, s, t, typ) for i, s, t, typ in self.properties if s.writable and t.writable]
 
 
 def _literal(text: str) -> object:

@@ -79,6 +79,22 @@ def json_object(keys: pl.Expr, values: pl.Expr) -> pl.Expr:
 
 TYPES = ("string", "integer", "number", "boolean", "date", "datetime")
 
+_TEMPORAL = ("date", "datetime", "string")
+
+
+def comparison_type(source_type: str, target_type: str, mapping_type: str) -> str:
+    """The type a mapping's two values are compared (and synced) in: the weaker of the two
+    fields' types where one of them cannot hold what the mapping type could (S5, S6).
+
+    A date field cannot hold a time of day: a date-time (or a date-time in a string field)
+    that differs from a date only by its time is the same value, so it is not written back as
+    a bare date over the user's time.
+    """
+    both = {source_type, target_type}
+    if mapping_type in _TEMPORAL and "date" in both and both <= set(_TEMPORAL):
+        return "date"
+    return mapping_type
+
 
 def parse_dynamic(s: pl.Expr, type_col: pl.Expr) -> pl.Expr:
     """`parse_to` with the type taken per row from a column (for small frames)."""

@@ -348,7 +348,7 @@ def _mapped(
             i: r
             for r, i in enumerate(sorted(range(n_props), key=lambda i: rf.properties[i][1].path))
         }
-        for i, (s, t, typ) in enumerate(rf.properties):
+        for i, s, t, typ in c.properties:
             s_raw, sv, s_fail = coerce(pl.col(f"s{i}"), s.type, typ)
             t_raw, tv, t_fail = coerce(pl.col(f"t{i}"), t.type, typ)
             parts.append(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 
 import polars as pl
 
@@ -74,3 +75,53 @@ def run(records, flows, state, **kw) -> tuple[dict[str, pl.DataFrame], SyncState
     plan = make_plan(records, flows, state)
     new, res = execute(records, plan, **kw)
     return new, apply(state, plan, res), plan
+
+
+def recover(state: SyncState, plan: SyncPlan, write_id: str, new_key: str) -> SyncState:
+    """What `defs/recovery.py` does for an insert that landed but was never recorded: link the
+    new record to every (flow, source) the insert served."""
+    served = plan.insert_sources.filter(pl.col("write_id") == write_id)
+    links = served.select("source", target=pl.lit(new_key), origin=pl.lit("insert"), flow="flow")
+    inserted = served.select("flow", "source", target=pl.lit(new_key))
+    return state.replace(
+        links=pl.concat([state.links, links]).unique(maintain_order=True),
+        inserted=pl.concat([state.inserted, inserted]).unique(maintain_order=True),
+    )
+
+
+def run_cut(
+    records: Mapping[str, pl.DataFrame],
+    flows,
+    state: SyncState,
+    *,
+    sink_order: list[str],
+    cut_after: int,
+    recorded: bool,
+    now: str = "2024-06-01T00:00:00+00:00",
+) -> tuple[dict[str, pl.DataFrame], SyncState, int]:
+    """One run the way the sinks execute it, one write per committed batch, sinks in
+    `sink_order` (datatypes first, the rest after), killed after write number `cut_after`.
+
+    recorded: the last write's batch was committed before the kill; if not, the write landed
+    in the system but the state never heard of it (an insert is then recovered by reference
+    the way the next run's source asset does). Returns (records, state, writes planned)."""
+    plan = make_plan(records, flows, state)
+    rank = {d: i for i, d in enumerate(sink_order)}
+    writes = plan.writes.with_columns(
+        sink=pl.col("datatype").replace_strict(rank, default=len(rank), return_dtype=pl.Int64)
+    ).sort("sink", "write_id")
+    records = dict(records)
+    confirmed: list[str] = []
+    for number, write in enumerate(writes.iter_rows(named=True), start=1):
+        if number > cut_after:
+            break
+        one = plan.writes.filter(pl.col("write_id") == write["write_id"])
+        records, result = execute(records, replace(plan, writes=one), now=now)
+        if number == cut_after and not recorded:
+            if write["op"] == "insert":
+                new_key = f"{write['datatype']}:{result['new_id'][0]}"
+                state = recover(state, plan, write["write_id"], new_key)
+            break
+        state = apply(state, plan, result, confirmed_earlier=confirmed)
+        confirmed.extend(result.filter(pl.col("ok"))["write_id"].to_list())
+    return records, state, plan.writes.height

@@ -398,3 +398,39 @@ def test_s12_dry_run_counts_and_circuit_breaker():
 @pytest.mark.parametrize("name", list(FLOWS))
 def test_every_committed_flow_plans_on_empty_data(name: str):
     assert make_plan({}, flows(name), SyncState.empty()).is_empty
+
+
+def test_s6_date_time_is_compared_as_the_date_the_other_side_holds():
+    """A project's StartDate (date) maps to an activity's startsAt (date or date-time string):
+    a time of day the project cannot hold is no difference, and is never written over."""
+    projects, activities = "powerofficego.projects", "crmoffice.activities"
+    flow = next(f for f in FLOWS.values() if f.target.datatype.lower().startswith("activit"))
+    t0 = "2024-01-01T00:00:00+00:00"
+    records = {
+        projects: frame(
+            projects,
+            [dict(Id=1, Name="Bygg", StartDate="2026-05-04", LastChangedDateTimeOffset=t0)],
+        ),
+        activities: frame(activities, []),
+    }
+    records, state, plan = run(records, [flow], SyncState.empty())
+    assert plan.inserts.height == 1
+    activity = records[activities]
+    assert activity["startsAt"].to_list() == ["2026-05-04"]
+
+    def user_sets_starts_at(value: str) -> None:
+        records[activities] = records[activities].with_columns(
+            startsAt=pl.lit(value), updatedAt=pl.lit("2024-09-01T00:00:00+00:00")
+        )
+
+    user_sets_starts_at("2026-05-04T10:00:00")
+    records, state, plan = run(records, [flow], state)
+    assert plan.writes.is_empty(), plan.updates
+    assert records[activities]["startsAt"].to_list() == ["2026-05-04T10:00:00"]
+
+    user_sets_starts_at("2026-05-06T09:30:00")
+    records, state, plan = run(records, [flow], state)
+    assert _updates(plan) == {("to_source", "StartDate", "2026-05-06")}
+    assert records[projects]["StartDate"].to_list() == ["2026-05-06"]
+    assert records[activities]["startsAt"].to_list() == ["2026-05-06T09:30:00"]
+    assert make_plan(records, [flow], state).is_empty

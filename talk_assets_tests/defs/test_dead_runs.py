@@ -9,11 +9,17 @@ import sys
 import textwrap
 
 import pytest
-from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
+from dagster import (
+    DagsterInstance,
+    DagsterRun,
+    DagsterRunStatus,
+    build_schedule_context,
+    build_sensor_context,
+)
 from dagster._core.utils import make_new_run_id
 
 from talk_assets.cli import main
-from talk_assets.defs.build import SYNC_JOB, TENANT_TAG, state_pool
+from talk_assets.defs.build import SYNC_JOB, TENANT_TAG, build_definitions, state_pool
 from talk_assets.defs.dead_runs import (
     HOST_TAG,
     PID_TAG,
@@ -23,6 +29,10 @@ from talk_assets.defs.dead_runs import (
     why_dead,
 )
 from talk_assets.defs.runner import dagster_instance
+from talk_assets.defs.settings import SyncSettings
+from talk_assets.systems.crmoffice.resource import CrmofficeResource
+from talk_assets.systems.emulation import running_emulators
+from talk_assets.systems.powerofficego.resource import PowerOfficeGoResource
 
 
 @pytest.fixture
@@ -125,6 +135,10 @@ CREATE = textwrap.dedent(
     """
     import sys
     from talk_assets.defs.runner import dagster_instance
+from talk_assets.defs.settings import SyncSettings
+from talk_assets.systems.crmoffice.resource import CrmofficeResource
+from talk_assets.systems.emulation import running_emulators
+from talk_assets.systems.powerofficego.resource import PowerOfficeGoResource
     from talk_assets.store.tenant import TenantStore, tenant_path
     sys.stdin.readline()  # start together
     instance = dagster_instance()
@@ -175,3 +189,32 @@ def test_s10_two_first_syncs_at_once_create_the_instance_once(tmp_path):
             timeout=60,
         )
         assert later.returncode == 0, later.stderr
+
+
+def test_s10_schedules_and_change_sensor_finish_dead_runs_before_deciding(home, monkeypatch):
+    instance = dagster_instance()
+    settings = SyncSettings(tenant="auto", home=str(home))
+    defs = build_definitions(settings=settings)
+
+    dead = started_run(instance, "auto", {**owner_tags(), PID_TAG: str(exited_pid())})
+    schedule = defs.resolve_schedule_def("sync_every_5_minutes")
+    with build_schedule_context(instance=instance) as context:
+        assert schedule.evaluate_tick(context).run_requests
+    assert instance.get_run_by_id(dead).status == DagsterRunStatus.FAILURE
+    assert claimed(instance, "auto") == []
+
+    dead = started_run(instance, "auto", {**owner_tags(), PID_TAG: str(exited_pid())})
+    with running_emulators(seed=1, size=2, rate_limits=False) as emu:
+        for name, value in emu.env.items():
+            monkeypatch.setenv(name, value)
+        resources = {
+            "settings": settings,
+            "powerofficego": PowerOfficeGoResource.from_env(requests_per_second=0),
+            "crmoffice": CrmofficeResource.from_env(requests_per_second=0),
+        }
+        sensor = build_definitions(settings=settings).resolve_sensor_def("changes_sensor")
+        with build_sensor_context(instance=instance, resources=resources) as context:
+            data = sensor.evaluate_tick(context)
+    # the dead run no longer counts as "a sync is already running": a first read is requested
+    assert data.run_requests, data.skip_message
+    assert instance.get_run_by_id(dead).status == DagsterRunStatus.FAILURE

@@ -8,8 +8,9 @@ and the schedules call `finish_dead_runs` first: a run whose process is gone is 
 with the reason, and its pool slots and pending steps are freed. Its insert intents are left to
 the next run's recovery (`defs/recovery.py`).
 
-A run without these tags (launched by the webserver or the daemon) is not judged here; Dagster's
-run monitoring (`run_monitoring` in the dagster.yaml the runner writes) watches those.
+Runs launched by the webserver or the daemon get the same tags when their process sets up the
+settings resource (`tag_owner`). A run without them (not yet that far) is not judged here;
+Dagster's run monitoring (`run_monitoring` in the dagster.yaml the runner writes) watches it.
 """
 
 from __future__ import annotations
@@ -57,6 +58,14 @@ def owner_tags() -> dict[str, str]:
     """Tags naming this process as the owner of a run it executes."""
     pid = os.getpid()
     return {PID_TAG: str(pid), HOST_TAG: socket.gethostname(), START_TAG: process_start(pid) or ""}
+
+
+def tag_owner(instance: DagsterInstance, run: DagsterRun) -> None:
+    """Record this process as the owner of `run`, unless the run already names one (the runner
+    tags its runs when it starts them; runs launched by the webserver or daemon get tagged here,
+    by the settings resource, when their process starts executing them)."""
+    if PID_TAG not in run.tags:
+        instance.add_run_tags(run.run_id, owner_tags())
 
 
 def process_gone(pid: int, start: str = "") -> str | None:

@@ -13,8 +13,10 @@ from dagster import (
     DagsterInstance,
     DagsterRun,
     DagsterRunStatus,
+    asset,
     build_schedule_context,
     build_sensor_context,
+    materialize,
 )
 from dagster._core.utils import make_new_run_id
 
@@ -135,10 +137,6 @@ CREATE = textwrap.dedent(
     """
     import sys
     from talk_assets.defs.runner import dagster_instance
-from talk_assets.defs.settings import SyncSettings
-from talk_assets.systems.crmoffice.resource import CrmofficeResource
-from talk_assets.systems.emulation import running_emulators
-from talk_assets.systems.powerofficego.resource import PowerOfficeGoResource
     from talk_assets.store.tenant import TenantStore, tenant_path
     sys.stdin.readline()  # start together
     instance = dagster_instance()
@@ -218,3 +216,18 @@ def test_s10_schedules_and_change_sensor_finish_dead_runs_before_deciding(home, 
     # the dead run no longer counts as "a sync is already running": a first read is requested
     assert data.run_requests, data.skip_message
     assert instance.get_run_by_id(dead).status == DagsterRunStatus.FAILURE
+
+
+def test_s10_a_run_launched_without_owner_tags_is_tagged_by_its_process(home):
+    """Runs the webserver or the daemon launch get their owner from the settings resource."""
+    instance = dagster_instance()
+
+    @asset
+    def probe(settings: SyncSettings) -> int:
+        return 1
+
+    settings = SyncSettings(home=str(home))
+    result = materialize([probe], resources={"settings": settings}, instance=instance)
+    run = instance.get_run_by_id(result.run_id)
+    assert run.tags[PID_TAG] == str(os.getpid())
+    assert run.tags[HOST_TAG] == owner_tags()[HOST_TAG]

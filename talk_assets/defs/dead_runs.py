@@ -161,7 +161,7 @@ def finish_run(instance: DagsterInstance, run: DagsterRun, reason: str) -> Finis
         )
     claimed, pending = _free(instance, run.run_id)
     done = FinishedRun(run.run_id, reason, claimed, pending)
-    log.warning("%s", done)
+    log.info("%s", done)
     return done
 
 
@@ -182,7 +182,7 @@ def finish_dead_runs(instance: DagsterInstance, tenant: str | None = None) -> li
                 if claimed or pending:
                     status = run.status.value if run else "deleted"
                     done.append(FinishedRun(run_id, f"already {status}", claimed, pending))
-                    log.warning("%s", done[-1])
+                    log.info("%s", done[-1])
     return done
 
 

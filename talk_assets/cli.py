@@ -45,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--allow-mass-write", action="store_true", help="override the circuit breaker (S12)"
     )
+    p.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDS",
+        help="how long to wait for a live run that holds the tenant "
+        "(default TALK_ASSETS_LOCK_WAIT or 60)",
+    )
 
     sub.add_parser("demo", help="emulators, sync, edits on both sides, sync again: what moved")
 

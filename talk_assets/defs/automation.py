@@ -1,11 +1,13 @@
 """Schedules and sensors: the periodic sync, the cheap change sensor, the periodic full read
-(S8, S9) and a run-failure sensor that records why a run failed."""
+(S8, S9) and a run-failure sensor that records why a run failed. The schedules and the change
+sensor first finish runs whose process died (S10), so a killed run never blocks the tenant."""
 
 import os
 from collections.abc import Sequence
 
 import polars as pl
 from dagster import (
+    DagsterInstance,
     DagsterRunStatus,
     DefaultScheduleStatus,
     DefaultSensorStatus,
@@ -14,6 +16,7 @@ from dagster import (
     RunRequest,
     RunsFilter,
     ScheduleDefinition,
+    ScheduleEvaluationContext,
     SensorEvaluationContext,
     SkipReason,
     run_failure_sensor,
@@ -36,6 +39,23 @@ IN_FLIGHT = [
 ]
 
 
+def finish_dead_runs_of(instance: DagsterInstance, tenant: str | None, log) -> None:
+    """Finish runs whose process died (dead_runs.py) before deciding on a new run."""
+    from talk_assets.defs.dead_runs import finish_dead_runs  # dead_runs imports build
+
+    for done in finish_dead_runs(instance, tenant):
+        log.warning(str(done))
+
+
+def _request(run_config: dict):
+    def execution_fn(context: ScheduleEvaluationContext) -> RunRequest:
+        if context.instance_ref is not None:  # None only in a bare test context
+            finish_dead_runs_of(context.instance, None, context.log)
+        return RunRequest(run_config=run_config)
+
+    return execution_fn
+
+
 def build_schedules(job: JobDefinition) -> list[ScheduleDefinition]:
     status = DefaultScheduleStatus.RUNNING if ACTIVE else DefaultScheduleStatus.STOPPED
     return [
@@ -44,6 +64,7 @@ def build_schedules(job: JobDefinition) -> list[ScheduleDefinition]:
             job=job,
             cron_schedule=SYNC_CRON,
             default_status=status,
+            execution_fn=_request({}),
             description=f"Sync all flows ({SYNC_CRON}; set TALK_ASSETS_SYNC_CRON to change).",
         ),
         ScheduleDefinition(
@@ -51,7 +72,7 @@ def build_schedules(job: JobDefinition) -> list[ScheduleDefinition]:
             job=job,
             cron_schedule=FULL_READ_CRON,
             default_status=status,
-            run_config={"resources": {"settings": {"config": {"full_read": True}}}},
+            execution_fn=_request({"resources": {"settings": {"config": {"full_read": True}}}}),
             description=(
                 "Sync with a full read of every datatype: catches what cursors miss and marks "
                 f"disappeared records (S8, S9). {FULL_READ_CRON}; TALK_ASSETS_FULL_READ_CRON."
@@ -86,12 +107,13 @@ def build_change_sensor(job: JobDefinition, datatypes: Sequence[Datatype]):
         "requests a sync only when something changed.",
     )
     def _changes(context: SensorEvaluationContext):
+        res = context.resources
+        finish_dead_runs_of(context.instance, res.settings.tenant, context.log)
         in_flight = context.instance.get_runs(
             filters=RunsFilter(job_name=job.name, statuses=IN_FLIGHT), limit=1
         )
         if in_flight:
             return SkipReason("a sync is already running")
-        res = context.resources
         try:
             changed = changed_datatypes(
                 res.settings,

@@ -7,7 +7,8 @@ at DAGSTER_HOME (default `$TALK_ASSETS_HOME/dagster`) so the UI shows them after
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,10 +16,12 @@ import polars as pl
 from dagster import DagsterInstance, Failure
 
 from talk_assets.defs.build import SYNC_JOB, TENANT_TAG, build_definitions
+from talk_assets.defs.dead_runs import FinishedRun, hold_tenant, owner_tags
 from talk_assets.defs.planning import load_plan
 from talk_assets.defs.settings import SyncSettings
 from talk_assets.flows.model import Flow
 from talk_assets.flows.spec import committed_flows
+from talk_assets.store.locks import file_lock, write_atomically
 from talk_assets.store.tenant import STATE_SCHEMA, home
 from talk_assets.systems import resolve_flow
 
@@ -34,10 +37,17 @@ REPORT_COLUMNS = (
 )
 
 
+CONFIG_HEADER = "# Written by talk-assets"
 INSTANCE_CONFIG = f"""\
-# Written by talk-assets for a new DAGSTER_HOME.
+{CONFIG_HEADER} for a new DAGSTER_HOME (rewritten while this line stays first).
 telemetry:
   enabled: false
+run_monitoring:  # for runs the webserver and daemon launch (`dagster dev`)
+  enabled: true
+  poll_interval_seconds: 30
+  start_timeout_seconds: 180  # a run stuck starting this long is marked failed
+  max_runtime_seconds: 21600  # backstop: a run going on for 6 hours is stopped and failed
+  free_slots_after_run_end_seconds: 60  # a finished run's leftover pool slots are freed
 concurrency:
   pools:
     default_limit: 1  # one step at a time per tenant state file (pool talk_assets_<tenant>)
@@ -60,6 +70,7 @@ class RunReport:
     error: str | None = None
     moves: pl.DataFrame | None = None
     conflicts: pl.DataFrame | None = None
+    cleaned: list[FinishedRun] = field(default_factory=list)
 
     @property
     def writes(self) -> int:
@@ -70,16 +81,41 @@ class RunReport:
         )
 
 
+LOCK_WAIT_SECONDS = 60.0
+"""How long `sync` waits for a live run that holds its tenant (TALK_ASSETS_LOCK_WAIT)."""
+
+
+def lock_wait() -> float:
+    return float(os.environ.get("TALK_ASSETS_LOCK_WAIT", LOCK_WAIT_SECONDS))
+
+
 def dagster_instance() -> DagsterInstance:
-    """The instance at DAGSTER_HOME, created (with an empty dagster.yaml) if needed."""
+    """The instance at DAGSTER_HOME, created with our dagster.yaml if needed.
+
+    Two processes starting at once on a new home would both create and migrate the SQLite
+    storages (alembic) and corrupt them; an OS lock in the home serializes the creation.
+    """
     if not os.environ.get("DAGSTER_HOME"):
         os.environ["DAGSTER_HOME"] = str((home() / "dagster").resolve())
     path = Path(os.environ["DAGSTER_HOME"])
     path.mkdir(parents=True, exist_ok=True)
     config = path / "dagster.yaml"
-    if not config.exists():
-        config.write_text(INSTANCE_CONFIG)
-    return DagsterInstance.get()
+    with file_lock(path / ".talk_assets.lock"):
+        if not config.exists() or (
+            config.read_text().startswith(CONFIG_HEADER) and config.read_text() != INSTANCE_CONFIG
+        ):
+            write_atomically(config, INSTANCE_CONFIG)
+        instance = DagsterInstance.get()
+        # create (and migrate) every storage now, inside the lock
+        instance.get_runs(limit=1)
+        instance.event_log_storage.get_concurrency_keys()
+        if instance.schedule_storage is not None:
+            instance.schedule_storage.all_instigator_state()
+    return instance
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def run_sync(
@@ -89,17 +125,32 @@ def run_sync(
     resources: dict | None = None,
     flows: Sequence[Flow] | None = None,
     log_level: str = "WARNING",
+    wait: float | None = None,
+    say: Callable[[str], None] = _stderr,
 ) -> RunReport:
-    """One run of the sync job, in this process; `flows` default to the committed specs."""
+    """One run of the sync job, in this process; `flows` default to the committed specs.
+
+    Before it starts, dead runs of the tenant are finished, and a live one is waited for at most
+    `wait` seconds (default TALK_ASSETS_LOCK_WAIT), saying so through `say`; then `TenantBusy`.
+    """
     flows = list(flows) if flows is not None else committed_flows()
     defs = build_definitions(flows, settings=settings, resources=resources)
     job = defs.resolve_job_def(SYNC_JOB)
-    result = job.execute_in_process(
-        instance=instance or dagster_instance(),
-        raise_on_error=False,
-        tags={TENANT_TAG: settings.tenant},
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-    )
+    instance = instance or dagster_instance()
+    store_path = settings.store().path
+    with hold_tenant(
+        instance,
+        settings.tenant,
+        store_path.with_name(f"{store_path.stem}.run.lock"),
+        wait=lock_wait() if wait is None else wait,
+        say=say,
+    ) as finished:
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            tags={TENANT_TAG: settings.tenant, **owner_tags()},
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        )
     read = {}
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
@@ -119,6 +170,7 @@ def run_sync(
         error=error,
         moves=moves,
         conflicts=conflicts,
+        cleaned=finished,
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
 
 from talk_assets.store.tenant import TenantStore, tenant_path
@@ -32,6 +32,14 @@ class SyncSettings(ConfigurableResource):
     max_reject_share: float = Field(
         default=0.2, description="Asset checks warn when rejects exceed this share of a flow."
     )
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        """Tag the run with the process that executes it, also when the webserver or the daemon
+        launched it, so that a killed run can be told from a live one (dead_runs.py)."""
+        from talk_assets.defs.dead_runs import tag_owner  # dead_runs imports the definitions
+
+        if context.instance is not None and context.run is not None:
+            tag_owner(context.instance, context.run)
 
     def store(self) -> TenantStore:
         return TenantStore(tenant_path(self.tenant, Path(self.home) if self.home else None))

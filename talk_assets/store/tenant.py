@@ -19,6 +19,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from talk_assets.store.locks import file_lock
+
 STATE_SCHEMA = "state"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _held: dict[str, duckdb.DuckDBPyConnection] = {}
@@ -101,6 +103,8 @@ class TenantStore:
         if read_only and not self.path.exists():
             raise FileNotFoundError(f"no state yet at {self.path}: run `talk-assets sync` first")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            self._create()
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.05
         while True:
@@ -121,6 +125,12 @@ class TenantStore:
             yield con
         finally:
             con.close()
+
+    def _create(self) -> None:
+        """Create the file, one process at a time: two first syncs at once must not both."""
+        with file_lock(self.path.with_name(f"{self.path.name}.create.lock"), timeout=60):
+            if not self.path.exists():
+                duckdb.connect(str(self.path)).close()
 
     def read_only(self, lock_timeout: float = 2.0) -> TenantStore:
         """The same file for readers that must not wait long (sensors, `lineage`)."""

@@ -38,6 +38,11 @@ def specs() -> tuple[SystemSpec, ...]:
     return tuple(_loaded().values())
 
 
+def builtin() -> tuple[SystemSpec, ...]:
+    """The built-in systems (those a fresh process, e.g. `talk-assets emulate`, knows)."""
+    return tuple(importlib.import_module(m).SPEC for m in BUILTIN)
+
+
 def names() -> tuple[str, ...]:
     return tuple(_loaded())
 

@@ -11,7 +11,7 @@ import pytest
 
 from talk_assets.systems import SchemaError, datatype
 from talk_assets.systems.connector import WriteOp, WriteRejected
-from talk_assets.systems.emulation import Emulators, running_emulators
+from talk_assets.systems.emulator import Emulators, running_emulators
 from talk_assets.systems.powerofficego.client import PowerOfficeGoClient
 
 DATATYPES = ["customers", "suppliers", "contactpersons", "employees", "products", "projects"]

@@ -11,7 +11,7 @@ from dagster import AssetExecutionContext, EnvVar, asset, materialize
 from talk_assets.systems.connector import AuthError, WriteOp, WriteRejected
 from talk_assets.systems.crmoffice.client import CrmofficeClient
 from talk_assets.systems.crmoffice.resource import CrmofficeResource
-from talk_assets.systems.emulation import Emulators, running_emulators
+from talk_assets.systems.emulator import Emulators, running_emulators
 from talk_assets.systems.powerofficego.client import PowerOfficeGoClient
 from talk_assets.systems.powerofficego.resource import PowerOfficeGoResource
 from talk_assets.systems.powerofficego.system import SPEC

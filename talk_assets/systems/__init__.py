@@ -40,7 +40,7 @@ __all__ = [
 
 
 def system(name: str) -> System:
-    """A system by key or by any spelling a document uses ("PowerOfficeGo", "Powerofficego")."""
+    """A system by key or by any spelling a document uses ("AcmeSystem", "Acmesystem")."""
     wanted = name.strip().lower().replace(" ", "")
     systems = _systems()
     for s in systems:
@@ -50,7 +50,7 @@ def system(name: str) -> System:
 
 
 def datatype(key: str) -> Datatype:
-    """A datatype by its key `system.datatype` (`powerofficego.customers`)."""
+    """A datatype by its key `system.datatype` (`acme.customers`)."""
     sys_name, _, dt_name = key.partition(".")
     return system(sys_name).datatype(dt_name)
 

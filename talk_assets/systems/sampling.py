@@ -7,8 +7,8 @@ one `SampleContext` (one random stream), so a later system can twin an earlier o
 empty ("") and missing (null or absent) optional fields, e-mail addresses shared by several
 records (within a datatype, across customers and suppliers, and across the two systems), persons
 and organisations mixed among customers and suppliers (`IsPerson`), contact persons under
-organisation customers and suppliers, and Crmoffice records that are the same people and
-companies as Powerofficego records (same e-mail, same organisation number).
+organisation customers and suppliers, and records of one system that are the same people and
+companies as another system's records (same e-mail, same organisation number).
 
 Only seeded generators are used (faker `no_NO`, its name for nb_NO, seeded per call, `random.Random(seed)`), never
 today's date, so the output does not depend on when or where it runs.
@@ -31,7 +31,7 @@ AWKWARD_PEOPLE = [("Åsmund", "Ødegård"), ("Ærlend", "Bjørkåsen"), ("Øydis
 
 
 class SampleData(dict[str, dict[str, list[Json]]]):
-    """System name -> datatype -> records; `data.powerofficego` reads `data["powerofficego"]`."""
+    """System name -> datatype -> records; `data.acme` reads `data["acme"]`."""
 
     def __getattr__(self, name: str) -> dict[str, list[Json]]:
         try:

@@ -73,7 +73,7 @@ class SystemSpec:
         return self.schema.title
 
     def env_var(self, argument: str) -> str:
-        """`base_url` -> `POWEROFFICEGO_BASE_URL`."""
+        """`base_url` -> `ACME_BASE_URL`."""
         return f"{self.name.upper()}_{argument.upper()}"
 
     @property

@@ -1,6 +1,6 @@
 """How tests, the demo and benchmarks reach running emulators: a `SystemHandle` per system
 (URLs, environment, a token fetched the way the system's client does, the test hooks) and
-`Emulators`, all of them by system name (`emus.powerofficego`, `emus["crmoffice"]`)."""
+`Emulators`, all of them by system name (`emus.acme`, `emus["acme"]`)."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ class SystemHandle:
 
 @dataclass
 class Emulators:
-    """Running emulators by system name: `emus.powerofficego`, `emus["crmoffice"]`."""
+    """Running emulators by system name: `emus.acme`, `emus["acme"]`."""
 
     handles: dict[str, SystemHandle]
     servers: list[EmulatorServer] = field(default_factory=list, repr=False)

@@ -2,7 +2,7 @@
 
 - in-process: `with running_emulators(seed=1, size=20) as emus:` starts every registered
   system's emulator on a free port (uvicorn in background threads) and stops them on exit.
-  `emus.powerofficego.url`, `.base_url`, `.token_url`, `.env`; `emus.env` merges every
+  `emus.<name>.url`, `.base_url`, `.token_url`, `.env`; `emus.env` merges every
   system's environment variables (`<NAME>_BASE_URL`, `<NAME>_TOKEN_URL`, the credentials).
   Handles also wrap the hooks: `.stats()`, `.set_faults(rate, kinds)`, `.reset(seed, size)`.
 - as a subprocess: `with spawned_emulators(...)` runs `python -m talk_assets.cli emulate

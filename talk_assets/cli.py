@@ -11,8 +11,6 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from talk_assets.systems.emulator.command import add_arguments as emulate_arguments
-
 # command -> "module:function"; the function takes the parsed arguments and returns an exit code.
 COMMANDS: dict[str, str] = {
     "emulate": "talk_assets.systems.emulator.command:emulate_command",
@@ -24,7 +22,9 @@ COMMANDS: dict[str, str] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; given `argv` of another command, without the `emulate` options (they come
+    from the system registry, which imports the schemas and so polars)."""
     parser = argparse.ArgumentParser(
         prog="talk-assets",
         description="Sesam Talk data flows as a Dagster asset graph: keep two systems in sync.",
@@ -32,7 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("emulate", help="serve every registered system's emulator")
-    emulate_arguments(p)
+    if argv is None or (list(argv)[:1] == ["emulate"]):
+        from talk_assets.systems.emulator.command import add_arguments
+
+        add_arguments(p)
 
     p = sub.add_parser("sync", help="run the whole asset graph once and print what moved")
     p.add_argument("--tenant", default="default", help="state file name under TALK_ASSETS_HOME")
@@ -58,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     name = args.command + (f" {args.flows_command}" if args.command == "flows" else "")
     module_name, _, func_name = COMMANDS[name].partition(":")
     try:

@@ -24,9 +24,9 @@ from typing import Any
 import httpx
 from report import write_report
 
+from talk_assets.systems.connector import ConnectorClient, WriteOp
 from talk_assets.systems.crmoffice.client import CrmofficeClient
-from talk_assets.systems.emulation import Emulators, running_emulators
-from talk_assets.systems.http import ConnectorClient, WriteOp
+from talk_assets.systems.emulator import Emulators, running_emulators
 from talk_assets.systems.powerofficego.client import PowerOfficeGoClient
 
 PAGE = 1000

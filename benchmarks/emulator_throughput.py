@@ -18,7 +18,7 @@ from collections.abc import Callable
 import httpx
 from report import write_report
 
-from talk_assets.systems.emulation import running_emulators
+from talk_assets.systems.emulator import running_emulators
 
 PAGE = 100
 

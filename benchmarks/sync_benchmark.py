@@ -106,7 +106,7 @@ def bench_size(size: int) -> dict:
 
     from talk_assets.defs.settings import SyncSettings
     from talk_assets.systems.crmoffice.resource import CrmofficeResource
-    from talk_assets.systems.emulation import running_emulators
+    from talk_assets.systems.emulator import running_emulators
     from talk_assets.systems.powerofficego.resource import PowerOfficeGoResource
 
     started = time.perf_counter()

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 # command -> "module:function"; the function takes the parsed arguments and returns an exit code.
 COMMANDS: dict[str, str] = {
-    "emulate": "talk_assets.systems.emulation:emulate_command",
+    "emulate": "talk_assets.systems.emulator.command:emulate_command",
     "sync": "talk_assets.commands.sync:sync_command",
     "demo": "talk_assets.commands.demo:demo_command",
     "lineage": "talk_assets.commands.lineage:lineage_command",
@@ -22,22 +22,20 @@ COMMANDS: dict[str, str] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; given `argv` of another command, without the `emulate` options (they come
+    from the system registry, which imports the schemas and so polars)."""
     parser = argparse.ArgumentParser(
         prog="talk-assets",
         description="Sesam Talk data flows as a Dagster asset graph: keep two systems in sync.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("emulate", help="serve the Powerofficego and Crmoffice emulators")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--powerofficego-port", type=int, default=8701)
-    p.add_argument("--crmoffice-port", type=int, default=8702)
-    p.add_argument("--seed", type=int, default=1, help="sample data seed (default 1)")
-    p.add_argument("--size", type=int, default=50, help="records per datatype; 0 starts empty")
-    p.add_argument("--fault-rate", type=float, default=0.0, help="probability of a fault (0-1)")
-    p.add_argument("--no-rate-limit", action="store_true", help="switch rate limits off")
-    p.add_argument("--data-file", help="persist emulator data to this file across restarts")
+    p = sub.add_parser("emulate", help="serve every registered system's emulator")
+    if argv is None or (list(argv)[:1] == ["emulate"]):
+        from talk_assets.systems.emulator.command import add_arguments
+
+        add_arguments(p)
 
     p = sub.add_parser("sync", help="run the whole asset graph once and print what moved")
     p.add_argument("--tenant", default="default", help="state file name under TALK_ASSETS_HOME")
@@ -70,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     name = args.command + (f" {args.flows_command}" if args.command == "flows" else "")
     module_name, _, func_name = COMMANDS[name].partition(":")
     try:

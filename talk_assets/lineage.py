@@ -66,8 +66,12 @@ def resolve_property(text: str) -> tuple[Datatype, Field]:
     """`SYSTEM.DATATYPE.PROPERTY` (any document spelling) -> the datatype and field."""
     parts = text.split(".")
     if len(parts) < 3:
+        from talk_assets.systems import SYSTEMS
+
+        example = SYSTEMS[-1].datatypes[0]
         raise SchemaError(
-            f"{text!r}: expected SYSTEM.DATATYPE.PROPERTY, e.g. crmoffice.contacts.givenName"
+            f"{text!r}: expected SYSTEM.DATATYPE.PROPERTY, "
+            f"e.g. {example.key}.{example.fields[-1].path}"
         )
     dt = system(parts[0]).datatype(parts[1])
     return dt, dt.field(".".join(parts[2:]))

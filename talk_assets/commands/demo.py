@@ -26,7 +26,7 @@ def demo_command(args: argparse.Namespace) -> int:
     from talk_assets.defs.runner import dagster_instance, format_report, run_sync
     from talk_assets.defs.settings import SyncSettings
     from talk_assets.store.tenant import home, tenant_path
-    from talk_assets.systems.emulation import running_emulators
+    from talk_assets.systems.emulator import running_emulators
 
     started = time.monotonic()
     base = home().resolve()

@@ -26,7 +26,7 @@ from dagster import (
 from talk_assets.defs.settings import SyncSettings
 from talk_assets.defs.synclog import now
 from talk_assets.store.tenant import StateLocked
-from talk_assets.systems import Datatype
+from talk_assets.systems import Datatype, registry
 
 SYNC_CRON = os.environ.get("TALK_ASSETS_SYNC_CRON", "*/5 * * * *")
 FULL_READ_CRON = os.environ.get("TALK_ASSETS_FULL_READ_CRON", "0 3 * * *")
@@ -102,7 +102,7 @@ def build_change_sensor(job: JobDefinition, datatypes: Sequence[Datatype]):
         job=job,
         minimum_interval_seconds=int(os.environ.get("TALK_ASSETS_SENSOR_SECONDS", "60")),
         default_status=DefaultSensorStatus.RUNNING if ACTIVE else DefaultSensorStatus.STOPPED,
-        required_resource_keys={"settings", "powerofficego", "crmoffice"},
+        required_resource_keys={"settings", *registry.names()},
         description="Polls each datatype's last-changed filter (one small request each) and "
         "requests a sync only when something changed.",
     )
@@ -117,7 +117,7 @@ def build_change_sensor(job: JobDefinition, datatypes: Sequence[Datatype]):
         try:
             changed = changed_datatypes(
                 res.settings,
-                {"powerofficego": res.powerofficego, "crmoffice": res.crmoffice},
+                {name: getattr(res, name) for name in registry.names()},
                 readable,
             )
         except StateLocked:

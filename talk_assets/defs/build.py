@@ -16,9 +16,7 @@ from talk_assets.defs.sinks import build_sink, sink_datatypes
 from talk_assets.defs.sources import build_sources
 from talk_assets.flows.model import Flow
 from talk_assets.flows.spec import committed_flows
-from talk_assets.systems import Datatype, ResolvedFlow, resolve_flow
-from talk_assets.systems.crmoffice.resource import CrmofficeResource
-from talk_assets.systems.powerofficego.resource import PowerOfficeGoResource
+from talk_assets.systems import Datatype, ResolvedFlow, registry, resolve_flow
 
 SYNC_JOB = "sync"
 TENANT_TAG = "talk_assets/tenant"
@@ -42,8 +40,7 @@ def default_resources(settings: SyncSettings) -> dict:
     return {
         "io_manager": PolarsDuckDBIOManager(database=str(settings.store().path)),
         "settings": settings,
-        "powerofficego": PowerOfficeGoResource.from_env(),
-        "crmoffice": CrmofficeResource.from_env(),
+        **{spec.name: spec.resource_class.from_env() for spec in registry.specs()},
     }
 
 

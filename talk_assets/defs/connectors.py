@@ -16,7 +16,7 @@ import polars as pl
 
 from talk_assets.engine import RESULTS
 from talk_assets.systems import Datatype
-from talk_assets.systems.http import (
+from talk_assets.systems.connector import (
     AuthError,
     ConnectorClient,
     SystemUnavailable,

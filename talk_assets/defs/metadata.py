@@ -65,7 +65,7 @@ def markdown_table(frame: pl.DataFrame, rows: int = PREVIEW_ROWS) -> MetadataVal
 
 
 def asset_key_of(field_key: str) -> tuple[AssetKey, str]:
-    """`powerofficego.customers.MailAddress.City` -> (asset key, column)."""
+    """`system.datatype.Address.City` -> (asset key, column)."""
     system, datatype, column = field_key.split(".", 2)
     return AssetKey([system, datatype]), column
 

@@ -1,6 +1,6 @@
 """The planning step: one computation, many assets.
 
-The engine plans all flows at once (five flows into Crmoffice Contacts must agree on ONE
+The engine plans all flows at once (five flows into one target datatype must agree on ONE
 contact per cluster), so a single multi-asset computes the plan and publishes it as
 `talk/clusters` (identity, S1/S2), one `flows/<flow>` asset per flow (mapped values of each
 linked pair, with per-property lineage) and `talk/plan` (the writes the sinks execute). The

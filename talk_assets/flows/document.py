@@ -360,7 +360,7 @@ class _Parser:
         return candidates[0]
 
     def ref(self, text: str) -> DatatypeRef | None:
-        """'Powerofficego Customers person' -> (Powerofficego, Customers, person)."""
+        """'Acme Customers person' -> (Acme, Customers, person)."""
         system = next((s for s in self.systems if text.startswith(s + " ")), None)
         system = system or text.partition(" ")[0]
         words = text[len(system) :].split()

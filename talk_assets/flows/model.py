@@ -32,7 +32,7 @@ class RuleKind(StrEnum):
 
 @dataclass(frozen=True)
 class DatatypeRef:
-    """A datatype as a document names it: `Powerofficego` `Customers` filtered to `person`."""
+    """A datatype as a document names it: `Acme` `Customers` filtered to `person`."""
 
     system: str
     datatype: str
@@ -98,5 +98,5 @@ class FlowDocument:
 
 
 def slug(text: str) -> str:
-    """Lower-case identifier: 'Powerofficego Customers person' -> 'powerofficego_customers_person'."""
+    """Lower-case identifier: 'Acme Customers person' -> 'acme_customers_person'."""
     return re.sub(r"[^0-9a-z]+", "_", text.lower()).strip("_")

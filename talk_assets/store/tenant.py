@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 import re
 import threading
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 import polars as pl
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from talk_assets.store.locks import file_lock
 
@@ -29,6 +29,11 @@ _held_lock = threading.Lock()
 
 class StateLocked(RuntimeError):
     """Another process holds the tenant's state file for longer than we are willing to wait."""
+
+
+def _locked(exc: BaseException) -> bool:
+    """DuckDB refused the file because another process holds its lock."""
+    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
 
 
 def home() -> Path:
@@ -105,22 +110,21 @@ class TenantStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self.path.exists():
             self._create()
-        deadline = time.monotonic() + self.lock_timeout
-        delay = 0.05
-        while True:
-            try:
-                con = duckdb.connect(str(self.path), read_only=read_only)
-                break
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    if "lock" in str(exc).lower():
-                        raise StateLocked(
-                            f"{self.path} is held by another process (a running sync?) "
-                            f"for more than {self.lock_timeout:.0f} s"
-                        ) from None
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
+        connect = Retrying(
+            retry=retry_if_exception(_locked),
+            stop=stop_after_delay(self.lock_timeout),
+            wait=wait_exponential(multiplier=0.05, max=1.0),
+            reraise=True,
+        )
+        try:
+            con = connect(duckdb.connect, str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if not _locked(exc):
+                raise
+            raise StateLocked(
+                f"{self.path} is held by another process (a running sync?) "
+                f"for more than {self.lock_timeout:.0f} s"
+            ) from None
         try:
             yield con
         finally:

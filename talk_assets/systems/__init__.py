@@ -1,13 +1,29 @@
-"""The systems the product syncs: their datatype schemas, HTTP resources and emulators."""
+"""The systems the product syncs: one folder per system (its `system.py` declares a
+`SystemSpec`), listed by `registry.py`; the connector kit (`connector/`), the emulator kit
+(`emulator/`) and the record work (`records.py`) they are built from.
+
+This module resolves the names documents use against the registered systems' schemas.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from talk_assets.flows.model import DatatypeRef, Flow
-from talk_assets.systems.crmoffice.schema import CRMOFFICE
-from talk_assets.systems.powerofficego.schema import POWEROFFICEGO
 from talk_assets.systems.schema import Datatype, Field, SchemaError, System
 
-SYSTEMS: tuple[System, ...] = (POWEROFFICEGO, CRMOFFICE)
+
+def _systems() -> tuple[System, ...]:
+    from talk_assets.systems import registry
+
+    return tuple(s.schema for s in registry.specs())
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SYSTEMS":  # the registered systems' schemas, as registered right now
+        return _systems()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "SYSTEMS",
@@ -24,16 +40,17 @@ __all__ = [
 
 
 def system(name: str) -> System:
-    """A system by key or by any spelling a document uses ("PowerOfficeGo", "Powerofficego")."""
+    """A system by key or by any spelling a document uses ("AcmeSystem", "Acmesystem")."""
     wanted = name.strip().lower().replace(" ", "")
-    for s in SYSTEMS:
+    systems = _systems()
+    for s in systems:
         if wanted == s.name or wanted in (a.lower() for a in s.aliases):
             return s
-    raise SchemaError(f"unknown system {name!r} (known: {', '.join(s.title for s in SYSTEMS)})")
+    raise SchemaError(f"unknown system {name!r} (known: {', '.join(s.title for s in systems)})")
 
 
 def datatype(key: str) -> Datatype:
-    """A datatype by its key `system.datatype` (`powerofficego.customers`)."""
+    """A datatype by its key `system.datatype` (`acme.customers`)."""
     sys_name, _, dt_name = key.partition(".")
     return system(sys_name).datatype(dt_name)
 

@@ -114,7 +114,7 @@ class Datatype:
 @dataclass(frozen=True)
 class System:
     name: str
-    """Canonical key, lower case: `powerofficego`, `crmoffice`."""
+    """Canonical key, lower case: `acme`, the system's folder name."""
     title: str
     datatypes: tuple[Datatype, ...]
     aliases: tuple[str, ...] = ()

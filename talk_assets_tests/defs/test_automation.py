@@ -22,7 +22,7 @@ from talk_assets.defs.runner import run_sync
 from talk_assets.defs.settings import SyncSettings
 from talk_assets.store.tenant import STATE_SCHEMA
 from talk_assets.systems.crmoffice.resource import CrmofficeResource
-from talk_assets.systems.emulation import running_emulators
+from talk_assets.systems.emulator import running_emulators
 from talk_assets.systems.powerofficego.resource import PowerOfficeGoResource
 
 MAX_RUNS = 5

@@ -21,7 +21,7 @@ from talk_assets.defs.build import SYNC_JOB
 from talk_assets.defs.sinks import sink_datatypes
 from talk_assets.flows.spec import committed_flows
 from talk_assets.systems import resolve_flow
-from talk_assets.systems.emulation import running_emulators
+from talk_assets.systems.emulator import running_emulators
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCATION = "talk_assets"

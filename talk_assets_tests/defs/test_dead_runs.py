@@ -33,7 +33,7 @@ from talk_assets.defs.dead_runs import (
 from talk_assets.defs.runner import dagster_instance
 from talk_assets.defs.settings import SyncSettings
 from talk_assets.systems.crmoffice.resource import CrmofficeResource
-from talk_assets.systems.emulation import running_emulators
+from talk_assets.systems.emulator import running_emulators
 from talk_assets.systems.powerofficego.resource import PowerOfficeGoResource
 
 

@@ -15,7 +15,7 @@ from talk_assets.defs.settings import SyncSettings
 from talk_assets.flows.model import Flow
 from talk_assets.store.tenant import STATE_SCHEMA, TenantStore, tenant_path
 from talk_assets.systems.crmoffice.resource import CrmofficeResource
-from talk_assets.systems.emulation import Emulators, running_emulators
+from talk_assets.systems.emulator import Emulators, running_emulators
 from talk_assets.systems.powerofficego.resource import PowerOfficeGoResource
 
 SEED, SIZE = 11, 10

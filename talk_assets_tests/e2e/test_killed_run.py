@@ -15,7 +15,7 @@ from dagster import DagsterRunStatus
 
 from talk_assets.defs.build import state_pool
 from talk_assets.defs.runner import dagster_instance
-from talk_assets.systems.emulation import running_emulators
+from talk_assets.systems.emulator import running_emulators
 
 TALK_ASSETS = str(Path(sys.executable).parent / "talk-assets")
 

@@ -12,7 +12,7 @@ from dagster import DagsterInstance
 
 from talk_assets.defs.runner import run_sync
 from talk_assets.defs.settings import SyncSettings
-from talk_assets.systems.emulation import running_emulators
+from talk_assets.systems.emulator import running_emulators
 
 pytestmark = pytest.mark.e2e
 

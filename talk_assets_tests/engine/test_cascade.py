@@ -13,8 +13,8 @@ from talk_assets.engine import SyncState, apply, make_plan
 from talk_assets.flows.spec import committed_flows
 from talk_assets.systems import datatype
 from talk_assets.systems.derived import derive_records
-from talk_assets.systems.http import FrameBuilder
-from talk_assets.systems.sample_data import generate
+from talk_assets.systems.records import FrameBuilder
+from talk_assets.systems.sampling import generate
 from talk_assets_tests.engine.sim import execute, frame, run
 
 FLOWS = {f.name: f for f in committed_flows()}

@@ -12,34 +12,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
-from talk_assets.systems.crmoffice.schema import CRMOFFICE
-from talk_assets.systems.http import (
-    ApiError,
-    ConnectorClient,
-    HttpSettings,
-    RequestFailed,
-    Secret,
-    Transport,
-    json_body,
-    unflatten,
-)
+from talk_assets.systems.connector.client import ConnectorClient
+from talk_assets.systems.connector.errors import ApiError, RequestFailed
+from talk_assets.systems.connector.transport import Transport, json_body
+from talk_assets.systems.crmoffice.system import MAX_LIMIT, SPEC
+from talk_assets.systems.records import unflatten
 from talk_assets.systems.schema import Datatype
 
-DEFAULT_BASE_URL = "https://api.crmoffice.no/"
-DEFAULT_TOKEN_URL = "https://api.crmoffice.no/connect/token"
-DEMO_CLIENT_ID = "demo-client-id"
-DEMO_CLIENT_SECRET = "demo-client-secret"
-
-ENV_BASE_URL = "CRMOFFICE_BASE_URL"
-ENV_TOKEN_URL = "CRMOFFICE_TOKEN_URL"
-ENV_CLIENT_ID = "CRMOFFICE_CLIENT_ID"
-ENV_CLIENT_SECRET = "CRMOFFICE_CLIENT_SECRET"
-
-MAX_LIMIT = 1000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -60,52 +43,18 @@ def parse_error(response: httpx.Response) -> tuple[str, str | None]:
 class CrmofficeClient(ConnectorClient):
     """Crmoffice over HTTP. Sync methods, plus async `write_many`."""
 
-    system = CRMOFFICE
-    default_requests_per_second = 20.0
-    default_page_size = MAX_LIMIT
-    default_token_ttl = 3600.0
-    env_config: ClassVar[dict[str, tuple[str, str]]] = {
-        "base_url": (ENV_BASE_URL, DEFAULT_BASE_URL),
-        "token_url": (ENV_TOKEN_URL, DEFAULT_TOKEN_URL),
-        "client_id": (ENV_CLIENT_ID, DEMO_CLIENT_ID),
-        "client_secret": (ENV_CLIENT_SECRET, DEMO_CLIENT_SECRET),
-    }
-
-    def __init__(
-        self,
-        *,
-        base_url: str = DEFAULT_BASE_URL,
-        token_url: str = DEFAULT_TOKEN_URL,
-        client_id: str | Secret = DEMO_CLIENT_ID,
-        client_secret: str | Secret = DEMO_CLIENT_SECRET,
-        settings: HttpSettings | None = None,
-        http_transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        super().__init__(
-            base_url=base_url,
-            token_url=token_url,
-            settings=settings,
-            http_transport=http_transport,
-        )
-        self._client_id = Secret(client_id)
-        self._client_secret = Secret(client_secret)
+    spec = SPEC
 
     # -- dialect ----------------------------------------------------------------------------
 
-    def _secrets(self) -> list[Secret]:
-        return [self._client_id, self._client_secret]
-
-    def _token_request(self) -> tuple[dict[str, str], dict[str, str]]:
+    def token_request(self) -> tuple[dict[str, str], dict[str, str]]:
         form = {
             "grant_type": "client_credentials",
-            "client_id": self._client_id.reveal(),
-            "client_secret": self._client_secret.reveal(),
+            "client_id": self.credentials["client_id"].reveal(),
+            "client_secret": self.credentials["client_secret"].reveal(),
             "scope": "crmoffice",
         }
         return form, {}
-
-    def _auth_headers(self, token: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {token}"}
 
     def _parse_error(self, response: httpx.Response) -> tuple[str, str | None]:
         return parse_error(response)

@@ -43,20 +43,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from talk_assets.systems.crmoffice.sample_data import ID_PREFIX as CRMOFFICE_ID_PREFIX
 from talk_assets.systems.crmoffice.schema import CRMOFFICE
-from talk_assets.systems.emulation import (
-    Emulator,
-    Json,
-    Shape,
-    check_object,
-    credential,
-    format_timestamp,
-    is_empty,
-    parse_timestamp,
-    shape_of,
-)
-from talk_assets.systems.sample_data import CRMOFFICE_ID_PREFIX, generate
+from talk_assets.systems.crmoffice.system import SPEC
+from talk_assets.systems.emulator.app import Emulator, HttpError
+from talk_assets.systems.emulator.validation import Shape, check_object, is_empty, shape_of
 from talk_assets.systems.schema import Datatype
+from talk_assets.systems.timestamps import format_timestamp, parse_timestamp
+
+Json = dict[str, Any]
 
 DATATYPES: dict[str, Datatype] = {dt.endpoint: dt for dt in CRMOFFICE.datatypes if dt.endpoint}
 SHAPES: dict[str, Shape] = {name: shape_of(dt) for name, dt in DATATYPES.items()}
@@ -72,15 +67,6 @@ CODES = {
     500: "internal_error",
     503: "unavailable",
 }
-
-
-class ApiError(Exception):
-    def __init__(
-        self, status: int, message: str, field: str | None = None, code: str | None = None
-    ):
-        super().__init__(message)
-        self.status, self.message, self.field = status, message, field
-        self.code = code or CODES.get(status, "error")
 
 
 def error_response(
@@ -117,13 +103,9 @@ def _valid_starts_at(value: str) -> bool:
 
 
 class CrmofficeEmulator(Emulator):
-    system = "crmoffice"
-    rate_limit = 20
-    default_token_ttl = 3600.0
+    spec = SPEC
 
     def __init__(self, **options: Any) -> None:
-        self.client_id = credential("CRMOFFICE_CLIENT_ID")
-        self.client_secret = credential("CRMOFFICE_CLIENT_SECRET")
         self.records: dict[str, dict[str, Json]] = {name: {} for name in DATATYPES}
         self.next_ids: dict[str, int] = {name: 1 for name in DATATYPES}
         self.idempotency: dict[str, Json] = {}
@@ -131,9 +113,8 @@ class CrmofficeEmulator(Emulator):
 
     # --- state -----------------------------------------------------------------------------------
 
-    def load_sample(self, seed: int, size: int) -> None:
-        data = generate(seed, size).crmoffice if size > 0 else {}
-        self._load({name: data.get(name, []) for name in DATATYPES}, {}, {})
+    def load_records(self, records: dict[str, list[Json]]) -> None:
+        self._load({name: records.get(name, []) for name in DATATYPES}, {}, {})
 
     def _load(
         self, records: dict[str, list[Json]], next_ids: dict[str, int], keys: dict[str, Json]
@@ -182,8 +163,12 @@ class CrmofficeEmulator(Emulator):
         return Starlette(
             routes=[
                 Route("/connect/token", self.token, methods=["POST"]),
-                Route("/{datatype}", self.collection, methods=["GET", "POST"]),
-                Route("/{datatype}/{id}", self.item, methods=["GET", "PATCH", "DELETE"]),
+                Route("/{datatype}", self.handle(self._collection), methods=["GET", "POST"]),
+                Route(
+                    "/{datatype}/{id}",
+                    self.handle(self._item),
+                    methods=["GET", "PATCH", "DELETE"],
+                ),
             ],
             exception_handlers={404: not_found, 405: not_found},
         )
@@ -223,7 +208,10 @@ class CrmofficeEmulator(Emulator):
             )
         if form.get("scope") not in (None, "crmoffice"):
             return error_response(400, "scope must be crmoffice.", "scope", "invalid_scope")
-        if (client_id, client_secret) != (self.client_id, self.client_secret):
+        if (client_id, client_secret) != (
+            self.credentials["client_id"],
+            self.credentials["client_secret"],
+        ):
             return error_response(
                 401, "The client id or client secret is wrong.", code="invalid_client"
             )
@@ -235,38 +223,32 @@ class CrmofficeEmulator(Emulator):
             }
         )
 
-    async def collection(self, request: Request) -> Response:
-        try:
-            name = self._datatype(request)
-            if request.method == "GET":
-                return self.list_records(name, request)
-            return await self.create(name, request)
-        except ApiError as exc:
-            return error_response(exc.status, exc.message, exc.field, exc.code)
+    async def _collection(self, request: Request) -> Response:
+        name = self._datatype(request)
+        if request.method == "GET":
+            return self.list_records(name, request)
+        return await self.create(name, request)
 
-    async def item(self, request: Request) -> Response:
-        try:
-            name = self._datatype(request)
-            record_id = request.path_params["id"]
-            if request.method == "GET":
-                return JSONResponse(self._find(name, record_id))
-            if request.method == "PATCH":
-                return await self.patch(name, record_id, request)
-            return self.delete(name, record_id)
-        except ApiError as exc:
-            return error_response(exc.status, exc.message, exc.field, exc.code)
+    async def _item(self, request: Request) -> Response:
+        name = self._datatype(request)
+        record_id = request.path_params["id"]
+        if request.method == "GET":
+            return JSONResponse(self._find(name, record_id))
+        if request.method == "PATCH":
+            return await self.patch(name, record_id, request)
+        return self.delete(name, record_id)
 
     @staticmethod
     def _datatype(request: Request) -> str:
         name = request.path_params["datatype"]
         if name not in DATATYPES:
-            raise ApiError(404, f"No resource {request.method} {request.url.path}.")
+            raise HttpError(404, f"No resource {request.method} {request.url.path}.")
         return name
 
     def _find(self, name: str, record_id: str) -> Json:
         row = self.records[name].get(record_id)
         if row is None:
-            raise ApiError(404, f"No {name} record with id {record_id}.")
+            raise HttpError(404, f"No {name} record with id {record_id}.")
         return row
 
     @staticmethod
@@ -274,9 +256,9 @@ class CrmofficeEmulator(Emulator):
         try:
             body = json.loads(await request.body())
         except ValueError:
-            raise ApiError(400, "The request body is not valid JSON.") from None
+            raise HttpError(400, "The request body is not valid JSON.") from None
         if not isinstance(body, dict):
-            raise ApiError(400, "The request body must be a JSON object.")
+            raise HttpError(400, "The request body must be a JSON object.")
         return body
 
     # --- endpoints -------------------------------------------------------------------------------
@@ -293,14 +275,16 @@ class CrmofficeEmulator(Emulator):
                 if len(after) != 2:
                     raise ValueError
             except (ValueError, TypeError, binascii.Error):
-                raise ApiError(400, "The cursor is not valid.", "cursor") from None
+                raise HttpError(400, "The cursor is not valid.", field="cursor") from None
         rows: list[Json] = list(self.records[name].values())
         if since:
             try:
                 bound = parse_timestamp(since)
             except ValueError:
-                raise ApiError(
-                    400, "updatedSince must be an ISO 8601 date-time with offset.", "updatedSince"
+                raise HttpError(
+                    400,
+                    "updatedSince must be an ISO 8601 date-time with offset.",
+                    field="updatedSince",
                 ) from None
             text = format_timestamp(bound, zulu=True)
             rows = [r for r in rows if r["updatedAt"] > text]
@@ -329,7 +313,7 @@ class CrmofficeEmulator(Emulator):
         except ValueError:
             value = 0
         if not 1 <= value <= MAX_LIMIT:
-            raise ApiError(400, f"limit must be an integer from 1 to {MAX_LIMIT}.", "limit")
+            raise HttpError(400, f"limit must be an integer from 1 to {MAX_LIMIT}.", field="limit")
         return value
 
     @staticmethod
@@ -340,19 +324,21 @@ class CrmofficeEmulator(Emulator):
         values, problems = check_object(SHAPES[name], body)
         for p in problems:
             status = 422 if p.kind == "type" else 400
-            raise ApiError(status, p.message, p.path)
+            raise HttpError(status, p.message, field=p.path)
         return values
 
     def _check_record(self, name: str, record: Json) -> None:
         for f in DATATYPES[name].required:
             if is_empty(record.get(f)):
-                raise ApiError(422, f"The field {f} is required.", f)
+                raise HttpError(422, f"The field {f} is required.", field=f)
         starts = record.get("startsAt")
         if name == "activities" and starts is not None and not _valid_starts_at(starts):
-            raise ApiError(422, f"startsAt {starts!r} is not an ISO date or date-time.", "startsAt")
+            raise HttpError(
+                422, f"startsAt {starts!r} is not an ISO date or date-time.", field="startsAt"
+            )
         company = record.get("companyId")
         if name == "contacts" and company is not None and company not in self.records["companies"]:
-            raise ApiError(422, f"companyId {company!r} names no company.", "companyId")
+            raise HttpError(422, f"companyId {company!r} names no company.", field="companyId")
 
     async def create(self, name: str, request: Request) -> Response:
         body = await self._json_object(request)
@@ -362,7 +348,7 @@ class CrmofficeEmulator(Emulator):
             entry = self.idempotency.get(self._key(request, key))
             if entry is not None:
                 if entry["datatype"] != name or entry["fingerprint"] != fingerprint:
-                    raise ApiError(
+                    raise HttpError(
                         409,
                         "This Idempotency-Key was used for another request.",
                         code="idempotency_key_reused",
@@ -387,7 +373,7 @@ class CrmofficeEmulator(Emulator):
         current = self._find(name, record_id)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/merge-patch+json":
-            raise ApiError(
+            raise HttpError(
                 400,
                 "PATCH takes Content-Type: application/merge-patch+json.",
                 code="unsupported_media_type",
@@ -409,7 +395,7 @@ class CrmofficeEmulator(Emulator):
         if name == "companies" and any(
             c.get("companyId") == record_id for c in self.records["contacts"].values()
         ):
-            raise ApiError(409, f"Contacts still belong to company {record_id}.")
+            raise HttpError(409, f"Contacts still belong to company {record_id}.")
         del self.records[name][record_id]
         self.persist()
         return Response(status_code=204)

@@ -17,39 +17,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 
-from talk_assets.systems.http import (
-    ApiError,
-    ConnectorClient,
-    HttpSettings,
-    RequestFailed,
-    Secret,
-    Transport,
-    WriteRejected,
-    basic_auth,
-    flatten,
-    json_body,
-    parse_timestamp,
-    same_value,
-    unflatten,
-)
-from talk_assets.systems.powerofficego.schema import POWEROFFICEGO
+from talk_assets.systems.connector.client import ConnectorClient
+from talk_assets.systems.connector.errors import ApiError, RequestFailed, WriteRejected
+from talk_assets.systems.connector.secrets import basic_auth
+from talk_assets.systems.connector.transport import Transport, json_body
+from talk_assets.systems.powerofficego.system import SPEC
+from talk_assets.systems.records import flatten, same_value, unflatten
 from talk_assets.systems.schema import Datatype
-
-DEFAULT_BASE_URL = "https://goapi.poweroffice.net/v2"
-DEFAULT_TOKEN_URL = "https://goapi.poweroffice.net/OAuth/Token"
-DEMO_APPLICATION_KEY = "demo-application-key"
-DEMO_CLIENT_KEY = "demo-client-key"
-DEMO_SUBSCRIPTION_KEY = "demo-subscription-key"
-
-ENV_BASE_URL = "POWEROFFICEGO_BASE_URL"
-ENV_TOKEN_URL = "POWEROFFICEGO_TOKEN_URL"
-ENV_APPLICATION_KEY = "POWEROFFICEGO_APPLICATION_KEY"
-ENV_CLIENT_KEY = "POWEROFFICEGO_CLIENT_KEY"
-ENV_SUBSCRIPTION_KEY = "POWEROFFICEGO_SUBSCRIPTION_KEY"
+from talk_assets.systems.timestamps import timestamp_or_none
 
 CHANGED_SINCE = "lastChangedDateTimeOffsetGreaterThan"
 REFERENCE_FIELDS = {
@@ -105,57 +84,24 @@ def patch_operations(
 class PowerOfficeGoClient(ConnectorClient):
     """PowerOffice Go v2 over HTTP. Sync methods, plus async `write_many`."""
 
-    system = POWEROFFICEGO
-    default_requests_per_second = 10.0
-    default_page_size = 5000
-    default_token_ttl = 1200.0
-    env_config: ClassVar[dict[str, tuple[str, str]]] = {
-        "base_url": (ENV_BASE_URL, DEFAULT_BASE_URL),
-        "token_url": (ENV_TOKEN_URL, DEFAULT_TOKEN_URL),
-        "application_key": (ENV_APPLICATION_KEY, DEMO_APPLICATION_KEY),
-        "client_key": (ENV_CLIENT_KEY, DEMO_CLIENT_KEY),
-        "subscription_key": (ENV_SUBSCRIPTION_KEY, DEMO_SUBSCRIPTION_KEY),
-    }
-
-    def __init__(
-        self,
-        *,
-        base_url: str = DEFAULT_BASE_URL,
-        token_url: str = DEFAULT_TOKEN_URL,
-        application_key: str | Secret = DEMO_APPLICATION_KEY,
-        client_key: str | Secret = DEMO_CLIENT_KEY,
-        subscription_key: str | Secret = DEMO_SUBSCRIPTION_KEY,
-        settings: HttpSettings | None = None,
-        http_transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        super().__init__(
-            base_url=base_url,
-            token_url=token_url,
-            settings=settings,
-            http_transport=http_transport,
-        )
-        self._application_key = Secret(application_key)
-        self._client_key = Secret(client_key)
-        self._subscription_key = Secret(subscription_key)
+    spec = SPEC
 
     # -- dialect ----------------------------------------------------------------------------
 
-    def _secrets(self) -> list[Secret]:
-        return [self._application_key, self._client_key, self._subscription_key]
-
-    def _auth_headers(self, token: str) -> dict[str, str]:
+    def auth_headers(self, token: str) -> dict[str, str]:
         return {
             "Authorization": f"Bearer {token}",
-            "Ocp-Apim-Subscription-Key": self._subscription_key.reveal(),
+            "Ocp-Apim-Subscription-Key": self.credentials["subscription_key"].reveal(),
         }
 
     def _parse_error(self, response: httpx.Response) -> tuple[str, str | None]:
         return parse_problem(response)
 
-    def _token_request(self) -> tuple[dict[str, str], dict[str, str]]:
+    def token_request(self) -> tuple[dict[str, str], dict[str, str]]:
+        keys = self.credentials
         headers = {
-            "Authorization": basic_auth(self._application_key, self._client_key),
-            "Ocp-Apim-Subscription-Key": self._subscription_key.reveal(),
+            "Authorization": basic_auth(keys["application_key"], keys["client_key"]),
+            "Ocp-Apim-Subscription-Key": keys["subscription_key"].reveal(),
         }
         return {"grant_type": "client_credentials"}, headers
 
@@ -307,7 +253,7 @@ class PowerOfficeGoClient(ConnectorClient):
                     continue
                 stored = flatten(dt, record)[0]
                 if all(same_value(v, stored.get(p)) for p, v in values.items()):
-                    changed = parse_timestamp(stored.get(dt.last_changed.path))
+                    changed = timestamp_or_none(stored.get(dt.last_changed.path))
                     key = (changed or started, stored.get(dt.id.path) or 0)
                     if best is None or key > best[0]:
                         best = (key, record)

@@ -37,7 +37,6 @@
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import math
 from collections.abc import Awaitable, Callable
@@ -50,27 +49,26 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from talk_assets.systems.emulation import (
-    Emulator,
-    Json,
-    Problem,
-    Shape,
-    check_object,
-    check_type,
-    credential,
-    format_timestamp,
-    is_empty,
-    parse_timestamp,
-    shape_of,
+from talk_assets.systems.emulator.app import Emulator, HttpError
+from talk_assets.systems.emulator.validation import Shape, check_object, is_empty, shape_of
+from talk_assets.systems.powerofficego.payloads import (
+    apply_patch,
+    blank,
+    full_object,
+    invalid,
+    problem,
 )
-from talk_assets.systems.powerofficego.schema import POWEROFFICEGO
-from talk_assets.systems.sample_data import (
+from talk_assets.systems.powerofficego.sample_data import (
     CUSTOMER_NUMBER_START,
-    POWEROFFICEGO_ID_START,
     SUPPLIER_NUMBER_START,
-    generate,
 )
-from talk_assets.systems.schema import Datatype, Field
+from talk_assets.systems.powerofficego.sample_data import ID_START as POWEROFFICEGO_ID_START
+from talk_assets.systems.powerofficego.schema import POWEROFFICEGO
+from talk_assets.systems.powerofficego.system import SPEC
+from talk_assets.systems.schema import Datatype
+from talk_assets.systems.timestamps import format_timestamp, parse_timestamp
+
+Json = dict[str, Any]
 
 DATATYPES: dict[str, Datatype] = {
     dt.endpoint.lower(): dt for dt in POWEROFFICEGO.datatypes if dt.endpoint is not None
@@ -86,66 +84,20 @@ SEQUENCE = {
 }
 PARTIES = ("customers", "suppliers")
 MAX_PAGE_SIZE = 20_000
-TITLES = {
-    400: "One or more validation errors occurred.",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    415: "Unsupported Media Type",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, detail: str, errors: dict[str, list[str]] | None = None):
-        super().__init__(detail)
-        self.status, self.detail, self.errors = status, detail, errors or {}
-
-
-def problem(status: int, detail: str, errors: dict[str, list[str]] | None = None) -> Response:
-    body = {"title": TITLES.get(status, "Error"), "status": status, "detail": detail}
-    body["errors"] = errors or {}
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
-
-
-def invalid(problems: list[Problem]) -> ApiError:
-    errors: dict[str, list[str]] = {}
-    for p in problems:
-        errors.setdefault(p.path, []).append(p.message)
-    return ApiError(400, "; ".join(p.message for p in problems), errors)
-
-
-def blank(shape: Shape) -> Json:
-    """A record with every field null (nested objects are null too)."""
-    return {name: None for name in shape}
-
-
-def full_object(shape: Shape, value: Json) -> Json:
-    return {name: value.get(name) for name in shape}
 
 
 class PowerofficegoEmulator(Emulator):
-    system = "powerofficego"
-    rate_limit = 10
-    default_token_ttl = 1200.0
+    spec = SPEC
 
     def __init__(self, **options: Any) -> None:
-        self.application_key = credential("POWEROFFICEGO_APPLICATION_KEY")
-        self.client_key = credential("POWEROFFICEGO_CLIENT_KEY")
-        self.subscription_key = credential("POWEROFFICEGO_SUBSCRIPTION_KEY")
         self.records: dict[str, dict[int, Json]] = {name: {} for name in SEQUENCE}
         self.next_ids: dict[str, int] = dict(POWEROFFICEGO_ID_START)
         super().__init__(**options)
 
     # --- state -----------------------------------------------------------------------------------
 
-    def load_sample(self, seed: int, size: int) -> None:
-        data = generate(seed, size).powerofficego if size > 0 else {}
-        self._load({name: data.get(name, []) for name in SEQUENCE}, {})
+    def load_records(self, records: dict[str, list[Json]]) -> None:
+        self._load({name: records.get(name, []) for name in SEQUENCE}, {})
 
     def _load(self, records: dict[str, list[Json]], next_ids: dict[str, int]) -> None:
         self.records = {name: {r["Id"]: r for r in records.get(name, [])} for name in SEQUENCE}
@@ -200,7 +152,7 @@ class PowerofficegoEmulator(Emulator):
         key = request.headers.get("ocp-apim-subscription-key")
         if not key:
             return problem(401, "Access denied due to missing subscription key.")
-        if key != self.subscription_key:
+        if key != self.credentials["subscription_key"]:
             return problem(401, "Access denied due to invalid subscription key.")
         wait = self.limiter.retry_after(key)
         if wait is not None:
@@ -222,8 +174,8 @@ class PowerofficegoEmulator(Emulator):
         except ValueError:
             app_key = client_key = ""
         if scheme.lower() != "basic" or (app_key, client_key) != (
-            self.application_key,
-            self.client_key,
+            self.credentials["application_key"],
+            self.credentials["client_key"],
         ):
             return problem(401, "invalid_client: the application key or client key is wrong.")
         form = parse_qs((await request.body()).decode(errors="replace"))
@@ -241,17 +193,18 @@ class PowerofficegoEmulator(Emulator):
             }
         )
 
+    def error_of(self, exc: HttpError) -> Response:
+        errors = exc.errors or ({exc.field: [exc.message]} if exc.field else None)
+        return problem(exc.status, exc.message, errors)
+
     async def dispatch(self, request: Request) -> Response:
-        try:
-            return await self._dispatch(request)
-        except ApiError as exc:
-            return problem(exc.status, exc.detail, exc.errors)
+        return await self.handle(self._dispatch)(request)
 
     async def _dispatch(self, request: Request) -> Response:
         parts = [p for p in request.path_params["rest"].split("/") if p]
         method = request.method
         if not parts or parts[0].lower() not in DATATYPES:
-            raise ApiError(404, f"No resource {method} {request.url.path}.")
+            raise HttpError(404, f"No resource {method} {request.url.path}.")
         dt = DATATYPES[parts[0].lower()]
         ids = [self._int(p, request) for p in parts[1:]]
         routes: dict[int, dict[str, Callable[[], Awaitable[Response]]]]
@@ -279,9 +232,9 @@ class PowerofficegoEmulator(Emulator):
             }
         handlers = routes.get(len(ids))
         if handlers is None:
-            raise ApiError(404, f"No resource {method} {request.url.path}.")
+            raise HttpError(404, f"No resource {method} {request.url.path}.")
         if method not in handlers:
-            raise ApiError(405, f"{method} is not allowed on {request.url.path}.")
+            raise HttpError(405, f"{method} is not allowed on {request.url.path}.")
         return await handlers[method]()
 
     @staticmethod
@@ -289,7 +242,7 @@ class PowerofficegoEmulator(Emulator):
         try:
             return int(text)
         except ValueError:
-            raise ApiError(404, f"No resource {request.method} {request.url.path}.") from None
+            raise HttpError(404, f"No resource {request.method} {request.url.path}.") from None
 
     @staticmethod
     async def _json(request: Request) -> Any:
@@ -297,7 +250,7 @@ class PowerofficegoEmulator(Emulator):
         try:
             return json.loads(raw)
         except ValueError:
-            raise ApiError(400, "The request body is not valid JSON.") from None
+            raise HttpError(400, "The request body is not valid JSON.") from None
 
     # --- endpoints -------------------------------------------------------------------------------
 
@@ -311,10 +264,10 @@ class PowerofficegoEmulator(Emulator):
             try:
                 bound = format_timestamp(parse_timestamp(since))
             except ValueError:
-                raise ApiError(
+                raise HttpError(
                     400,
                     "lastChangedDateTimeOffsetGreaterThan must be an ISO 8601 date-time with offset.",
-                    {
+                    errors={
                         "lastChangedDateTimeOffsetGreaterThan": [
                             f"The value {since!r} is not valid."
                         ]
@@ -335,7 +288,7 @@ class PowerofficegoEmulator(Emulator):
                 try:
                     wanted = {cast(v.strip()) for v in text.split(",") if v.strip()}
                 except ValueError:
-                    raise ApiError(400, f"{param} must be a comma-separated list.") from None
+                    raise HttpError(400, f"{param} must be a comma-separated list.") from None
                 rows = [r for r in rows if r[fld] in wanted]
         rows = list(rows)
         start = (page - 1) * size
@@ -356,13 +309,13 @@ class PowerofficegoEmulator(Emulator):
             label = {"pagenumber": "PageNumber", "pagesize": "PageSize"}[name]
             bounds = f"from {low} to {high}" if high else f"at least {low}"
             msg = f"{label} must be an integer {bounds}."
-            raise ApiError(400, msg, {label: [msg]})
+            raise HttpError(400, msg, errors={label: [msg]})
         return value
 
     def _find(self, dt: Datatype, record_id: int, owner: int | None = None) -> Json:
         row = self.records[dt.name].get(record_id)
         if row is None or (owner is not None and row["ContactId"] != owner):
-            raise ApiError(404, f"{dt.endpoint} with id = {record_id} not found.")
+            raise HttpError(404, f"{dt.endpoint} with id = {record_id} not found.")
         return row
 
     async def get(self, dt: Datatype, record_id: int, owner: int | None = None) -> Response:
@@ -373,12 +326,12 @@ class PowerofficegoEmulator(Emulator):
         body = await self._json(request)
         if owner is not None:
             if not any(owner in self.records[p] for p in PARTIES):
-                raise ApiError(404, f"Contact (customer or supplier) with id = {owner} not found.")
+                raise HttpError(404, f"Contact (customer or supplier) with id = {owner} not found.")
             if isinstance(body, dict):
                 given = {k.lower(): v for k, v in body.items()}.get("contactid", owner)
                 if given not in (None, owner):
                     msg = f"ContactId {given} does not match the contact {owner} in the path."
-                    raise ApiError(400, msg, {"ContactId": [msg]})
+                    raise HttpError(400, msg, errors={"ContactId": [msg]})
                 body = {k: v for k, v in body.items() if k.lower() != "contactid"}
         values, problems = check_object(shape, body, ignore_case=True)
         if problems:
@@ -420,7 +373,7 @@ class PowerofficegoEmulator(Emulator):
             if is_empty(record["Name"]) and is_empty(record["LastName"]):
                 kind = "customer" if dt.name == "customers" else "supplier"
                 msg = f"A {kind} needs a Name or a LastName."
-                raise ApiError(400, msg, {"Name": [msg]})
+                raise HttpError(400, msg, errors={"Name": [msg]})
             address = record["MailAddress"]
             if isinstance(address, dict) and address.get("Id") is None:
                 old_address = (old or {}).get("MailAddress") or {}
@@ -428,7 +381,7 @@ class PowerofficegoEmulator(Emulator):
         missing = [f for f in dt.required if is_empty(record.get(f))]
         if missing:
             errors = {f: [f"The {f} field is required."] for f in missing}
-            raise ApiError(400, " ".join(m[0] for m in errors.values()), errors)
+            raise HttpError(400, " ".join(m[0] for m in errors.values()), errors=errors)
 
     async def patch(
         self, dt: Datatype, record_id: int, request: Request, owner: int | None = None
@@ -436,10 +389,10 @@ class PowerofficegoEmulator(Emulator):
         current = self._find(dt, record_id, owner)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/json-patch+json":
-            raise ApiError(415, "PATCH takes Content-Type: application/json-patch+json.")
+            raise HttpError(415, "PATCH takes Content-Type: application/json-patch+json.")
         operations = await self._json(request)
         if not isinstance(operations, list):
-            raise ApiError(400, "A JSON Patch document is a JSON array of operations.")
+            raise HttpError(400, "A JSON Patch document is a JSON array of operations.")
         doc = apply_patch(SHAPES[dt.name], current, operations)
         self._complete(dt, doc, current)
         if doc == current:
@@ -454,100 +407,7 @@ class PowerofficegoEmulator(Emulator):
         if dt.name in PARTIES and any(
             r["ContactId"] == record_id for r in self.records["contactpersons"].values()
         ):
-            raise ApiError(409, f"{dt.endpoint} with id = {record_id} has contact persons.")
+            raise HttpError(409, f"{dt.endpoint} with id = {record_id} has contact persons.")
         del self.records[dt.name][record_id]
         self.persist()
         return Response(status_code=200)
-
-
-# --- JSON Patch (RFC 6902) against a typed record ------------------------------------------------
-
-OPS = ("add", "remove", "replace", "test", "move", "copy")
-
-
-def _pointer(shape: Shape, pointer: Any, label: str) -> tuple[tuple[str, ...], Field | Shape]:
-    """Canonical field names of a JSON pointer, and the field or object it points at."""
-    if not isinstance(pointer, str) or not pointer.startswith("/"):
-        raise ApiError(
-            400, f"{label} must be a JSON pointer like /FirstName.", {label: ["Invalid pointer."]}
-        )
-    node: Field | Shape = shape
-    names: list[str] = []
-    for raw in pointer[1:].split("/"):
-        token = raw.replace("~1", "/").replace("~0", "~")
-        if not isinstance(node, dict):
-            node = {}
-        match = next((k for k in node if k.lower() == token.lower()), None)
-        if match is None:
-            msg = f"The target location specified by path '{pointer}' was not found."
-            raise ApiError(400, msg, {pointer: [msg]})
-        names.append(match)
-        node = node[match]
-    return tuple(names), node
-
-
-def _check_value(node: Field | Shape, value: Any, path: str) -> Any:
-    if isinstance(node, dict):
-        if value is None:
-            return None
-        values, problems = check_object(
-            node, value, prefix=path.strip("/").replace("/", ".") + ".", ignore_case=True
-        )
-        if problems:
-            raise invalid(problems)
-        return full_object(node, values)
-    if not node.writable:
-        raise ApiError(
-            400, f"The field {node.path} is read-only.", {node.path: ["The field is read-only."]}
-        )
-    why = check_type(node, value)
-    if why:
-        raise ApiError(400, f"{node.path}: {why}", {node.path: [why]})
-    return value
-
-
-def _parent(doc: Json, names: tuple[str, ...], pointer: str) -> Json:
-    parent: Any = doc
-    for name in names[:-1]:
-        parent = parent.get(name) if isinstance(parent, dict) else None
-    if not isinstance(parent, dict):
-        msg = f"The target location specified by path '{pointer}' was not found."
-        raise ApiError(400, msg, {pointer: [msg]})
-    return parent
-
-
-def _same(a: Any, b: Any) -> bool:
-    return a == b and isinstance(a, bool) == isinstance(b, bool)
-
-
-def apply_patch(shape: Shape, current: Json, operations: list[Any]) -> Json:
-    """The record after all operations, or ApiError(400) with nothing applied."""
-    doc = copy.deepcopy(current)
-    for i, op in enumerate(operations):
-        if not isinstance(op, dict) or op.get("op") not in OPS or "path" not in op:
-            raise ApiError(400, f"Operation {i} needs an op ({', '.join(OPS)}) and a path.")
-        kind, pointer = op["op"], op["path"]
-        names, node = _pointer(shape, pointer, "path")
-        if kind in ("add", "replace", "test") and "value" not in op:
-            raise ApiError(400, f"Operation {i} ({kind} {pointer}) needs a value.")
-        if kind == "test":
-            actual = _parent(doc, names, pointer).get(names[-1])
-            if not _same(actual, op["value"]):
-                msg = f"Test failed: {pointer} is {json.dumps(actual, ensure_ascii=False)}."
-                raise ApiError(400, msg, {pointer: [msg]})
-            continue
-        if kind in ("move", "copy"):
-            if "from" not in op:
-                raise ApiError(400, f"Operation {i} ({kind}) needs a from pointer.")
-            src_names, src_node = _pointer(shape, op["from"], "from")
-            value = copy.deepcopy(_parent(doc, src_names, op["from"]).get(src_names[-1]))
-            if kind == "move":
-                _check_value(src_node, None, op["from"])
-                _parent(doc, src_names, op["from"])[src_names[-1]] = None
-        elif kind == "remove":
-            value = None
-        else:
-            value = op["value"]
-        value = _check_value(node, value, pointer)
-        _parent(doc, names, pointer)[names[-1]] = value
-    return doc

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from talk_assets.systems import SchemaError, datatype
-from talk_assets.systems.emulation import Emulators, running_emulators
-from talk_assets.systems.http import WriteOp, WriteRejected
+from talk_assets.systems.connector import WriteOp, WriteRejected
+from talk_assets.systems.emulator import Emulators, running_emulators
 from talk_assets.systems.powerofficego.client import PowerOfficeGoClient
 
 DATATYPES = ["customers", "suppliers", "contactpersons", "employees", "products", "projects"]

@@ -1,5 +1,7 @@
-"""What both systems' Dagster resources share: the retry and pacing config, configuration from
-the environment through `dagster.EnvVar`, one client per run, masked secrets."""
+"""`ConnectorResource`: a system's client as a Dagster resource. What every system's resource
+shares: the retry and pacing config, configuration from the environment through
+`dagster.EnvVar`, one client per run, masked secrets. A system's resource class only declares
+its URL and credential fields (defaults from its `SystemSpec`)."""
 
 from __future__ import annotations
 
@@ -10,16 +12,12 @@ from typing import Any, ClassVar, Self
 from dagster import ConfigurableResource, EnvVar, InitResourceContext
 from pydantic import Field, PrivateAttr
 
-from talk_assets.systems.http import (
-    ConnectorClient,
-    HttpSettings,
-    ReadResult,
-    WriteOp,
-    WriteResult,
-)
+from talk_assets.systems.connector.client import ConnectorClient
+from talk_assets.systems.connector.results import ReadResult, WriteOp, WriteResult
+from talk_assets.systems.connector.secrets import MASK
+from talk_assets.systems.connector.settings import HttpSettings
 from talk_assets.systems.schema import Datatype
-
-MASK = "********"
+from talk_assets.systems.spec import SystemSpec
 
 
 def resource_kwargs_from_env(env_config: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
@@ -35,8 +33,9 @@ class ConnectorResource(ConfigurableResource):
     """Base of the system resources. A resource builds its client on first use
     (`get_client()`), reuses it for the whole run and closes it after the run."""
 
-    client_class: ClassVar[type[ConnectorClient]]
-    secret_fields: ClassVar[tuple[str, ...]] = ()
+    spec: ClassVar[SystemSpec]
+    """The system; its resource class declares `base_url`, `token_url` and one field per
+    credential (defaults from the spec)."""
 
     requests_per_second: float = Field(default=10.0, description="Client-side pace; 0 = off")
     timeout_seconds: float = 30.0
@@ -53,10 +52,19 @@ class ConnectorResource(ConfigurableResource):
     def from_env(cls, **overrides: Any) -> Self:
         """URLs and credentials from the system's environment variables (demo credentials and
         the real service URLs when unset); other config fields as keyword arguments."""
-        return cls(**{**resource_kwargs_from_env(cls.client_class.env_config), **overrides})
+        return cls(**{**resource_kwargs_from_env(cls.spec.env_config), **overrides})
+
+    @classmethod
+    def secret_fields(cls) -> tuple[str, ...]:
+        return tuple(cls.spec.credentials)
 
     def _new_client(self) -> ConnectorClient:
-        raise NotImplementedError
+        return self.spec.client_class(
+            base_url=self.base_url,
+            token_url=self.token_url,
+            settings=self._settings(),
+            **{arg: getattr(self, arg) for arg in self.spec.credentials},
+        )
 
     def _settings(self) -> HttpSettings:
         rps = self.requests_per_second
@@ -86,7 +94,7 @@ class ConnectorResource(ConfigurableResource):
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         for name, value in super().__repr_args__():
-            yield name, (MASK if name in self.secret_fields else value)
+            yield name, (MASK if name in self.secret_fields() else value)
 
     def read(
         self, datatype: str | Datatype, since: str | None = None, *, page_size: int | None = None

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from talk_assets.systems.emulation import Emulators, SystemHandle, running_emulators
+from talk_assets.systems.emulator import Emulators, SystemHandle, running_emulators
 
 MERGE = {"Content-Type": "application/merge-patch+json"}
 

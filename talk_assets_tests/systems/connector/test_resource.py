@@ -8,16 +8,15 @@ from collections.abc import Iterator
 import pytest
 from dagster import AssetExecutionContext, EnvVar, asset, materialize
 
+from talk_assets.systems.connector import AuthError, WriteOp, WriteRejected
 from talk_assets.systems.crmoffice.client import CrmofficeClient
 from talk_assets.systems.crmoffice.resource import CrmofficeResource
-from talk_assets.systems.emulation import Emulators, running_emulators
-from talk_assets.systems.http import AuthError, WriteOp, WriteRejected
-from talk_assets.systems.powerofficego.client import (
-    DEFAULT_BASE_URL,
-    DEFAULT_TOKEN_URL,
-    PowerOfficeGoClient,
-)
+from talk_assets.systems.emulator import Emulators, running_emulators
+from talk_assets.systems.powerofficego.client import PowerOfficeGoClient
 from talk_assets.systems.powerofficego.resource import PowerOfficeGoResource
+from talk_assets.systems.powerofficego.system import SPEC
+
+DEFAULT_BASE_URL, DEFAULT_TOKEN_URL = SPEC.base_url, SPEC.token_url
 
 SECRETS = {
     "POWEROFFICEGO_APPLICATION_KEY": "app-key-Zq81xw",

@@ -12,13 +12,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from talk_assets.systems.emulation import (
-    FAULT_KINDS,
+from talk_assets.systems.emulator import (
     Emulators,
     SystemHandle,
     running_emulators,
     spawned_emulators,
 )
+from talk_assets.systems.emulator.controls import FAULT_KINDS
 
 
 @pytest.fixture(scope="module")

@@ -14,30 +14,32 @@ import polars as pl
 import pytest
 
 from talk_assets.systems import datatype
-from talk_assets.systems.crmoffice.client import CrmofficeClient
-from talk_assets.systems.http import (
+from talk_assets.systems.connector import (
     AuthError,
-    FrameBuilder,
     HttpSettings,
     OutcomeUnknown,
-    RateLimiter,
     RequestFailed,
     Secret,
     SystemUnavailable,
-    ValueProblem,
     WriteOp,
     WriteRejected,
-    coerce,
-    flatten,
-    parse_retry_after,
-    same_value,
-    unflatten,
-    writable_values,
 )
+from talk_assets.systems.connector.pacing import RequestPacer
+from talk_assets.systems.connector.retry import parse_retry_after
+from talk_assets.systems.crmoffice.client import CrmofficeClient
 from talk_assets.systems.powerofficego.client import (
     PowerOfficeGoClient,
     patch_operations,
     pointer,
+)
+from talk_assets.systems.records import (
+    FrameBuilder,
+    ValueProblem,
+    coerce,
+    flatten,
+    same_value,
+    unflatten,
+    writable_values,
 )
 
 CUSTOMERS = datatype("powerofficego.customers")
@@ -176,7 +178,7 @@ def test_secret_never_shows_itself() -> None:
 
 def test_rate_limiter_keeps_every_one_second_window_under_the_limit() -> None:
     async def run() -> list[float]:
-        limiter = RateLimiter(20)
+        limiter = RequestPacer(20)
         times: list[float] = []
 
         async def one() -> None:

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from talk_assets.systems import datatype
+from talk_assets.systems.connector import WriteOp
 from talk_assets.systems.crmoffice.client import CrmofficeClient
-from talk_assets.systems.emulation import Emulators, running_emulators
-from talk_assets.systems.http import WriteOp
+from talk_assets.systems.emulator import Emulators, running_emulators
 
 DATATYPES = ["contacts", "companies", "activities"]
 FAST = dict(

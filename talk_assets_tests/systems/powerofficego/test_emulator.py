@@ -9,13 +9,8 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from talk_assets.systems.emulation import (
-    Emulators,
-    SystemHandle,
-    format_timestamp,
-    parse_timestamp,
-    running_emulators,
-)
+from talk_assets.systems.emulator import Emulators, SystemHandle, running_emulators
+from talk_assets.systems.timestamps import format_timestamp, parse_timestamp
 
 PATCH = {"Content-Type": "application/json-patch+json"}
 DATATYPES = ["Customers", "Suppliers", "Employees", "Products", "Projects", "ContactPersons"]

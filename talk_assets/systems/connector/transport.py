@@ -1,0 +1,211 @@
+"""Authenticated, paced, retried HTTP calls to one system (they live on the client's event loop).
+
+Every request the system sees, token requests and resends after a 401 included, goes through
+`PacedTransport`: it takes a slot of the client's `RequestPacer` and counts the answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+import httpx
+
+from talk_assets.systems.connector.auth import BearerAuth, TokenManager
+from talk_assets.systems.connector.errors import (
+    Ambiguous,
+    ApiError,
+    AuthError,
+    NotFound,
+    RequestFailed,
+    Retryable,
+    SystemUnavailable,
+)
+from talk_assets.systems.connector.pacing import RequestPacer
+from talk_assets.systems.connector.retry import parse_retry_after, retrying
+from talk_assets.systems.connector.secrets import Secret, scrub
+from talk_assets.systems.connector.settings import HttpSettings
+
+log = logging.getLogger(__name__)
+
+ErrorParser = Callable[[httpx.Response], tuple[str, str | None]]
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+class PacedTransport(httpx.AsyncBaseTransport):
+    """An httpx transport that paces every request and counts the answers by status."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, pacer: RequestPacer) -> None:
+        self.inner = inner
+        self.pacer = pacer
+        self.requests = 0
+        self.statuses: Counter[int | str] = Counter()
+        """Answers by status (and transport errors by name): 429s should stay rare."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        slot = await self.pacer.acquire()
+        started = time.monotonic()
+        self.requests += 1
+        try:
+            response = await self.inner.handle_async_request(request)
+        except httpx.TransportError as exc:
+            self.statuses[type(exc).__name__] += 1
+            log.debug("%s %s: %s after %.2f s", request.method, request.url.path,
+                      type(exc).__name__, time.monotonic() - started)  # fmt: skip
+            raise
+        finally:
+            self.pacer.release(slot)
+        self.statuses[response.status_code] += 1
+        log.debug("%s %s -> %d in %.3f s", request.method, request.url.path,
+                  response.status_code, time.monotonic() - started)  # fmt: skip
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class Transport:
+    """One system's HTTP calls: auth (`BearerAuth`), pacing (`PacedTransport`), retries."""
+
+    def __init__(
+        self,
+        *,
+        system: str,
+        base_url: str,
+        settings: HttpSettings,
+        fetch_token: Callable[[Transport], Awaitable[tuple[str, float]]],
+        auth_headers: Callable[[str], dict[str, str]],
+        parse_error: ErrorParser,
+        secrets: Iterable[Secret],
+        http_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.system = system
+        self.settings = settings
+        self._parse_error = parse_error
+        self._secrets = [s for s in secrets if s]
+        self.limiter = RequestPacer(settings.requests_per_second)
+        self.tokens = TokenManager(lambda: fetch_token(self), settings.token_refresh_margin)
+        self.auth = BearerAuth(self.tokens, auth_headers)
+        connections = max(settings.write_concurrency, 1) + 2
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        inner = http_transport or httpx.AsyncHTTPTransport(limits=limits)
+        self.paced = PacedTransport(inner, self.limiter)
+        self.http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/") + "/",
+            timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
+            limits=limits,
+            follow_redirects=False,
+            transport=self.paced,
+        )
+
+    @property
+    def requests(self) -> int:
+        return self.paced.requests
+
+    @property
+    def statuses(self) -> Counter[int | str]:
+        return self.paced.statuses
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    def scrub(self, text: str) -> str:
+        """Remove any credential a server might echo back from text we show."""
+        return scrub(text, self._secrets)
+
+    def error_of(self, response: httpx.Response) -> tuple[str, str | None]:
+        try:
+            message, fld = self._parse_error(response)
+        except Exception:  # an unparsable error body must not hide the status
+            message, fld = response.reason_phrase or "error", None
+        return self.scrub(message)[:2000], fld
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        content_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool = True,
+        datatype: str | None = None,
+        auth: bool = True,
+        data: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """One call with retries. Raises `ApiError` for a 4xx worth no retry, `AuthError`,
+        `RequestFailed`/`SystemUnavailable` when retries run out, and `Ambiguous` (for the
+        caller to resolve) when a non-idempotent request may have landed."""
+        request = self.http.build_request(
+            method, path, params=params, json=json, data=data, headers=dict(headers or {})
+        )
+        if content_type:  # after build: httpx sets application/json for json=...
+            request.headers["Content-Type"] = content_type
+        try:
+            async for attempt in retrying(self.settings, Retryable):
+                with attempt:
+                    return await self._once(request, path, idempotent, datatype, auth)
+        except Retryable as exc:
+            cls = SystemUnavailable if exc.unreachable else RequestFailed
+            raise cls(
+                f"gave up after retries: {exc}",
+                system=self.system,
+                datatype=datatype,
+                status=exc.status,
+            ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _once(
+        self, request: httpx.Request, path: str, idempotent: bool, datatype: str | None, auth: bool
+    ) -> httpx.Response:
+        method = request.method
+        try:
+            response = await self.http.send(request, auth=self.auth if auth else None)
+        except httpx.TransportError as exc:
+            reason = f"{self.system} {method} {path}: {type(exc).__name__}"
+            if isinstance(exc, _NOT_SENT) or idempotent:
+                raise Retryable(reason, unreachable=True) from None
+            # A timed-out write may still be in progress on the server: give it time to land
+            # before looking it up, or the lookup misses it and the resend duplicates it.
+            grace = self.settings.timeout_grace
+            timed_out = isinstance(exc, httpx.TimeoutException)
+            raise Ambiguous(reason, retry_after=grace if timed_out else None) from None
+        status = response.status_code
+        if status < 400:
+            return response
+        message, fld = self.error_of(response)
+        if status == 401:
+            raise AuthError(
+                f"{method} {path} refused: {message}",
+                system=self.system,
+                datatype=datatype,
+                status=status,
+            )
+        if status in RETRY_STATUSES:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if status == 429:
+                pause = retry_after if retry_after is not None else 1.0
+                self.limiter.pause(min(pause, self.settings.retry_after_max))
+            reason = f"{self.system} {method} {path}: HTTP {status} {message}"
+            if status >= 500 and not idempotent:
+                raise Ambiguous(reason, status=status, retry_after=retry_after)
+            raise Retryable(reason, status=status, retry_after=retry_after)
+        cls = NotFound if status == 404 else ApiError
+        raise cls(message, system=self.system, datatype=datatype, status=status, field=fld)
+
+
+def json_body(response: httpx.Response, system: str, datatype: str | None = None) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise RequestFailed(
+            f"{response.request.method} {response.request.url.path}: answer is not JSON",
+            system=system,
+            datatype=datatype,
+            status=response.status_code,
+        ) from None

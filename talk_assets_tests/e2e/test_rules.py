@@ -314,7 +314,7 @@ def test_s10_a_crash_after_the_system_stored_inserts_doubles_nothing(world: Worl
 
     real_commit, crashed = sinks._commit, []
 
-    def crash_before_recording(store, plan, results, log, run_id, settled=()):
+    def crash_before_recording(store, plan, results, log, run_id, settled=(), **keywords):
         if not crashed and log is not None and log.height:
             inserts = log.filter(
                 (pl.col("datatype") == "powerofficego.customers")
@@ -323,7 +323,7 @@ def test_s10_a_crash_after_the_system_stored_inserts_doubles_nothing(world: Worl
             if inserts.height:
                 crashed.append(inserts.height)
                 raise RuntimeError("simulated crash: stored by the system, not yet recorded")
-        return real_commit(store, plan, results, log, run_id, settled)
+        return real_commit(store, plan, results, log, run_id, settled, **keywords)
 
     monkeypatch.setattr(sinks, "_commit", crash_before_recording)
     assert not world.sync().success

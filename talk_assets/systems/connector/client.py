@@ -26,7 +26,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from talk_assets.systems.connector.errors import ApiError, AuthError, RequestFailed
 from talk_assets.systems.connector.results import ReadResult
 from talk_assets.systems.connector.secrets import Secret
-from talk_assets.systems.connector.settings import HttpSettings
+from talk_assets.systems.connector.settings import HttpSettings, pace_from_env
 from talk_assets.systems.connector.transport import Transport, json_body
 from talk_assets.systems.connector.writes import Writes
 from talk_assets.systems.records import FrameBuilder, flatten
@@ -99,6 +99,9 @@ class ConnectorClient(Writes):
         config = cls.spec.env_config
         kwargs = {arg: env.get(name) or default for arg, (name, default) in config.items()}
         base = settings or cls.default_settings()
+        pace = pace_from_env(cls.spec.env_var("requests_per_second"), env)
+        if pace is not None and settings is None:
+            base = base.with_overrides(requests_per_second=pace or None)
         return cls(**kwargs, settings=base.with_overrides(**setting_overrides))
 
     @classmethod

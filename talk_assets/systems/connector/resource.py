@@ -15,7 +15,7 @@ from pydantic import Field, PrivateAttr
 from talk_assets.systems.connector.client import ConnectorClient
 from talk_assets.systems.connector.results import ReadResult, WriteOp, WriteResult
 from talk_assets.systems.connector.secrets import MASK
-from talk_assets.systems.connector.settings import HttpSettings
+from talk_assets.systems.connector.settings import HttpSettings, pace_from_env
 from talk_assets.systems.schema import Datatype
 from talk_assets.systems.spec import SystemSpec
 
@@ -51,8 +51,11 @@ class ConnectorResource(ConfigurableResource):
     @classmethod
     def from_env(cls, **overrides: Any) -> Self:
         """URLs and credentials from the system's environment variables (demo credentials and
-        the real service URLs when unset); other config fields as keyword arguments."""
-        return cls(**{**resource_kwargs_from_env(cls.spec.env_config), **overrides})
+        the real service URLs when unset), the pace from `<NAME>_REQUESTS_PER_SECOND`; other
+        config fields as keyword arguments."""
+        pace = pace_from_env(cls.spec.env_var("requests_per_second"), os.environ)
+        paced = {} if pace is None else {"requests_per_second": pace}
+        return cls(**{**resource_kwargs_from_env(cls.spec.env_config), **paced, **overrides})
 
     @classmethod
     def secret_fields(cls) -> tuple[str, ...]:

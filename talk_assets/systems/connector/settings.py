@@ -2,8 +2,30 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting in the environment that cannot be used; the message names the variable."""
+
+
+def pace_from_env(variable: str, env: Mapping[str, str]) -> float | None:
+    """The client's pace from `variable` (`POWEROFFICEGO_REQUESTS_PER_SECOND`), for tenants
+    with other agreed limits; 0 = no client-side pace (unlimited emulators); None when unset
+    (the system's own limit applies)."""
+    text = (env.get(variable) or "").strip()
+    if not text:
+        return None
+    try:
+        pace = float(text)
+    except ValueError:
+        pace = math.nan
+    if not (0 <= pace < math.inf):
+        raise ConfigError(f"{variable} must be requests per second (0 = no pace), got {text!r}")
+    return pace
 
 
 @dataclass(frozen=True)

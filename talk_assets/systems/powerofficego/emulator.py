@@ -91,6 +91,7 @@ class PowerofficegoEmulator(Emulator):
 
     def __init__(self, **options: Any) -> None:
         self.records: dict[str, dict[int, Json]] = {name: {} for name in SEQUENCE}
+        self.top_numbers: dict[str, int] = {}
         self.next_ids: dict[str, int] = dict(POWEROFFICEGO_ID_START)
         super().__init__(**options)
 
@@ -101,6 +102,7 @@ class PowerofficegoEmulator(Emulator):
 
     def _load(self, records: dict[str, list[Json]], next_ids: dict[str, int]) -> None:
         self.records = {name: {r["Id"]: r for r in records.get(name, [])} for name in SEQUENCE}
+        self.top_numbers: dict[str, int] = {}
         self.next_ids = dict(POWEROFFICEGO_ID_START)
         for name, rows in self.records.items():
             seq = SEQUENCE[name]
@@ -346,17 +348,29 @@ class PowerofficegoEmulator(Emulator):
         record["Id"] = self.new_id(SEQUENCE[dt.name])
         if "Number" in record and record["Number"] is None:
             record["Number"] = self._next_number(dt.name)
+        self._note_number(dt.name, record)
         record["LastChangedDateTimeOffset"] = format_timestamp(self.stamp())
         self.records[dt.name][record["Id"]] = record
         self.persist()
         return JSONResponse(record, status_code=201)
 
     def _next_number(self, name: str) -> int:
-        start = {"customers": CUSTOMER_NUMBER_START, "suppliers": SUPPLIER_NUMBER_START}.get(
-            name, 1
-        )
-        used = [r["Number"] for r in self.records[name].values() if isinstance(r["Number"], int)]
-        return max([start - 1, *used]) + 1
+        """The next free `Number`: one above the highest ever stored, kept as a high-water mark
+        (one scan after a load, O(1) per insert after that); numbers are never reused."""
+        if name not in self.top_numbers:
+            start = {"customers": CUSTOMER_NUMBER_START, "suppliers": SUPPLIER_NUMBER_START}
+            used = (r["Number"] for r in self.records[name].values())
+            self.top_numbers[name] = max(
+                [start.get(name, 1) - 1, *(n for n in used if isinstance(n, int))]
+            )
+        self.top_numbers[name] += 1
+        return self.top_numbers[name]
+
+    def _note_number(self, name: str, record: Json) -> None:
+        """Keep the high-water mark above a `Number` a client chose itself."""
+        number = record.get("Number")
+        if name in self.top_numbers and isinstance(number, int):
+            self.top_numbers[name] = max(self.top_numbers[name], number)
 
     def _complete(self, dt: Datatype, record: Json, old: Json | None) -> None:
         """Derived values, MailAddress ids and required fields of a record about to be stored."""
@@ -397,6 +411,7 @@ class PowerofficegoEmulator(Emulator):
         self._complete(dt, doc, current)
         if doc == current:
             return JSONResponse(current)
+        self._note_number(dt.name, doc)
         doc["LastChangedDateTimeOffset"] = format_timestamp(self.stamp())
         self.records[dt.name][record_id] = doc
         self.persist()

@@ -9,6 +9,7 @@ import pytest
 from dagster import AssetExecutionContext, EnvVar, asset, materialize
 
 from talk_assets.systems.connector import AuthError, WriteOp, WriteRejected
+from talk_assets.systems.connector.settings import ConfigError
 from talk_assets.systems.crmoffice.client import CrmofficeClient
 from talk_assets.systems.crmoffice.resource import CrmofficeResource
 from talk_assets.systems.emulator import Emulators, running_emulators
@@ -63,6 +64,23 @@ def test_from_env_uses_envvar_for_set_variables_and_defaults_otherwise(
     assert (
         CrmofficeClient.from_env({}, requests_per_second=None).settings.requests_per_second is None
     )
+
+
+def test_pace_is_a_setting_per_system(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`<SYSTEM>_REQUESTS_PER_SECOND` sets the client's pace (0 = off); the default is the
+    system's own limit; a value that is not a pace is refused naming the variable."""
+    monkeypatch.setenv("POWEROFFICEGO_REQUESTS_PER_SECOND", "4.5")
+    monkeypatch.setenv("CRMOFFICE_REQUESTS_PER_SECOND", "0")
+    assert PowerOfficeGoResource.from_env().requests_per_second == 4.5
+    assert PowerOfficeGoClient.from_env().settings.requests_per_second == 4.5
+    assert CrmofficeResource.from_env()._settings().requests_per_second is None
+    assert CrmofficeClient.from_env().settings.requests_per_second is None
+    monkeypatch.delenv("CRMOFFICE_REQUESTS_PER_SECOND")
+    assert CrmofficeResource.from_env().requests_per_second == 20
+    for bad in ("fast", "-1", "inf"):
+        monkeypatch.setenv("POWEROFFICEGO_REQUESTS_PER_SECOND", bad)
+        with pytest.raises(ConfigError, match=f"POWEROFFICEGO_REQUESTS_PER_SECOND .*{bad!r}"):
+            PowerOfficeGoResource.from_env()
 
 
 def test_resources_in_a_materialization(env: dict[str, str]) -> None:

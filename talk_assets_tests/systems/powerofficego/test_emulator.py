@@ -190,6 +190,24 @@ def test_customer_name_and_numbers(api: httpx.Client) -> None:
     assert only_last.status_code == 201 and only_last.json()["Name"] == "Hansen"
 
 
+def test_numbers_stay_unique_after_a_chosen_number(api: httpx.Client) -> None:
+    """Numbers come from a high-water mark (O(1) per insert): a number a client chose itself,
+    on insert or by a patch, is never handed out again."""
+    first = api.post("/Customers", json={"Name": "Første"}).json()
+    chosen = api.post("/Customers", json={"Name": "Valgt", "Number": first["Number"] + 50})
+    assert chosen.status_code == 201, chosen.text
+    after = api.post("/Customers", json={"Name": "Etter"}).json()
+    assert after["Number"] == first["Number"] + 51
+    patched = api.patch(
+        f"/Customers/{first['Id']}",
+        json=[{"op": "replace", "path": "/Number", "value": after["Number"] + 10}],
+        headers={"Content-Type": "application/json-patch+json"},
+    )
+    assert patched.status_code == 200, patched.text
+    numbers = [c["Number"] for c in api.get("/Customers").json()]
+    assert api.post("/Customers", json={"Name": "Sist"}).json()["Number"] not in numbers
+
+
 def test_mail_address_ids_are_unique_across_customers_and_suppliers(api: httpx.Client) -> None:
     a = api.post("/Customers", json={"Name": "A", "MailAddress": {"City": "Bodø"}}).json()
     b = api.post("/Suppliers", json={"Name": "B", "MailAddress": {"City": "Tromsø"}}).json()

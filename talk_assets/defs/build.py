@@ -12,7 +12,7 @@ from talk_assets.defs.automation import build_change_sensor, build_schedules, re
 from talk_assets.defs.io_manager import PolarsDuckDBIOManager
 from talk_assets.defs.planning import build_planning
 from talk_assets.defs.settings import SyncSettings
-from talk_assets.defs.sinks import build_sink, sink_datatypes
+from talk_assets.defs.sinks import build_sink, sink_datatypes, sink_name
 from talk_assets.defs.sources import build_sources
 from talk_assets.flows.model import Flow
 from talk_assets.flows.spec import committed_flows
@@ -67,7 +67,9 @@ def build_definitions(
     return Definitions(
         assets=[
             *sources,
-            build_planning(resolved, datatypes, pool),
+            build_planning(
+                resolved, datatypes, pool, sinks=[sink_name(dt) for dt in sink_datatypes(resolved)]
+            ),
             *(build_sink(dt, resolved, pool) for dt in sink_datatypes(resolved)),
         ],
         jobs=[sync_job],

@@ -15,7 +15,6 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
-    AssetIn,
     AssetKey,
     AssetOut,
     AssetsDefinition,
@@ -26,8 +25,9 @@ from dagster import (
 )
 
 from talk_assets.defs.metadata import column_lineage, column_schema, lineage_table, markdown_table
+from talk_assets.defs.progress import PLANS, nothing_to_do, record_plan
 from talk_assets.defs.settings import SyncSettings
-from talk_assets.defs.sources import OWNERS, conform, input_name, source_key
+from talk_assets.defs.sources import OWNERS, conform, source_key
 from talk_assets.engine import STATE_SCHEMAS, SyncPlan, SyncState, check_circuit_breaker, make_plan
 from talk_assets.lineage import edges_of
 from talk_assets.store.tenant import STATE_SCHEMA, TenantStore
@@ -98,10 +98,23 @@ def flow_summary(plan: SyncPlan, flow: ResolvedFlow) -> dict[str, int]:
     }
 
 
+def load_snapshots(store: TenantStore, datatypes: Sequence[Datatype]) -> dict[str, pl.DataFrame]:
+    """Every datatype's stored records, with the schema's columns (empty if never read)."""
+    frames = {}
+    for dt in datatypes:
+        stored = store.read_table(dt.system, dt.name)
+        frames[dt.key] = dt.empty_frame() if stored is None else conform(dt, stored)
+    return frames
+
+
 def build_planning(
-    flows: Sequence[ResolvedFlow], datatypes: Sequence[Datatype], pool: str
+    flows: Sequence[ResolvedFlow],
+    datatypes: Sequence[Datatype],
+    pool: str,
+    sinks: Sequence[str] = (),
 ) -> AssetsDefinition:
-    ins = {input_name(dt): AssetIn(source_key(dt)) for dt in datatypes}
+    """The planning multi-asset; `sinks`: the sink asset names whose completion of the last
+    plan lets a run with nothing new skip planning (`progress.nothing_to_do`)."""
     outs = {
         "clusters": AssetOut(
             key=CLUSTERS_KEY,
@@ -109,6 +122,7 @@ def build_planning(
             kinds={"polars", "duckdb"},
             owners=OWNERS,
             dagster_type=pl.DataFrame,
+            is_required=False,
             description="Identity (S1, S2): every record -> its cluster of records that are the same thing.",
         ),
         "plan": AssetOut(
@@ -117,6 +131,7 @@ def build_planning(
             kinds={"polars", "duckdb"},
             owners=OWNERS,
             dagster_type=pl.DataFrame,
+            is_required=False,
             description="The writes of this run, one row per target record (inserts and updates).",
         ),
     }
@@ -134,6 +149,7 @@ def build_planning(
             kinds={"polars", "duckdb"},
             owners=OWNERS,
             dagster_type=pl.DataFrame,
+            is_required=False,
             description=(
                 f"{f.flow.title} ({f.flow.rule.value}): mapped, type-coerced values of both sides "
                 "of every linked pair, with the last synced value."
@@ -154,7 +170,7 @@ def build_planning(
 
     @multi_asset(
         name="plan_sync",
-        ins=ins,
+        deps=[source_key(dt) for dt in datatypes],
         outs=outs,
         internal_asset_deps=deps,
         check_specs=checks,
@@ -163,10 +179,15 @@ def build_planning(
         required_resource_keys={"settings"},
         description="Plan the sync of all flows at once (S1-S7, S12).",
     )
-    def _plan(context: AssetExecutionContext, **records: pl.DataFrame):
+    def _plan(context: AssetExecutionContext):
         settings: SyncSettings = context.resources.settings
         store = settings.store()
-        frames = {dt.key: conform(dt, records[input_name(dt)]) for dt in datatypes}
+        idle = None if settings.full_read else nothing_to_do(store, sinks)
+        if idle:  # no output: Dagster skips the sinks, and the stored plan stays the last one
+            context.log.info(idle)
+            yield from _skipped_checks(checks, idle)
+            return
+        frames = load_snapshots(store, datatypes)
         plan = make_plan(frames, list(flows), load_state(store))
         over = check_circuit_breaker(plan, settings.mass_write_limit)
         if over and not settings.allow_mass_write and not settings.dry_run:
@@ -180,6 +201,8 @@ def build_planning(
                 metadata={"over_limit": MetadataValue.json(dict(over))},
             )
         save_plan(store, plan, context.run.run_id)
+        if not settings.dry_run:
+            store.write_tables(append={PLANS: record_plan(store, context.run.run_id)})
 
         clusters = plan.clusters
         dup = clusters.filter(pl.col("record").is_duplicated())
@@ -250,6 +273,18 @@ def build_planning(
             )
 
     return _plan
+
+
+def _skipped_checks(checks: Sequence[AssetCheckSpec], reason: str):
+    """Check results of a skipped plan: nothing was planned, so nothing can fail."""
+    for spec in checks:
+        yield AssetCheckResult(
+            asset_key=spec.asset_key,
+            check_name=spec.name,
+            passed=True,
+            description=reason,
+            metadata={"skipped": True},
+        )
 
 
 def _unresolved_columns(flow: ResolvedFlow, frames: dict[str, pl.DataFrame]) -> list[str]:

@@ -71,6 +71,8 @@ class RunReport:
     moves: pl.DataFrame | None = None
     conflicts: pl.DataFrame | None = None
     cleaned: list[FinishedRun] = field(default_factory=list)
+    skipped: str | None = None
+    """Why planning and the sinks were skipped (nothing read, nothing pending), if they were."""
 
     @property
     def writes(self) -> int:
@@ -157,6 +159,7 @@ def run_sync(
         if "read" in mat.metadata and len(mat.asset_key.path) == 2:
             read[mat.asset_key.to_user_string()] = int(mat.metadata["read"].value)
     error = None if result.success else _failure_message(result)
+    skipped = _skip_reason(result)
     try:
         table, moves, conflicts = report(settings, result.run_id, flows)
     except Failure:  # the run failed before it planned
@@ -171,7 +174,18 @@ def run_sync(
         moves=moves,
         conflicts=conflicts,
         cleaned=finished,
+        skipped=skipped,
     )
+
+
+def _skip_reason(result) -> str | None:
+    """The planning step's reason for skipping, from its (passed) check evaluations."""
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if "skipped" in evaluation.metadata:
+                return evaluation.description
+    return None
 
 
 def _failure_message(result) -> str:
@@ -248,6 +262,8 @@ def format_report(rep: RunReport) -> str:
         if "_source" in rep.flows.columns
         else rep.flows
     )
+    if rep.skipped:
+        return rep.skipped
     out = [text_table(flows)]
     if rep.read:
         out.append("read this run: " + ", ".join(f"{k} {v}" for k, v in sorted(rep.read.items())))

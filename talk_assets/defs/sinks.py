@@ -21,6 +21,7 @@ from dagster import (
 from talk_assets.defs import connectors
 from talk_assets.defs.metadata import column_lineage, lineage_table, markdown_table
 from talk_assets.defs.planning import PLAN_KEY, flow_key, load_plan, load_state
+from talk_assets.defs.progress import SINKS_DONE, sink_done_row
 from talk_assets.defs.recovery import INTENTS_TABLE
 from talk_assets.defs.settings import SyncSettings
 from talk_assets.defs.sources import OWNERS
@@ -45,6 +46,11 @@ MAX_COMMITS = 25
 
 def sink_key(dt: Datatype) -> AssetKey:
     return AssetKey(["sinks", f"{dt.system}__{dt.name}"])
+
+
+def sink_name(dt: Datatype) -> str:
+    """The sink's name in the `sinks_done` progress table."""
+    return sink_key(dt).to_user_string()
 
 
 def writes_into(flow: ResolvedFlow, dt: Datatype) -> bool:
@@ -178,7 +184,9 @@ def run_sink(context: AssetExecutionContext, dt: Datatype, settings: SyncSetting
         _commit(
             store, plan, connectors.results_frames([])[0], None, run_id, confirmed_earlier=confirmed
         )
-    store.write_tables(append={"sync_log": decisions})
+    # The last write of the sink: its plan is done (`progress.py`); a fatal stop is not done.
+    done = {} if fatal else {SINKS_DONE: sink_done_row(run_id, sink_name(dt))}
+    store.write_tables(append={"sync_log": decisions, **done})
     receipt = pl.concat([pl.DataFrame(schema=SYNC_LOG), *logs])
     if fatal:
         raise Failure(

@@ -2,22 +2,25 @@
 
 The cursor of a datatype is derived from its stored snapshot (the newest last-changed value in
 it, `TenantStore.newest`, the same query the change sensor asks), so snapshot and cursor can
-never disagree after a crash: the IO manager stores both at once.
+never disagree after a crash. A source stores its snapshot itself, by key, in one transaction
+with the `snapshot_changes` row that tells planning something changed (`progress.py`); it has
+no IO-manager value, so an unchanged datatype costs one cursor query and one read request.
 """
 
 from collections.abc import Iterable
 
 import polars as pl
-from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetsDefinition, Output, asset
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, asset
 
 from talk_assets.defs import connectors
 from talk_assets.defs.metadata import datatype_schema, markdown_table
+from talk_assets.defs.progress import CHANGES, change_row, changed_this_run
 from talk_assets.defs.recovery import recover_inserts
 from talk_assets.defs.settings import SyncSettings
-from talk_assets.engine import mark_gone, merge_incremental
+from talk_assets.engine import mark_gone
 from talk_assets.engine.schemas import conform as conform_to
 from talk_assets.engine.state import SyncState
-from talk_assets.store.tenant import STATE_SCHEMA
+from talk_assets.store.tenant import STATE_SCHEMA, TenantStore, q
 from talk_assets.systems import Datatype, datatype
 from talk_assets.systems.derived import derive_records
 
@@ -37,10 +40,16 @@ def conform(dt: Datatype, frame: pl.DataFrame) -> pl.DataFrame:
     return conform_to(frame, dt.polars_schema())
 
 
-def _read_source(context: AssetExecutionContext, dt: Datatype, settings: SyncSettings):
+def _read_source(context: AssetExecutionContext, dt: Datatype, settings: SyncSettings) -> dict:
+    """Read `dt` since its cursor and store what changed (upsert by id); returns metadata.
+
+    Nothing whole is loaded or rewritten unless this is a full read: the cursor is one query,
+    the changed records replace their stored rows, and an unchanged datatype writes nothing.
+    """
     store = settings.store()
-    previous = store.read_table(dt.system, dt.name)
-    full = settings.full_read or previous is None
+    run_id = context.run.run_id
+    exists = dt.name in store.table_names(dt.system)
+    full = settings.full_read or not exists
     since = None if full else store.newest(dt.system, dt.name, dt.last_changed_field)
     client = getattr(context.resources, dt.system)
     recovered = recover_inserts(store, connectors.client_of(client), dt)
@@ -50,34 +59,52 @@ def _read_source(context: AssetExecutionContext, dt: Datatype, settings: SyncSet
             "found in the system and linked (S10)"
         )
     read = connectors.read_records(client, dt, since)
-    changed = conform(dt, read.frame)
-    snapshot = changed if full else merge_incremental(conform(dt, previous), changed, dt.id_field)
-    gone = 0
-    if full and previous is not None and previous.height:
-        state = SyncState.from_frames(store.read_tables(STATE_SCHEMA, ["gone"]))
-        marked = mark_gone(state, dt.key, previous, snapshot, dt.id_field, context.run.run_id)
-        new_gone = marked.gone.join(state.gone.select("record"), on="record", how="anti")
-        gone = new_gone.height
-        if gone:
-            store.write_tables(append={"gone": new_gone})
-            context.log.warning(f"{dt.key}: {gone} record(s) disappeared (S8); partners left alone")
+    changed = conform(dt, read.frame).unique(subset=[dt.id_field], keep="last", maintain_order=True)
+    gone = _newly_gone(store, dt, changed, run_id) if full and exists else None
+    if full or changed.height or recovered or (gone is not None and gone.height):
+        append = {CHANGES: change_row(run_id, dt.key, changed.height)}
+        if gone is not None and gone.height:
+            append["gone"] = gone
+            context.log.warning(
+                f"{dt.key}: {gone.height} record(s) disappeared (S8); partners left alone"
+            )
+        store.store_snapshot(
+            dt.system, dt.name, changed, key=None if full else dt.id_field, append=append
+        )
     problems = read.problems
     if problems.height:
         context.log.warning(
             f"{dt.key}: {problems.height} value(s) did not fit the schema and were read as empty"
         )
-    return snapshot, {
-        "dagster/row_count": snapshot.height,
+    return {
+        "dagster/row_count": store.count(dt.system, dt.name),
         "read": changed.height,
         "read_mode": "full" if full else "incremental",
         "cursor_before": since or "",
         "cursor_after": read.cursor or since or "",
-        "disappeared": gone,
+        "disappeared": 0 if gone is None else gone.height,
         "recovered_inserts": recovered,
         "value_problems": problems.height,
         "value_problems_preview": markdown_table(problems),
-        "preview": markdown_table(snapshot),
+        "preview": markdown_table(changed),
     }
+
+
+def _newly_gone(
+    store: TenantStore, dt: Datatype, full_read: pl.DataFrame, run_id: str
+) -> pl.DataFrame:
+    """Records a full read no longer returns and that are not marked gone yet (S8)."""
+    previous = store.query(f"select {q(dt.id_field)} from {q(dt.system)}.{q(dt.name)}")
+    state = SyncState.from_frames(store.read_tables(STATE_SCHEMA, ["gone"]))
+    marked = mark_gone(
+        state,
+        dt.key,
+        conform_to(previous, {dt.id_field: dt.polars_schema()[dt.id_field]}),
+        full_read,
+        dt.id_field,
+        run_id,
+    )
+    return marked.gone.join(state.gone.select("record"), on="record", how="anti")
 
 
 def build_source_asset(dt: Datatype, pool: str) -> AssetsDefinition:
@@ -94,9 +121,8 @@ def build_source_asset(dt: Datatype, pool: str) -> AssetsDefinition:
         metadata={"dagster/column_schema": datatype_schema(dt), "endpoint": dt.endpoint or ""},
         required_resource_keys={dt.system, "settings"},
     )
-    def _source(context: AssetExecutionContext) -> Output[pl.DataFrame]:
-        snapshot, metadata = _read_source(context, dt, context.resources.settings)
-        return Output(snapshot, metadata=metadata)
+    def _source(context: AssetExecutionContext) -> MaterializeResult:
+        return MaterializeResult(metadata=_read_source(context, dt, context.resources.settings))
 
     return _source
 
@@ -110,14 +136,35 @@ def build_derived_asset(dt: Datatype, pool: str) -> AssetsDefinition:
         group_name=dt.system,
         kinds={dt.system, "polars", "duckdb"},
         owners=OWNERS,
-        ins={"parent": AssetIn(source_key(parent_dt))},
+        deps=[source_key(parent_dt)],
+        required_resource_keys={"settings"},
         description=f"{dt.system} {dt.name}: the `{dt.embedded_as}` objects embedded in {parent_dt.name}.",
         metadata={"dagster/column_schema": datatype_schema(dt)},
     )
-    def _derived(parent: pl.DataFrame) -> Output[pl.DataFrame]:
-        frame = derive_records(dt, parent_dt, conform(parent_dt, parent))
-        return Output(
-            frame, metadata={"dagster/row_count": frame.height, "preview": markdown_table(frame)}
+    def _derived(context: AssetExecutionContext) -> MaterializeResult:
+        store = context.resources.settings.store()
+        run_id = context.run.run_id
+        stale = dt.name not in store.table_names(dt.system)
+        if not stale and not changed_this_run(store, run_id, parent_dt.key):
+            return MaterializeResult(
+                metadata={"dagster/row_count": store.count(dt.system, dt.name), "read": 0}
+            )
+        parent = store.read_table(parent_dt.system, parent_dt.name)
+        parent = parent_dt.empty_frame() if parent is None else conform(parent_dt, parent)
+        frame = derive_records(dt, parent_dt, parent)
+        store.store_snapshot(
+            dt.system,
+            dt.name,
+            frame,
+            key=None,
+            append={CHANGES: change_row(run_id, dt.key, frame.height)},
+        )
+        return MaterializeResult(
+            metadata={
+                "dagster/row_count": frame.height,
+                "read": frame.height,
+                "preview": markdown_table(frame),
+            }
         )
 
     return _derived

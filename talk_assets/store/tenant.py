@@ -222,6 +222,63 @@ class TenantStore:
                 con.execute("rollback")
                 raise
 
+    def store_snapshot(
+        self,
+        schema: str,
+        table: str,
+        frame: pl.DataFrame,
+        *,
+        key: str | None,
+        append: Mapping[str, pl.DataFrame] | None = None,
+    ) -> None:
+        """Store records of one snapshot table and append state rows, in ONE transaction.
+
+        key None: the frame is the whole snapshot (a full read) and replaces the table. Else
+        the frame holds changed records that replace the stored rows with the same `key` (an
+        upsert by key: a run that read little writes little). A table whose columns differ
+        from the frame's (the schema grew) is rewritten whole once.
+        """
+        with self.connect(read_only=False) as con:
+            con.execute("begin transaction")
+            try:
+                con.execute(f"create schema if not exists {q(schema)}")
+                con.execute(f"create schema if not exists {q(STATE_SCHEMA)}")
+                columns = [
+                    r[0]
+                    for r in con.execute(
+                        "select column_name from duckdb_columns() "
+                        "where schema_name = ? and table_name = ? order by column_index",
+                        [schema, table],
+                    ).fetchall()
+                ]
+                if key is None or not columns:
+                    _replace(con, schema, table, frame)
+                elif columns != frame.columns:
+                    stored = con.sql(f"select * from {q(schema)}.{q(table)}").pl()
+                    kept = stored.join(frame.select(key), on=key, how="anti")
+                    merged = pl.concat([kept, frame], how="diagonal_relaxed").select(frame.columns)
+                    _replace(con, schema, table, merged)
+                elif frame.height:
+                    arrow = frame.to_arrow()  # noqa: F841  # referenced by name in the SQL
+                    con.execute(
+                        f"delete from {q(schema)}.{q(table)} "
+                        f"where {q(key)} in (select {q(key)} from arrow)"
+                    )
+                    con.execute(f"insert into {q(schema)}.{q(table)} by name select * from arrow")
+                for name, rows in (append or {}).items():
+                    _append(con, STATE_SCHEMA, name, rows)
+                con.execute("commit")
+            except BaseException:
+                con.execute("rollback")
+                raise
+
+    def count(self, schema: str, table: str) -> int:
+        """Rows of a table (0 when it does not exist)."""
+        if table not in self.table_names(schema):
+            return 0
+        with self.connect() as con:
+            return int(con.execute(f"select count(*) from {q(schema)}.{q(table)}").fetchone()[0])
+
 
 def _replace(con: duckdb.DuckDBPyConnection, schema: str, name: str, frame: pl.DataFrame) -> None:
     arrow = frame.to_arrow()  # noqa: F841  # referenced by name in the SQL

@@ -98,9 +98,14 @@ def test_s10_run_cut_after_any_write_ends_as_the_uncut_run(
         )
 
     uncut, uncut_state = settle(*run(records, CHAINED, state)[:2])
-    edited = {}
+    cluster_of = dict(
+        make_plan(records, CHAINED, state).clusters.select("record", "cluster").rows()
+    )
+    edited: dict[str, set[str]] = {}
     for key, row, _, _ in changes:
-        edited.setdefault(row, set()).add(key)
+        if row < records[key].height:
+            record = f"{key}:{records[key][datatype(key).id_field][row]}"
+            edited.setdefault(cluster_of.get(record, record), set()).add(key)
     # Two systems edited in one cluster is a conflict: the newest edit wins, and the sync's own
     # writes in a cut run bump timestamps too, so the winner may differ from the uncut run's.
     conflicting = any(len(keys) > 1 for keys in edited.values())

@@ -266,7 +266,9 @@ def between_sinks(cut: CutRun, writes_before: int) -> None:
     assert run_writes(cut.home, cut.run_id) == sent, "killed too late: a sink was writing"
 
 
-def write_cut(system: str, method: str, path: str) -> Callable[[CutRun, int], None]:
+def write_cut(
+    system: str, method: str, path: str, landed: Callable[[Emulators], bool]
+) -> Callable[[CutRun, int], None]:
     """Kill between a write and its record: `system` applies every request, then drops the
     connection (the answer is lost); kill as soon as the write of `method path` landed."""
 
@@ -277,7 +279,9 @@ def write_cut(system: str, method: str, path: str) -> Callable[[CutRun, int], No
         cut.wait_for(
             f"{method} {path} landed", lambda: requests(cut.emu, system, method, path) > earlier
         )
+        time.sleep(0.3)  # counted on receipt: let it be applied (every answer is lost anyway)
         cut.kill()
+        assert landed(cut.emu), f"the cut {method} {path} did not land"
         sent = cut.emu.write_requests() - writes_before
         recorded = run_writes(cut.home, cut.run_id)
         assert recorded < sent, f"the cut write was recorded ({recorded} of {sent})"
@@ -294,8 +298,15 @@ POINTS = {
     "reads": at_reads,
     "planning": at_planning,
     "between_two_sinks": between_sinks,
-    "between_an_update_and_its_record": write_cut("powerofficego", "PATCH", "/v2/ContactPersons"),
-    "between_an_insert_and_its_record": write_cut("crmoffice", "POST", "/contacts"),
+    "between_an_update_and_its_record": write_cut(
+        "powerofficego",
+        "PATCH",
+        "/v2/ContactPersons",
+        lambda emu: EDIT in people(emu, LAST)["contactpersons"],
+    ),
+    "between_an_insert_and_its_record": write_cut(
+        "crmoffice", "POST", "/contacts", lambda emu: people(emu, NEW)["contacts"] == [NEW]
+    ),
 }
 
 

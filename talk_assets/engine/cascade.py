@@ -38,6 +38,7 @@ from talk_assets.engine.inserts import InsertPlan
 from talk_assets.engine.lazy import ENGINE, collect_all
 from talk_assets.engine.mapping import json_object, json_value, parse_dynamic, render
 from talk_assets.engine.reconcile import decide
+from talk_assets.systems import Datatype
 
 S = pl.String
 MAX_ATTEMPTS = 3
@@ -478,7 +479,12 @@ def settle(
     return Settled(
         touched=touched,
         updates=_updates(overlay),
-        inserts=_inserts(cands.filter(~pl.col("write_id").is_in(dropped)), overlay, fixed),
+        inserts=_inserts(
+            cands.filter(~pl.col("write_id").is_in(dropped)),
+            overlay,
+            fixed,
+            {i.target.key: i.target for i in ins},
+        ),
         insert_sources=contributors.filter(~pl.col("write_id").is_in(dropped)).select(
             "write_id", "flow", source="s_key"
         ),
@@ -586,7 +592,12 @@ def _updates(overlay: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _inserts(cands: pl.DataFrame, overlay: pl.DataFrame, fixed: pl.DataFrame) -> pl.DataFrame:
+def _inserts(
+    cands: pl.DataFrame,
+    overlay: pl.DataFrame,
+    fixed: pl.DataFrame,
+    targets: Mapping[str, Datatype],
+) -> pl.DataFrame:
     vals = overlay.filter(pl.col("ref").str.starts_with("insert:")).select(
         write_id="ref", path="path", value="value"
     )
@@ -596,7 +607,7 @@ def _inserts(cands: pl.DataFrame, overlay: pl.DataFrame, fixed: pl.DataFrame) ->
             fixed.select("write_id", "path", value="field_value"),
         ]
     ).join(cands.select("write_id", "datatype"), on="write_id")
-    types = _field_types(vals)
+    types = _field_types(vals, targets)
     objects = (
         vals.join(types, on=["datatype", "path"], how="left")
         .sort("write_id", "path")
@@ -614,11 +625,10 @@ def _inserts(cands: pl.DataFrame, overlay: pl.DataFrame, fixed: pl.DataFrame) ->
     )
 
 
-def _field_types(vals: pl.DataFrame) -> pl.DataFrame:
-    from talk_assets.systems import datatype
-
+def _field_types(vals: pl.DataFrame, targets: Mapping[str, Datatype]) -> pl.DataFrame:
+    """(datatype, path, ftype) of the inserts' values, from their target datatypes."""
     pairs = vals.select("datatype", "path").unique()
-    ftypes = [datatype(d).field(p).type for d, p in pairs.iter_rows()]
+    ftypes = [targets[d].field(p).type for d, p in pairs.iter_rows()]
     return pairs.with_columns(ftype=pl.Series(ftypes, dtype=S))
 
 

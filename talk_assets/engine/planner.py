@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import polars as pl
 
 from talk_assets.engine import schemas as sch
 from talk_assets.engine.cascade import settle
-from talk_assets.engine.flows import FlowCtx, prepare, side
+from talk_assets.engine.flows import FlowCtx, datatypes_of, prepare, side
 from talk_assets.engine.identity import LABEL, NODE, Identity
 from talk_assets.engine.identity import build as build_identity
 from talk_assets.engine.inserts import plan_inserts
@@ -26,20 +26,26 @@ from talk_assets.engine.plan import SyncPlan
 from talk_assets.engine.reconcile import decide
 from talk_assets.engine.state import SyncState
 from talk_assets.flows.model import Flow
-from talk_assets.systems import ResolvedFlow, datatype
+from talk_assets.systems import Datatype, ResolvedFlow
 
 
 def make_plan(
     records: Mapping[str, pl.DataFrame],
     flows: Sequence[ResolvedFlow | Flow],
     state: SyncState,
+    datatypes: Iterable[Datatype] = (),
 ) -> SyncPlan:
     """Plan one run. records: datatype key -> current records with the schema's columns;
-    flows in document order. Pure: nothing is written, so a dry run is just this (S12)."""
+    flows in document order. Pure: nothing is written, so a dry run is just this (S12).
+
+    The datatypes are the flows' own; `datatypes` names those of records no flow reads or
+    writes (they only join clusters). Nothing is looked up by key elsewhere.
+    """
     ctxs = prepare(list(flows))
+    known = {**{dt.key: dt for dt in datatypes}, **datatypes_of(ctxs)}
     for attempt in SEEDS:
         try:
-            return _plan(records, ctxs, state, (2 * attempt + 1, 2 * attempt + 2))
+            return _plan(records, ctxs, state, known, (2 * attempt + 1, 2 * attempt + 2))
         except HashCollisionError:
             if attempt == SEEDS[-1]:
                 raise
@@ -50,9 +56,10 @@ def _plan(
     records: Mapping[str, pl.DataFrame],
     ctxs: list[FlowCtx],
     state: SyncState,
+    datatypes: Mapping[str, Datatype],
     seeds: tuple[int, int],
 ) -> SyncPlan:
-    ident, merges = _identity(records, ctxs, state, seeds)
+    ident, merges = _identity(records, ctxs, state, datatypes, seeds)
     cl = ident.clusters
     recs = _attached(records, ctxs, ident)
     cl_nodes = cl.hstack([ident.index["node"], ident.index["label"]]).lazy()
@@ -108,8 +115,8 @@ def _plan(
         if c.inserts:
             targets.setdefault(c.rf.target.key, []).append(c)
     ins = [
-        plan_inserts(recs, datatype(key), group, cl_nodes, state.inserted.lazy())
-        for key, group in targets.items()
+        plan_inserts(recs, group[0].rf.target, group, cl_nodes, state.inserted.lazy())
+        for group in targets.values()
     ]
     mapped_df, dec_df, rejects_df = collect_all(
         [
@@ -214,11 +221,20 @@ def _identity(
     records: Mapping[str, pl.DataFrame],
     ctxs: list[FlowCtx],
     state: SyncState,
+    datatypes: Mapping[str, Datatype],
     seeds: tuple[int, int],
 ) -> tuple[Identity, pl.DataFrame]:
-    """Clusters (S1, S2) and the merges (new links) merge criteria found this run."""
+    """Clusters (S1, S2) and the merges (new links) merge criteria found this run.
+
+    records: keyed by the keys of `datatypes` (any other key is refused).
+    """
+    unknown = sorted(set(records) - set(datatypes))
+    if unknown:
+        raise ValueError(
+            f"records of datatypes no flow names: {', '.join(unknown)} (pass them as datatypes)"
+        )
     keys = [
-        side({key: df.with_row_index(POS)}, datatype(key), [], "", {"pos": POS}).select(
+        side({key: df.with_row_index(POS)}, datatypes[key], [], "", {"pos": POS}).select(
             record="key", datatype=pl.lit(key), pos="pos"
         )
         for key, df in records.items()

@@ -10,7 +10,7 @@ from talk_assets.engine import schemas as sch
 from talk_assets.engine.mapping import parse_dynamic, render
 from talk_assets.engine.plan import SyncPlan
 from talk_assets.engine.state import SyncState
-from talk_assets.systems import datatype
+from talk_assets.systems.schema import FIELD_TYPES
 
 
 def apply(
@@ -47,7 +47,7 @@ def apply(
     # Synced values: agreements, and rows whose writes were all confirmed (stored value if
     # echoed). apply runs once per sink batch: inserts confirmed by an earlier batch are known
     # from insert tracking; a row is recorded in the batch that confirms its last write.
-    stored = _stored_values(writes)
+    stored = _stored_values(writes, plan.baselines)
     now = pl.concat([res.select("write_id"), new_keys.select("write_id")]).unique()["write_id"]
     earlier = (
         plan.insert_sources.join(state.inserted, on=["flow", "source"])
@@ -118,18 +118,29 @@ def apply(
     )
 
 
-def _stored_values(writes: pl.DataFrame) -> pl.DataFrame:
-    """(write_id, path, stored) from the records the systems answered, as canonical strings."""
+def _stored_values(writes: pl.DataFrame, baselines: pl.DataFrame) -> pl.DataFrame:
+    """(write_id, path, stored) from the records the systems answered, as canonical strings.
+
+    Only the fields the plan's baselines read back (`written_path`) are decoded, in their
+    field's type (`written_type`): the plan says what each write wrote, so no datatype is
+    looked up (a plan reloaded from its stored frames works alike).
+    """
     parts = [pl.DataFrame(schema={"write_id": pl.String, "path": pl.String, "stored": pl.String})]
-    with_record = writes.filter(pl.col("stored_json").is_not_null())
-    for key in with_record["datatype"].unique().sort():
-        dt = datatype(key)
-        rows = with_record.filter(pl.col("datatype") == key)
-        decoded = rows.select(
-            "write_id", rec=pl.col("stored_json").str.json_decode(pl.Struct(dt.polars_schema()))
-        ).unnest("rec")
-        parts.extend(
-            decoded.select("write_id", path=pl.lit(f.path), stored=render(pl.col(f.path), f.type))
-            for f in dt.fields
+    written = (
+        baselines.filter(pl.col("write_id").is_not_null() & pl.col("written_path").is_not_null())
+        .select("write_id", path="written_path", field_type="written_type")
+        .unique()
+    )
+    with_record = (
+        writes.filter(pl.col("stored_json").is_not_null())
+        .select("write_id", "stored_json")
+        .join(written, on="write_id")
+    )
+    fields = with_record.select("path", "field_type").unique().sort("path", "field_type")
+    for path, field_type in fields.iter_rows():
+        rows = with_record.filter((pl.col("path") == path) & (pl.col("field_type") == field_type))
+        value = pl.col("stored_json").str.json_decode(pl.Struct({path: FIELD_TYPES[field_type]}))
+        parts.append(
+            rows.select("write_id", "path", stored=render(value.struct.field(path), field_type))
         )
     return pl.concat(parts).filter(pl.col("stored").is_not_null())

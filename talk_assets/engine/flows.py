@@ -92,6 +92,15 @@ def prepare(flows: list[ResolvedFlow | Flow]) -> list[FlowCtx]:
     return out
 
 
+def datatypes_of(ctxs: list[FlowCtx]) -> dict[str, Datatype]:
+    """Datatype key -> Datatype of every flow's source and target (the engine's only lookup)."""
+    out: dict[str, Datatype] = {}
+    for c in ctxs:
+        for dt in (c.rf.source, c.rf.target):
+            out.setdefault(dt.key, dt)
+    return out
+
+
 def _match(path: str, value: object) -> pl.Expr:
     return (pl.col(path) == pl.lit(value)).fill_null(False)
 

@@ -10,50 +10,56 @@ from __future__ import annotations
 
 import polars as pl
 
-sv, tv, base, hb = pl.col("sv"), pl.col("tv"), pl.col("base"), pl.col("has_base")
-
 
 def _ts(col: str) -> pl.Expr:
     return pl.col(col).str.to_datetime(time_zone="UTC", strict=False)
 
 
 def decide(long: pl.LazyFrame) -> pl.LazyFrame:
-    eq = sv.eq_missing(tv)
-    s_ch = ~sv.eq_missing(base) | ~hb
-    t_ch = ~tv.eq_missing(base) | ~hb
-    both_set = sv.is_not_null() & tv.is_not_null()
-    conflict = hb & s_ch & t_ch & ~eq & both_set
+    source_value, target_value = pl.col("sv"), pl.col("tv")
+    synced, has_synced = pl.col("base"), pl.col("has_base")
+    eq = source_value.eq_missing(target_value)
+    source_changed = ~source_value.eq_missing(synced) | ~has_synced
+    target_changed = ~target_value.eq_missing(synced) | ~has_synced
+    both_set = source_value.is_not_null() & target_value.is_not_null()
+    conflict = has_synced & source_changed & target_changed & ~eq & both_set
     action = (
         pl.when(eq)
-        .then(pl.when(~hb | ~base.eq_missing(sv)).then(pl.lit("agree")).otherwise(pl.lit("none")))
-        .when(sv.is_null())
+        .then(
+            pl.when(~has_synced | ~synced.eq_missing(source_value))
+            .then(pl.lit("agree"))
+            .otherwise(pl.lit("none"))
+        )
+        .when(source_value.is_null())
         .then(pl.lit("to_source"))
-        .when(tv.is_null())
+        .when(target_value.is_null())
         .then(pl.lit("to_target"))
-        .when(~hb)
+        .when(~has_synced)
         .then(pl.lit("to_target"))
         .when(conflict)
         .then(pl.lit("conflict"))
-        .when(s_ch)
+        .when(source_changed)
         .then(pl.lit("to_target"))
         .otherwise(pl.lit("to_source"))
     )
     reason = (
         pl.when(eq)
-        .then(pl.when(~hb).then(pl.lit("first link: equal")).otherwise(pl.lit("both agree")))
-        .when(~hb & sv.is_null())
+        .then(
+            pl.when(~has_synced).then(pl.lit("first link: equal")).otherwise(pl.lit("both agree"))
+        )
+        .when(~has_synced & source_value.is_null())
         .then(pl.lit("first link: source empty, empty never overwrites"))
-        .when(~hb & tv.is_null())
+        .when(~has_synced & target_value.is_null())
         .then(pl.lit("first link: target empty, empty never overwrites"))
-        .when(~hb)
+        .when(~has_synced)
         .then(pl.lit("first link: document's source side wins"))
-        .when(sv.is_null())
+        .when(source_value.is_null())
         .then(pl.lit("source emptied: empty never overwrites, value written back"))
-        .when(tv.is_null())
+        .when(target_value.is_null())
         .then(pl.lit("target emptied: empty never overwrites, value written back"))
         .when(conflict)
         .then(pl.lit("conflict"))
-        .when(s_ch)
+        .when(source_changed)
         .then(pl.lit("source changed"))
         .otherwise(pl.lit("target changed"))
     )
@@ -61,13 +67,13 @@ def decide(long: pl.LazyFrame) -> pl.LazyFrame:
     # Timestamps are parsed for the (rare) conflicts only.
     newer_target = (_ts("t_ts") > _ts("s_ts")).fill_null(False)
     settled = out.filter(~pl.col("conflict")).with_columns(
-        value=pl.when(pl.col("action") == "to_source").then(tv).otherwise(sv)
+        value=pl.when(pl.col("action") == "to_source").then(target_value).otherwise(source_value)
     )
     conflicts = out.filter(pl.col("conflict")).with_columns(
         action=pl.when(newer_target).then(pl.lit("to_source")).otherwise(pl.lit("to_target")),
         reason=pl.when(newer_target)
         .then(pl.lit("conflict: target changed most recently"))
         .otherwise(pl.lit("conflict: source changed most recently (or tie)")),
-        value=pl.when(newer_target).then(tv).otherwise(sv),
+        value=pl.when(newer_target).then(target_value).otherwise(source_value),
     )
     return pl.concat([settled, conflicts])

@@ -9,129 +9,148 @@ from __future__ import annotations
 
 import polars as pl
 
-S = pl.String()
-B = pl.Boolean()
-I = pl.Int64()  # noqa: E741
+STRING = pl.String()
+BOOLEAN = pl.Boolean()
+INT64 = pl.Int64()
 
 Schema = dict[str, pl.DataType]
 
 # --- state (persisted between runs) -------------------------------------------------------
 
-LINKS: Schema = {"source": S, "target": S, "origin": S, "flow": S}
+LINKS: Schema = {"source": STRING, "target": STRING, "origin": STRING, "flow": STRING}
 """Edges between record keys. origin: `insert` (insert tracking), `merge` (a merge criterion
 matched), `confirmed` (a pair that reached agreement through its cluster, pinned directly).
 flow: the flow name that made the link."""
 
-SYNCED: Schema = {"flow": S, "source": S, "target": S, "property": S, "value": S}
+SYNCED: Schema = {
+    "flow": STRING,
+    "source": STRING,
+    "target": STRING,
+    "property": STRING,
+    "value": STRING,
+}
 """Last synced value (Sesam's `$based_on`) per flow, source record, target record and target
 property path; canonical string in the mapping's target type, null = agreed empty."""
 
-INSERTED: Schema = {"flow": S, "source": S, "target": S}
+INSERTED: Schema = {"flow": STRING, "source": STRING, "target": STRING}
 """Insert tracking: (flow, source record) was inserted as target record. Never again (S8)."""
 
-GONE: Schema = {"record": S, "datatype": S, "run": S}
+GONE: Schema = {"record": STRING, "datatype": STRING, "run": STRING}
 """Records that disappeared from their system, with the run that saw them gone."""
 
 # --- inputs -------------------------------------------------------------------------------
 
-RESULTS: Schema = {"write_id": S, "ok": B, "new_id": S, "record": S, "status": I, "error": S}
+RESULTS: Schema = {
+    "write_id": STRING,
+    "ok": BOOLEAN,
+    "new_id": STRING,
+    "record": STRING,
+    "status": INT64,
+    "error": STRING,
+}
 """What the sinks answer, one row per executed write. new_id: the id an insert got. record: the
 record as the system stored it, a JSON object string `{path: value}` (flat, dotted paths)."""
 
 # --- plan (outputs) -----------------------------------------------------------------------
 
-CLUSTERS: Schema = {"record": S, "datatype": S, "cluster": S, "gone": B}
+CLUSTERS: Schema = {"record": STRING, "datatype": STRING, "cluster": STRING, "gone": BOOLEAN}
 """Every known record (present, or only known from links/state) -> its cluster id (the
 smallest record key of the cluster). gone: not present in its system any more (S8)."""
 
 MAPPED: Schema = {
-    "flow": S,
-    "cluster": S,
-    "source": S,
-    "target": S,
-    "property": S,
-    "source_property": S,
-    "type": S,
-    "writable": B,
-    "source_value": S,
-    "target_value": S,
-    "synced": S,
-    "has_synced": B,
+    "flow": STRING,
+    "cluster": STRING,
+    "source": STRING,
+    "target": STRING,
+    "property": STRING,
+    "source_property": STRING,
+    "type": STRING,
+    "writable": BOOLEAN,
+    "source_value": STRING,
+    "target_value": STRING,
+    "synced": STRING,
+    "has_synced": BOOLEAN,
 }
 """Per flow, linked pair and mapped property: both sides' values coerced to the mapping's
 target type (null = empty or not convertible), and the last synced value."""
 
 INSERTS: Schema = {
-    "write_id": S,
-    "flow": S,
-    "source": S,
-    "cluster": S,
-    "datatype": S,
-    "values": S,
-    "parent_id": S,
+    "write_id": STRING,
+    "flow": STRING,
+    "source": STRING,
+    "cluster": STRING,
+    "datatype": STRING,
+    "values": STRING,
+    "parent_id": STRING,
 }
 """One row per new target record. flow/source: the first contributing flow (document order)
 and its source record; all contributors are in INSERT_SOURCES. values: JSON `{path: value}`
 with writable non-empty values only. parent_id: id of the parent record for child datatypes."""
 
-INSERT_SOURCES: Schema = {"write_id": S, "flow": S, "source": S}
+INSERT_SOURCES: Schema = {"write_id": STRING, "flow": STRING, "source": STRING}
 """Every (flow, source record) an insert serves (several flows into one target datatype)."""
 
 UPDATES: Schema = {
-    "write_id": S,
-    "flow": S,
-    "direction": S,
-    "system": S,
-    "datatype": S,
-    "record": S,
-    "record_id": S,
-    "property": S,
-    "old_value": S,
-    "new_value": S,
-    "reason": S,
+    "write_id": STRING,
+    "flow": STRING,
+    "direction": STRING,
+    "system": STRING,
+    "datatype": STRING,
+    "record": STRING,
+    "record_id": STRING,
+    "property": STRING,
+    "old_value": STRING,
+    "new_value": STRING,
+    "reason": STRING,
 }
 """One row per (record to write, property). direction: `to_target` or `to_source`. Values are
 canonical strings in the written field's type."""
 
-MERGES: Schema = {"flow": S, "source": S, "target": S, "criterion": S}
+MERGES: Schema = {"flow": STRING, "source": STRING, "target": STRING, "criterion": STRING}
 """New links found by merge criteria this run (not yet in state)."""
 
 CONFLICTS: Schema = {
-    "flow": S,
-    "source": S,
-    "target": S,
-    "property": S,
-    "source_value": S,
-    "target_value": S,
-    "synced": S,
-    "winner": S,
-    "value": S,
-    "reason": S,
+    "flow": STRING,
+    "source": STRING,
+    "target": STRING,
+    "property": STRING,
+    "source_value": STRING,
+    "target_value": STRING,
+    "synced": STRING,
+    "winner": STRING,
+    "value": STRING,
+    "reason": STRING,
 }
 """Both sides changed to different non-empty values; winner `source` or `target`."""
 
-REJECTS: Schema = {"flow": S, "record": S, "property": S, "value": S, "reason": S}
+REJECTS: Schema = {
+    "flow": STRING,
+    "record": STRING,
+    "property": STRING,
+    "value": STRING,
+    "reason": STRING,
+}
 """Values or records that cannot be written (not convertible, required field missing, no
 parent). The rest of the record still syncs."""
 
-SKIPPED: Schema = {"flow": S, "record": S, "reason": S}
+SKIPPED: Schema = {"flow": STRING, "record": STRING, "reason": STRING}
 """Source records that would need an insert but have nothing to write (S3)."""
 
-NOTES: Schema = {"flow": S, "note": S}
+NOTES: Schema = {"flow": STRING, "note": STRING}
 """Per flow remarks: `nothing to write` (no writable mapping), unparsed conditions, ..."""
 
 BASELINES: Schema = {
-    "flow": S,
-    "source": S,
-    "target": S,
-    "property": S,
-    "value": S,
-    "type": S,
-    "write_id": S,
-    "written_path": S,
-    "written_type": S,
-    "source_write": S,
-    "target_write": S,
+    "flow": STRING,
+    "source": STRING,
+    "target": STRING,
+    "property": STRING,
+    "value": STRING,
+    "type": STRING,
+    "write_id": STRING,
+    "written_path": STRING,
+    "written_type": STRING,
+    "source_write": STRING,
+    "target_write": STRING,
 }
 """Last synced values the plan establishes once its writes are confirmed (used by `apply`).
 source/target null: a record this plan inserts, filled from the new id of the insert
@@ -141,21 +160,147 @@ whose stored value becomes the synced value. A row is recorded once all of its w
 confirmed (`write_id`, `source_write`, `target_write`)."""
 
 WRITES: Schema = {
-    "write_id": S,
-    "op": S,
-    "system": S,
-    "datatype": S,
-    "record": S,
-    "record_id": S,
-    "parent_id": S,
-    "cluster": S,
-    "flow": S,
-    "values": S,
+    "write_id": STRING,
+    "op": STRING,
+    "system": STRING,
+    "datatype": STRING,
+    "record": STRING,
+    "record_id": STRING,
+    "parent_id": STRING,
+    "cluster": STRING,
+    "flow": STRING,
+    "values": STRING,
 }
 """What the sinks execute: ONE ROW PER TARGET RECORD. op `insert` (record/record_id null) or
 `update`; values JSON `{path: value}` with JSON-typed values (numbers, booleans, strings)."""
 
-COUNTS: Schema = {"datatype": S, "inserts": I, "updates": I, "writes": I}
+COUNTS: Schema = {"datatype": STRING, "inserts": INT64, "updates": INT64, "writes": INT64}
+
+
+# --- internal frames of one plan (never published or stored) -------------------------------
+
+UINT32 = pl.UInt32()
+
+PAIR_DETAILS: Schema = {
+    "flow_idx": pl.Int32(),
+    "pair": UINT32,
+    "s_id": STRING,
+    "t_id": STRING,
+    "s_parent": STRING,
+    "t_parent": STRING,
+    "s_ts": STRING,
+    "t_ts": STRING,
+}
+"""Per linked pair (flow_idx, pair): the sides' ids, parent ids and last-changed timestamps,
+which only the few rows to write need; joined back to LONG by (flow_idx, pair)."""
+
+LONG: Schema = {
+    "flow": STRING,
+    "cluster": STRING,
+    "source": STRING,
+    "target": STRING,
+    "property": STRING,
+    "source_property": STRING,
+    "type": STRING,
+    "s_type": STRING,
+    "t_type": STRING,
+    "s_dt": STRING,
+    "t_dt": STRING,
+    "s_raw": STRING,
+    "sv": STRING,
+    "t_raw": STRING,
+    "tv": STRING,
+    "base": STRING,
+    "flow_idx": pl.Int32(),
+    "flow_rank": UINT32,
+    "prop_rank": UINT32,
+    "s_node": UINT32,
+    "t_node": UINT32,
+    "order": pl.UInt64(),
+    "label": UINT32,
+    "pair": UINT32,
+    "writable": BOOLEAN,
+    "s_fail": BOOLEAN,
+    "t_fail": BOOLEAN,
+    "has_base": BOOLEAN,
+}
+"""The first pass's pair rows (`pairs.py`): one per flow, linked pair and mapped property.
+`s_`/`t_` columns are the source/target side's: field type, datatype key, node id, rendered
+value (`raw`) and whether it failed to convert (`fail`); sv/tv the values in the comparison
+`type`, base/has_base the last synced value; flow_rank/prop_rank/order the output order;
+label the pair's cluster label, pair its row in PAIR_DETAILS."""
+
+CASCADE_ROW: Schema = {
+    "flow": STRING,
+    "flow_idx": pl.Int32(),
+    "label": UINT32,
+    "cluster": STRING,
+    "s_ref": STRING,
+    "t_ref": STRING,
+    "s_virt": BOOLEAN,
+    "t_virt": BOOLEAN,
+    "property": STRING,
+    "source_property": STRING,
+    "type": STRING,
+    "s_type": STRING,
+    "t_type": STRING,
+    "s_dt": STRING,
+    "t_dt": STRING,
+    "s_raw0": STRING,
+    "t_raw0": STRING,
+    "base0": STRING,
+    "has_base0": BOOLEAN,
+    "s_id": STRING,
+    "t_id": STRING,
+    "s_parent": STRING,
+    "t_parent": STRING,
+    "s_ts": STRING,
+    "t_ts": STRING,
+}
+"""A pair row of a touched cluster in the cascade (`cascade.py`). s_ref/t_ref: a record key,
+or an insert's write_id for a virtual record (s_virt/t_virt); raw0/base0/has_base0: the
+values and last synced value before the rounds."""
+
+OVERLAY: Schema = {
+    "ref": STRING,
+    "path": STRING,
+    "value": STRING,
+    "fixed": BOOLEAN,
+    "w_giver": STRING,
+    "w_flow": STRING,
+    "w_flow_idx": pl.Int32(),
+    "w_direction": STRING,
+    "w_reason": STRING,
+    "w_ftype": STRING,
+    "w_dt": STRING,
+    "w_id": STRING,
+    "w_parent": STRING,
+    "w_old": STRING,
+    "w_cluster": STRING,
+}
+"""Planned values in the cascade: per record (`ref`, as in CASCADE_ROW) and field path, the
+value it holds once the plan's writes are confirmed. fixed: a target filter value of an
+insert. `w_` columns describe the write that gives it (null for an insert's own values)."""
+
+PLANNED_UPDATE: Schema = {
+    "write_id": STRING,
+    "flow": STRING,
+    "flow_idx": pl.Int32(),
+    "direction": STRING,
+    "system": STRING,
+    "datatype": STRING,
+    "record": STRING,
+    "record_id": STRING,
+    "parent_id": STRING,
+    "cluster": STRING,
+    "path": STRING,
+    "ftype": STRING,
+    "old_value": STRING,
+    "new_value": STRING,
+    "reason": STRING,
+}
+"""Update rows before they are grouped into WRITES: one per (record, field path) with the
+field's type (`ftype`); becomes UPDATES (`path` as property)."""
 
 
 def empty(schema: Schema) -> pl.DataFrame:

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from talk_assets.engine import SyncPlan, SyncState, identity, keys, make_plan, planner
+from talk_assets.engine import SyncPlan, SyncState, identity, keys, make_plan, pairs
 from talk_assets.engine.identity import components
 from talk_assets.flows.spec import committed_flows
 from talk_assets_tests.engine.sim import frame, run
@@ -50,7 +50,7 @@ def _weak_on(monkeypatch: pytest.MonkeyPatch, bad_seeds: set[int]) -> None:
     def weak(expr: pl.Expr, seed: int) -> pl.Expr:
         return expr.str.len_bytes().cast(pl.UInt64) if seed in bad_seeds else real(expr, seed)
 
-    for mod in (keys, identity, planner):
+    for mod in (keys, identity, pairs):
         monkeypatch.setattr(mod, "key_hash", weak)
 
 
@@ -70,7 +70,7 @@ def test_synced_key_collision_is_detected(monkeypatch: pytest.MonkeyPatch) -> No
     def constant_on_first(cols: list[pl.Expr], seed: int) -> pl.Expr:
         return pl.lit(7, pl.UInt64) if seed == 1 else real(cols, seed)
 
-    monkeypatch.setattr(planner, "combine", constant_on_first)
+    monkeypatch.setattr(pairs, "combine", constant_on_first)
     _assert_same(expected, make_plan(records, FLOWS, state))
 
 

@@ -17,6 +17,7 @@ from talk_assets.engine import (
 )
 from talk_assets.flows.model import DatatypeRef, Flow, PropertyMapping, RuleKind
 from talk_assets.flows.spec import committed_flows
+from talk_assets.systems import datatype
 from talk_assets_tests.engine.sim import execute, frame, run
 
 FLOWS = {f.name: f for f in committed_flows()}
@@ -62,7 +63,12 @@ def test_s1_clusters_are_transitive_and_insert_links_hold():
         CONTACTS: frame(CONTACTS, [dict(id="k1", givenName="Ola", familyName="Nordmann")]),
         CP: frame(CP, [dict(Id=7, ContactId=1, FirstName="Ola", LastName="Nordmann")]),
     }
-    plan = make_plan(records, flows("powerofficego_contactperson__crmoffice_contacts"), state)
+    plan = make_plan(
+        records,
+        flows("powerofficego_contactperson__crmoffice_contacts"),
+        state,
+        datatypes=[datatype(CUST)],  # the customers take part in clusters only
+    )
     cl = dict(plan.clusters.select("record", "cluster").iter_rows())
     # {C, K, P} is one cluster named by its smallest key; the contact person finds K there.
     assert cl[f"{CONTACTS}:k1"] == cl[f"{CP}:7"] == cl[f"{CUST}:1"] == f"{CONTACTS}:k1"

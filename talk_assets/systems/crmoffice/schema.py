@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from talk_assets.systems.schema import Datatype, Field, System
 
-F = Field
-
 
 def _common() -> tuple[Field, ...]:
     return (
-        F("id", "string", read_only=True, identity=True),
-        F("updatedAt", "datetime", read_only=True, aliases=("lastChanged", "lastModified")),
+        Field("id", "string", read_only=True, identity=True),
+        Field("updatedAt", "datetime", read_only=True, aliases=("lastChanged", "lastModified")),
     )
 
 
@@ -20,12 +18,12 @@ CONTACTS = Datatype(
     endpoint="contacts",
     fields=(
         *_common(),
-        F("givenName", aliases=("firstName",)),
-        F("familyName", aliases=("lastName",)),
-        F("directPhone", aliases=("phone",)),
-        F("mobilePhone", aliases=("mobile",)),
-        F("email", aliases=("emailAddress",)),
-        F("companyId"),
+        Field("givenName", aliases=("firstName",)),
+        Field("familyName", aliases=("lastName",)),
+        Field("directPhone", aliases=("phone",)),
+        Field("mobilePhone", aliases=("mobile",)),
+        Field("email", aliases=("emailAddress",)),
+        Field("companyId"),
     ),
     id_field="id",
     last_changed_field="updatedAt",
@@ -38,12 +36,12 @@ COMPANIES = Datatype(
     endpoint="companies",
     fields=(
         *_common(),
-        F("name"),
-        F("orgNr", aliases=("organizationNumber",)),
-        F("visitAddress.streetAddress", aliases=("streetAddress",)),
-        F("visitAddress.postCode", aliases=("postCode", "zipCode")),
-        F("visitAddress.postalArea", aliases=("postalArea", "city")),
-        F("visitAddress.country", aliases=("country", "countryCode")),
+        Field("name"),
+        Field("orgNr", aliases=("organizationNumber",)),
+        Field("visitAddress.streetAddress", aliases=("streetAddress",)),
+        Field("visitAddress.postCode", aliases=("postCode", "zipCode")),
+        Field("visitAddress.postalArea", aliases=("postalArea", "city")),
+        Field("visitAddress.country", aliases=("country", "countryCode")),
     ),
     id_field="id",
     last_changed_field="updatedAt",
@@ -57,9 +55,9 @@ ACTIVITIES = Datatype(
     endpoint="activities",
     fields=(
         *_common(),
-        F("subject"),
-        F("ownerId"),
-        F("startsAt"),
+        Field("subject"),
+        Field("ownerId"),
+        Field("startsAt"),
     ),
     id_field="id",
     last_changed_field="updatedAt",

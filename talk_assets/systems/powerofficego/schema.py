@@ -5,27 +5,25 @@ from __future__ import annotations
 
 from talk_assets.systems.schema import Datatype, Field, System
 
-F = Field
-
 
 def _common() -> tuple[Field, ...]:
     return (
-        F("Id", "integer", read_only=True, identity=True, aliases=("id",)),
-        F("LastChangedDateTimeOffset", "datetime", read_only=True, aliases=("lastChanged",)),
+        Field("Id", "integer", read_only=True, identity=True, aliases=("id",)),
+        Field("LastChangedDateTimeOffset", "datetime", read_only=True, aliases=("lastChanged",)),
     )
 
 
 def _mail_address(with_id: bool, line2: bool) -> tuple[Field, ...]:
     fields = [
-        F("MailAddress.AddressLine1", aliases=("addressLine1", "streetAddress")),
-        F("MailAddress.City", aliases=("city",)),
-        F("MailAddress.CountryCode", aliases=("countryCode", "residenceCountryCode")),
-        F("MailAddress.ZipCode", aliases=("zipCode",)),
+        Field("MailAddress.AddressLine1", aliases=("addressLine1", "streetAddress")),
+        Field("MailAddress.City", aliases=("city",)),
+        Field("MailAddress.CountryCode", aliases=("countryCode", "residenceCountryCode")),
+        Field("MailAddress.ZipCode", aliases=("zipCode",)),
     ]
     if line2:
-        fields.insert(1, F("MailAddress.AddressLine2", aliases=("addressLine2",)))
+        fields.insert(1, Field("MailAddress.AddressLine2", aliases=("addressLine2",)))
     if with_id:
-        fields.insert(0, F("MailAddress.Id", "integer", read_only=True, aliases=("addressId",)))
+        fields.insert(0, Field("MailAddress.Id", "integer", read_only=True, aliases=("addressId",)))
     return tuple(fields)
 
 
@@ -36,16 +34,16 @@ def _party(name: str, endpoint: str, aliases: tuple[str, ...]) -> Datatype:
         endpoint=endpoint,
         fields=(
             *_common(),
-            F("Number", "integer"),
-            F("Name"),
-            F("IsPerson", "boolean"),
-            F("FirstName"),
-            F("LastName"),
-            F("DateOfBirth", "date"),
-            F("EmailAddress", aliases=("email",)),
-            F("PhoneNumber"),
-            F("OrganizationNumber"),
-            F("ExternalImportReference"),
+            Field("Number", "integer"),
+            Field("Name"),
+            Field("IsPerson", "boolean"),
+            Field("FirstName"),
+            Field("LastName"),
+            Field("DateOfBirth", "date"),
+            Field("EmailAddress", aliases=("email",)),
+            Field("PhoneNumber"),
+            Field("OrganizationNumber"),
+            Field("ExternalImportReference"),
             *_mail_address(with_id=True, line2=True),
         ),
         id_field="Id",
@@ -64,14 +62,14 @@ CONTACT_PERSONS = Datatype(
     endpoint="ContactPersons",
     fields=(
         *_common(),
-        F("ContactId", "integer", aliases=("contactId",)),
-        F("FirstName"),
-        F("LastName"),
-        F("EmailAddress", aliases=("email",)),
-        F("PhoneNumber"),
-        F("DateOfBirth", "date"),
-        F("Title"),
-        F("ExternalCode"),
+        Field("ContactId", "integer", aliases=("contactId",)),
+        Field("FirstName"),
+        Field("LastName"),
+        Field("EmailAddress", aliases=("email",)),
+        Field("PhoneNumber"),
+        Field("DateOfBirth", "date"),
+        Field("Title"),
+        Field("ExternalCode"),
         *_mail_address(with_id=False, line2=False),
     ),
     id_field="Id",
@@ -94,14 +92,14 @@ EMPLOYEES = Datatype(
     endpoint="Employees",
     fields=(
         *_common(),
-        F("Number", "integer"),
-        F("FirstName"),
-        F("LastName"),
-        F("EmailAddress", aliases=("email",)),
-        F("PhoneNumber"),
-        F("DateOfBirth", "date"),
-        F("JobTitle"),
-        F("StartDate", "date"),
+        Field("Number", "integer"),
+        Field("FirstName"),
+        Field("LastName"),
+        Field("EmailAddress", aliases=("email",)),
+        Field("PhoneNumber"),
+        Field("DateOfBirth", "date"),
+        Field("JobTitle"),
+        Field("StartDate", "date"),
     ),
     id_field="Id",
     last_changed_field="LastChangedDateTimeOffset",
@@ -115,11 +113,11 @@ PRODUCTS = Datatype(
     endpoint="Products",
     fields=(
         *_common(),
-        F("Code"),
-        F("Name"),
-        F("Description"),
-        F("UnitPrice", "number"),
-        F("IsArchived", "boolean"),
+        Field("Code"),
+        Field("Name"),
+        Field("Description"),
+        Field("UnitPrice", "number"),
+        Field("IsArchived", "boolean"),
     ),
     id_field="Id",
     last_changed_field="LastChangedDateTimeOffset",
@@ -133,13 +131,13 @@ PROJECTS = Datatype(
     endpoint="Projects",
     fields=(
         *_common(),
-        F("Code"),
-        F("Name"),
-        F("ProjectManagerEmployeeId", "integer"),
-        F("StartDate", "date"),
-        F("EndDate", "date"),
-        F("CustomerId", "integer"),
-        F("IsActive", "boolean"),
+        Field("Code"),
+        Field("Name"),
+        Field("ProjectManagerEmployeeId", "integer"),
+        Field("StartDate", "date"),
+        Field("EndDate", "date"),
+        Field("CustomerId", "integer"),
+        Field("IsActive", "boolean"),
     ),
     id_field="Id",
     last_changed_field="LastChangedDateTimeOffset",
@@ -152,14 +150,14 @@ ADDRESSES = Datatype(
     name="addresses",
     endpoint=None,
     fields=(
-        F("Id", "integer", read_only=True, identity=True, aliases=("id",)),
-        F("LastChangedDateTimeOffset", "datetime", read_only=True, aliases=("lastChanged",)),
-        F("OwnerId", "integer", read_only=True, aliases=("supplierId", "ownerId")),
-        F("AddressLine1", aliases=("addressLine1", "streetAddress")),
-        F("AddressLine2", aliases=("addressLine2",)),
-        F("City", aliases=("city",)),
-        F("CountryCode", aliases=("countryCode", "residenceCountryCode")),
-        F("ZipCode", aliases=("zipCode",)),
+        Field("Id", "integer", read_only=True, identity=True, aliases=("id",)),
+        Field("LastChangedDateTimeOffset", "datetime", read_only=True, aliases=("lastChanged",)),
+        Field("OwnerId", "integer", read_only=True, aliases=("supplierId", "ownerId")),
+        Field("AddressLine1", aliases=("addressLine1", "streetAddress")),
+        Field("AddressLine2", aliases=("addressLine2",)),
+        Field("City", aliases=("city",)),
+        Field("CountryCode", aliases=("countryCode", "residenceCountryCode")),
+        Field("ZipCode", aliases=("zipCode",)),
     ),
     id_field="Id",
     last_changed_field="LastChangedDateTimeOffset",

@@ -1,0 +1,195 @@
+"""Cascade results: what the settled rounds plan (updates, inserts, baselines, conflicts)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import polars as pl
+
+from talk_assets.engine import schemas as sch
+from talk_assets.engine.inserts import InsertPlan
+from talk_assets.engine.mapping import json_object, json_value
+from talk_assets.systems import Datatype
+
+STRING = pl.String
+
+
+def drops(
+    cands: pl.DataFrame, overlay: pl.DataFrame, ins: list[InsertPlan]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(skipped: nothing to write, rejects: first required field missing) among `cands`."""
+    has = overlay.filter(~pl.col("fixed") & pl.col("value").is_not_null()).select(
+        write_id="ref", path="path"
+    )
+    skip = cands.join(has, on="write_id", how="anti").select(
+        "write_id", "flow", record="s_key", reason=pl.lit("nothing to write")
+    )
+    rest = cands.join(has, on="write_id", how="semi")
+    out = []
+    for i in ins:
+        todo = rest.filter(pl.col("datatype") == i.target.key)
+        for path in i.target.required:
+            missing = todo.join(has.filter(pl.col("path") == path), on="write_id", how="anti")
+            out.append(
+                missing.select(
+                    "write_id",
+                    "flow",
+                    record="s_key",
+                    property=pl.lit(path),
+                    value=pl.lit(None, STRING),
+                    reason=pl.lit(f"required field {path} missing"),
+                )
+            )
+            todo = todo.join(missing, on="write_id", how="anti")
+    required = (
+        pl.concat(out)
+        if out
+        else pl.DataFrame(
+            schema={
+                "write_id": STRING,
+                "flow": STRING,
+                "record": STRING,
+                "property": STRING,
+                "value": STRING,
+                "reason": STRING,
+            }
+        )
+    )
+    return skip, required
+
+
+def planned_updates(overlay: pl.DataFrame) -> pl.DataFrame:
+    """Update rows (the planner's shape) for planned values of real records."""
+    real = overlay.filter(
+        pl.col("w_dt").is_not_null()
+        & ~pl.col("ref").str.starts_with("insert:")
+        & ~pl.col("value").eq_missing(pl.col("w_old"))
+    )
+    return real.select(
+        write_id=pl.concat_str([pl.lit("update:"), pl.col("ref")]),
+        flow="w_flow",
+        flow_idx="w_flow_idx",
+        direction="w_direction",
+        system=pl.col("w_dt").str.split_exact(".", 1).struct.field("field_0"),
+        datatype="w_dt",
+        record="ref",
+        record_id="w_id",
+        parent_id="w_parent",
+        cluster="w_cluster",
+        path="path",
+        ftype="w_ftype",
+        old_value="w_old",
+        new_value="value",
+        reason="w_reason",
+    )
+
+
+def insert_rows(
+    cands: pl.DataFrame,
+    overlay: pl.DataFrame,
+    fixed: pl.DataFrame,
+    targets: Mapping[str, Datatype],
+) -> pl.DataFrame:
+    vals = overlay.filter(pl.col("ref").str.starts_with("insert:")).select(
+        write_id="ref", path="path", value="value"
+    )
+    vals = pl.concat(
+        [
+            vals.join(fixed, on=["write_id", "path"], how="anti"),
+            fixed.select("write_id", "path", value="field_value"),
+        ]
+    ).join(cands.select("write_id", "datatype"), on="write_id")
+    types = _field_types(vals, targets)
+    objects = (
+        vals.join(types, on=["datatype", "path"], how="left")
+        .sort("write_id", "path")
+        .group_by("write_id")
+        .agg(values=json_object(pl.col("path"), json_value(pl.col("value"), pl.col("ftype"))))
+    )
+    return cands.join(objects, on="write_id").select(
+        "write_id",
+        "flow",
+        source="s_key",
+        cluster="cluster",
+        datatype="datatype",
+        values="values",
+        parent_id="parent_id",
+    )
+
+
+def _field_types(vals: pl.DataFrame, targets: Mapping[str, Datatype]) -> pl.DataFrame:
+    """(datatype, path, ftype) of the inserts' values, from their target datatypes."""
+    pairs = vals.select("datatype", "path").unique()
+    ftypes = [targets[d].field(p).type for d, p in pairs.iter_rows()]
+    return pairs.with_columns(ftype=pl.Series(ftypes, dtype=STRING))
+
+
+def baselines(rows: pl.DataFrame, overlay: pl.DataFrame) -> pl.DataFrame:
+    """Last synced values of the pairs whose agreement this plan changes."""
+    changed = rows.filter(
+        (pl.col("has_base") != pl.col("has_base0")) | ~pl.col("base").eq_missing(pl.col("base0"))
+    )
+    ov = overlay.filter(
+        pl.col("ref").str.starts_with("insert:") | ~pl.col("value").eq_missing(pl.col("w_old"))
+    ).select("ref", "path", written=pl.lit(True))
+    changed = (
+        changed.join(
+            ov.rename({"ref": "t_ref", "path": "property", "written": "t_written"}),
+            on=["t_ref", "property"],
+            how="left",
+        )
+        .join(
+            ov.rename({"ref": "s_ref", "path": "source_property", "written": "s_written"}),
+            on=["s_ref", "source_property"],
+            how="left",
+        )
+        .with_columns(pl.col("t_written", "s_written").fill_null(False))
+    )
+
+    def write_of(side_: str) -> pl.Expr:
+        ref = pl.col(f"{side_}_ref")
+        return (
+            pl.when(pl.col(f"{side_}_virt"))
+            .then(ref)
+            .otherwise(pl.concat_str([pl.lit("update:"), ref]))
+        )
+
+    tw, sw = pl.col("t_written"), pl.col("s_written")
+    return changed.select(
+        "flow",
+        source=pl.when(pl.col("s_virt")).then(pl.lit(None, STRING)).otherwise("s_ref"),
+        target=pl.when(pl.col("t_virt")).then(pl.lit(None, STRING)).otherwise("t_ref"),
+        property="property",
+        value="base",
+        type="type",
+        write_id=pl.when(tw).then(write_of("t")).when(sw).then(write_of("s")),
+        written_path=pl.when(tw).then("property").when(sw).then("source_property"),
+        written_type=pl.when(tw).then("t_type").when(sw).then("s_type"),
+        # Every write this pair's agreement depends on: a side that does not hold the value
+        # yet must confirm its write first, or a cut run would advance the pair for a side
+        # that never got the value (S10).
+        source_write=pl.when(pl.col("s_virt") | sw).then(write_of("s")),
+        target_write=pl.when(pl.col("t_virt") | tw).then(write_of("t")),
+    )
+
+
+def conflict_rows(dec: pl.DataFrame) -> pl.DataFrame:
+    if dec.is_empty():
+        return sch.empty(sch.CONFLICTS)
+    real = dec.filter(~pl.col("s_virt") & ~pl.col("t_virt")).unique(
+        subset=["flow", "s_ref", "t_ref", "property"], keep="first", maintain_order=True
+    )
+    return real.select(
+        "flow",
+        source="s_ref",
+        target="t_ref",
+        property="property",
+        source_value="sv",
+        target_value="tv",
+        synced="base",
+        winner=pl.when(pl.col("action") == "to_target")
+        .then(pl.lit("source"))
+        .otherwise(pl.lit("target")),
+        value="value",
+        reason="reason",
+    )

@@ -1,0 +1,127 @@
+"""Cascade pair rows: pairs of a touched cluster with a virtual record (an insert candidate)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import polars as pl
+
+from talk_assets.engine import schemas as sch
+from talk_assets.engine.flows import FlowCtx, side
+from talk_assets.engine.identity import LABEL
+from talk_assets.engine.mapping import parse_dynamic, render
+from talk_assets.engine.pairs import property_columns
+
+STRING = pl.String
+
+SAME = set(sch.CASCADE_ROW) - {
+    "s_ref",
+    "t_ref",
+    "s_virt",
+    "t_virt",
+    "s_raw0",
+    "t_raw0",
+    "base0",
+    "has_base0",
+}
+"""CASCADE_ROW columns a first-pass pair row (LONG with PAIR_DETAILS) has under the same name."""
+
+
+def coerce_str(raw: pl.Expr, from_type: pl.Expr, to_type: pl.Expr) -> pl.Expr:
+    """`mapping.coerce` for a rendered value with per-row types (small frames)."""
+    same = (from_type == to_type) | (
+        to_type.is_in(["string", "datetime"]) & (from_type != "boolean")
+    )
+    return (
+        pl.when(same)
+        .then(raw)
+        .when((from_type == "boolean") & (to_type != "string"))
+        .then(pl.when(to_type == "boolean").then(raw))
+        .otherwise(parse_dynamic(raw, to_type))
+    )
+
+
+def virtual_rows(
+    records: Mapping[str, pl.DataFrame],
+    ctxs: list[FlowCtx],
+    cands: pl.DataFrame,
+    initial: pl.DataFrame,
+) -> list[pl.LazyFrame]:
+    """Pair rows (`CASCADE_ROW`) of every flow for pairs with at least one virtual record.
+
+    cands: write_id, label, datatype of the virtual records; initial: their values (write_id,
+    path, field_value), for the flows' filters.
+    """
+    out = []
+    keys = set(cands["datatype"].unique())
+    for c in ctxs:
+        rf = c.rf
+        if not c.writable or not ({rf.source.key, rf.target.key} & keys):
+            continue
+
+        def virtual(dt, flt, prefix: str, cols: dict[str, pl.DataType]) -> pl.LazyFrame:
+            v = cands.lazy().filter(pl.col("datatype") == dt.key)
+            if flt is not None:
+                ok = initial.lazy().filter(
+                    (pl.col("path") == flt[0]) & (pl.col("field_value") == str(flt[1]).lower())
+                )
+                v = v.join(ok.select("write_id"), on="write_id", how="semi")
+            return v.select(
+                pl.col("write_id").alias(f"{prefix}ref"),
+                pl.lit(True).alias(f"{prefix}virt"),
+                *[pl.lit(None, STRING).alias(f"{prefix}{x}") for x in ("id", "ts", "parent")],
+                pl.col("label").alias(f"{prefix}label"),
+                *[pl.lit(None, t).alias(a) for a, t in cols.items()],
+            )
+
+        def real(dt, flt, prefix: str, cols: dict[str, str], labels: pl.LazyFrame):
+            return (
+                side(records, dt, [flt], prefix, {**cols, f"{prefix}label": LABEL})
+                .join(labels, left_on=f"{prefix}label", right_on="label", how="semi")
+                .select(
+                    pl.col(f"{prefix}key").alias(f"{prefix}ref"),
+                    pl.lit(False).alias(f"{prefix}virt"),
+                    *[f"{prefix}{x}" for x in ("id", "ts", "parent", "label")],
+                    *cols,
+                )
+            )
+
+        props = c.writable
+        scols = {f"s{i}": s.path for i, s, _, _ in props}
+        tcols = {f"t{i}": t.path for i, _, t, _ in props}
+        stypes = {f"s{i}": s.polars_type for i, s, _, _ in props}
+        ttypes = {f"t{i}": t.polars_type for i, _, t, _ in props}
+        vs = virtual(rf.source, rf.source_filter, "s_", stypes)
+        vt = virtual(rf.target, rf.target_filter, "t_", ttypes)
+        src = pl.concat(
+            [real(rf.source, rf.source_filter, "s_", scols, vt.select(label="t_label")), vs]
+        )
+        tgt = pl.concat(
+            [real(rf.target, rf.target_filter, "t_", tcols, vs.select(label="s_label")), vt]
+        )
+        pairs = src.join(tgt, left_on="s_label", right_on="t_label").filter(
+            (pl.col("s_virt") | pl.col("t_virt")) & (pl.col("s_ref") != pl.col("t_ref"))
+        )
+        for i, s, t, typ in props:
+            out.append(
+                pairs.select(
+                    **property_columns(c, s, t, typ),
+                    label="s_label",
+                    cluster=pl.lit(None, STRING),
+                    s_ref="s_ref",
+                    t_ref="t_ref",
+                    s_virt="s_virt",
+                    t_virt="t_virt",
+                    s_raw0=render(pl.col(f"s{i}"), s.type),
+                    t_raw0=render(pl.col(f"t{i}"), t.type),
+                    base0=pl.lit(None, STRING),
+                    has_base0=pl.lit(False),
+                    s_id="s_id",
+                    t_id="t_id",
+                    s_parent="s_parent",
+                    t_parent="t_parent",
+                    s_ts="s_ts",
+                    t_ts="t_ts",
+                )
+            )
+    return out

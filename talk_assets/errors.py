@@ -19,9 +19,11 @@ class UserError(Exception):
         why: str | None = None,
         fix: str | None = None,
         exit_code: int | None = None,
+        details: list[str] | None = None,
     ) -> None:
         super().__init__(what)
         self.what = what
+        self.details = list(details or [])
         self.why = why
         self.fix = fix
         if exit_code is not None:
@@ -33,7 +35,7 @@ class UserError(Exception):
             out += [f"  why: {line}" for line in self.why.splitlines()]
         if self.fix:
             out += [f"  fix: {line}" for line in self.fix.splitlines()]
-        return out
+        return out + self.details
 
     def __str__(self) -> str:
         return "\n".join(self.lines())

@@ -138,7 +138,11 @@ def state_checks(tenant: str) -> list[Check]:
     except (duckdb.Error, OSError) as exc:
         return [Check(name, FAILED, f"{path} does not open read-only: {exc}")]
     tables = ", ".join(f"{schema}: {n} tables" for schema, n in rows) or "no tables"
-    run = f"newest run {newest[0][:8]} at {newest[1]:%Y-%m-%d %H:%M:%S}" if newest else "no run yet"
+    run = (
+        f"latest run with writes {newest[0][:8]} at {newest[1]:%Y-%m-%d %H:%M:%S}"
+        if newest
+        else "no writes yet"
+    )
     return [Check(name, OK, f"{path} opens read-only; {tables}; {run}")]
 
 

@@ -13,7 +13,8 @@ import argparse
 import os
 import time
 
-from talk_assets.commands.environment import load_environment
+from talk_assets.commands.environment import load_environment, require_configuration
+from talk_assets.errors import UserError
 from talk_assets.store.clusters import linked_ids
 
 TENANT = "demo"
@@ -23,6 +24,8 @@ MAX_SETTLE_RUNS = 4
 
 def demo_command(args: argparse.Namespace) -> int:
     load_environment()
+    require_configuration(systems=False)  # the demo points the systems at its own emulators
+    from talk_assets.commands.sync import failure_lines
     from talk_assets.defs.runner import dagster_instance, format_report, run_sync
     from talk_assets.defs.settings import SyncSettings
     from talk_assets.store.tenant import home, tenant_path
@@ -38,11 +41,17 @@ def demo_command(args: argparse.Namespace) -> int:
     settings = SyncSettings(tenant=TENANT, home=str(base))
 
     def sync(title: str):
-        rep = run_sync(settings, instance=instance)
+        rep = run_sync(
+            settings,
+            instance=instance,
+            log_dir=base / "logs",
+            verbose=getattr(args, "verbose", False),
+        )
         print(f"\n== {title}")
-        print(format_report(rep))
         if not rep.success:
-            raise SystemExit(f"sync failed: {rep.error}")
+            first, *rest = failure_lines(rep, title="the demo's sync failed")
+            raise UserError(first, details=rest)
+        print(format_report(rep))
         return rep
 
     with running_emulators(seed=SEED, size=SIZE, data_file=str(data_file)) as emu:

@@ -1,30 +1,54 @@
-"""`talk-assets sync`: materialize the whole graph once and print what moved."""
+"""`talk-assets sync`: materialize the whole graph once and print what moved.
+
+The configuration is checked before anything is sent. The run's full Dagster log goes to
+`$TALK_ASSETS_HOME/logs/<run id>.log` (and live to stderr with `--verbose`); a failed run ends
+in a few lines: what failed, why (the system's answer) and what to change.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from talk_assets.commands.environment import load_environment
+from talk_assets.commands.environment import load_environment, require_configuration
 
 
 def sync_command(args: argparse.Namespace) -> int:
     load_environment()
+    require_configuration()
     from talk_assets.defs.dead_runs import TenantBusy
     from talk_assets.defs.runner import format_report, run_sync
     from talk_assets.defs.settings import SyncSettings
+    from talk_assets.store.tenant import home
 
     settings = SyncSettings(
         tenant=args.tenant, dry_run=args.dry_run, allow_mass_write=args.allow_mass_write
     )
     try:
-        rep = run_sync(settings, wait=getattr(args, "wait", None))
+        rep = run_sync(
+            settings,
+            wait=getattr(args, "wait", None),
+            log_dir=home().resolve() / "logs",
+            verbose=getattr(args, "verbose", False),
+        )
     except TenantBusy as exc:
         print(f"sync not started: {exc}", file=sys.stderr)
         return 3
-    print(format_report(rep))
+    if rep.success or rep.flows.height:
+        print(format_report(rep))
     if not rep.success:
-        print(f"\nsync failed: {rep.error}", file=sys.stderr)
+        print(*failure_lines(rep), sep="\n", file=sys.stderr)
         return 1
     print(f"\nrun {rep.run_id}: ok")
     return 0
+
+
+def failure_lines(rep, title: str = "sync failed") -> list[str]:
+    """A failed run in a few lines: per cause what failed, why, what to change; the log."""
+    from talk_assets.defs.failures import explain
+
+    lines = explain(rep.failures) if rep.failures else [rep.error or "the run failed"]
+    out = [f"{title}: {lines[0]}", *lines[1:]]
+    if rep.log_path is not None:
+        out.append(f"  log: {rep.log_path}")
+    return out

@@ -6,9 +6,11 @@ at DAGSTER_HOME (default `$TALK_ASSETS_HOME/dagster`) so the UI shows them after
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,8 +19,10 @@ from dagster import DagsterInstance, Failure
 
 from talk_assets.defs.build import SYNC_JOB, TENANT_TAG, build_definitions
 from talk_assets.defs.dead_runs import FinishedRun, hold_tenant, owner_tags
+from talk_assets.defs.failures import StepFailure, step_failures, summary
 from talk_assets.defs.planning import load_plan
 from talk_assets.defs.settings import SyncSettings
+from talk_assets.errors import env_float
 from talk_assets.flows.model import Flow
 from talk_assets.flows.spec import committed_flows
 from talk_assets.store.locks import file_lock, write_atomically
@@ -73,6 +77,9 @@ class RunReport:
     cleaned: list[FinishedRun] = field(default_factory=list)
     skipped: str | None = None
     """Why planning and the sinks were skipped (nothing read, nothing pending), if they were."""
+    failures: list[StepFailure] = field(default_factory=list)
+    log_path: Path | None = None
+    """The run's full Dagster log, when it was written to a file."""
 
     @property
     def writes(self) -> int:
@@ -88,7 +95,7 @@ LOCK_WAIT_SECONDS = 60.0
 
 
 def lock_wait() -> float:
-    return float(os.environ.get("TALK_ASSETS_LOCK_WAIT", LOCK_WAIT_SECONDS))
+    return env_float("TALK_ASSETS_LOCK_WAIT", LOCK_WAIT_SECONDS)
 
 
 def dagster_instance() -> DagsterInstance:
@@ -129,11 +136,15 @@ def run_sync(
     log_level: str = "WARNING",
     wait: float | None = None,
     say: Callable[[str], None] = _stderr,
+    log_dir: Path | None = None,
+    verbose: bool = False,
 ) -> RunReport:
     """One run of the sync job, in this process; `flows` default to the committed specs.
 
     Before it starts, dead runs of the tenant are finished, and a live one is waited for at most
     `wait` seconds (default TALK_ASSETS_LOCK_WAIT), saying so through `say`; then `TenantBusy`.
+    With `log_dir`, the run's full Dagster log (debug level) goes to `<log_dir>/<run id>.log`
+    instead of stderr, and to both when `verbose`.
     """
     flows = list(flows) if flows is not None else committed_flows()
     defs = build_definitions(flows, settings=settings, resources=resources)
@@ -147,18 +158,27 @@ def run_sync(
         wait=lock_wait() if wait is None else wait,
         say=say,
     ) as finished:
-        result = job.execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            tags={TENANT_TAG: settings.tenant, **owner_tags()},
-            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-        )
+        run_id = str(uuid.uuid4())
+        log_path = None if log_dir is None else Path(log_dir) / f"{run_id}.log"
+        with _log_to(log_path, verbose):
+            result = job.execute_in_process(
+                instance=instance,
+                raise_on_error=False,
+                run_id=run_id,
+                tags={TENANT_TAG: settings.tenant, **owner_tags()},
+                run_config={
+                    "loggers": {
+                        "console": {"config": {"log_level": "DEBUG" if log_path else log_level}}
+                    }
+                },
+            )
     read = {}
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
         if "read" in mat.metadata and len(mat.asset_key.path) == 2:
             read[mat.asset_key.to_user_string()] = int(mat.metadata["read"].value)
-    error = None if result.success else _failure_message(result)
+    failures = [] if result.success else step_failures(result)
+    error = None if result.success else summary(failures)
     skipped = _skip_reason(result)
     try:
         table, moves, conflicts = report(settings, result.run_id, flows)
@@ -175,6 +195,8 @@ def run_sync(
         conflicts=conflicts,
         cleaned=finished,
         skipped=skipped,
+        failures=failures,
+        log_path=log_path,
     )
 
 
@@ -188,15 +210,35 @@ def _skip_reason(result) -> str | None:
     return None
 
 
-def _failure_message(result) -> str:
-    for event in result.all_events:
-        if event.is_failure and event.step_failure_data:
-            err = event.step_failure_data.user_failure_data
-            if err and err.description:
-                return f"{event.step_key}: {err.description}"
-            if event.step_failure_data.error:
-                return f"{event.step_key}: {event.step_failure_data.error.message.strip()}"
-    return "the run failed"
+class _Tee:
+    def __init__(self, *streams) -> None:
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+@contextlib.contextmanager
+def _log_to(path: Path | None, verbose: bool) -> Iterator[None]:
+    """Dagster's console logger (and any other stderr output of the run) into `path`, and live
+    on stderr too when `verbose`."""
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as log:
+        sink = _Tee(log, sys.stderr) if verbose else log
+        with contextlib.redirect_stderr(sink):  # type: ignore[type-var]
+            yield
 
 
 def _empty_report() -> pl.DataFrame:

@@ -3,17 +3,13 @@ by `talk-assets sync` flags, or from TALK_ASSETS_* environment variables."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
 
+from talk_assets.errors import env_int
 from talk_assets.store.tenant import TenantStore, tenant_path
-
-
-def _env_int(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
 
 
 class SyncSettings(ConfigurableResource):
@@ -22,7 +18,7 @@ class SyncSettings(ConfigurableResource):
     dry_run: bool = Field(default=False, description="Plan and report, write nothing (S12).")
     allow_mass_write: bool = Field(default=False, description="Override the circuit breaker.")
     mass_write_limit: int = Field(
-        default_factory=lambda: _env_int("TALK_ASSETS_MASS_WRITE_LIMIT", 1000),
+        default_factory=lambda: env_int("TALK_ASSETS_MASS_WRITE_LIMIT", 1000),
         description="Most records one run may write to one datatype (S12 circuit breaker).",
     )
     full_read: bool = Field(

@@ -42,7 +42,7 @@ def demo(tmp_path_factory):
         **os.environ,
         "TALK_ASSETS_HOME": str(home),
         "DAGSTER_HOME": str(home / "dagster"),
-        "TALK_ASSETS_ENV_FILE": str(home / "no.env"),
+        "TALK_ASSETS_ENV_FILE": os.devnull,
     }
     for name in list(env):
         if name.startswith(("POWEROFFICEGO_", "CRMOFFICE_")):

@@ -166,7 +166,7 @@ def test_dagster_dev_serves_the_graph_and_runs_a_sync(tmp_path):
             "DAGSTER_HOME": str(dagster_home),
             "TALK_ASSETS_HOME": str(tmp_path / "state"),
             "TALK_ASSETS_TENANT": "dev",
-            "TALK_ASSETS_ENV_FILE": str(tmp_path / "no.env"),
+            "TALK_ASSETS_ENV_FILE": os.devnull,
         }
         env.pop("TALK_ASSETS_AUTOMATION", None)  # schedules and sensors stay stopped
         cmd = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml"]

@@ -41,7 +41,7 @@ from talk_assets.systems.powerofficego.resource import PowerOfficeGoResource
 def home(tmp_path, monkeypatch):
     monkeypatch.setenv("TALK_ASSETS_HOME", str(tmp_path))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
-    monkeypatch.setenv("TALK_ASSETS_ENV_FILE", str(tmp_path / "no.env"))
+    monkeypatch.setenv("TALK_ASSETS_ENV_FILE", os.devnull)
     return tmp_path
 
 

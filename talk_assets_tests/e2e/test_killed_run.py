@@ -25,7 +25,7 @@ def test_s10_killed_run_is_finished_and_next_sync_runs(tmp_path, monkeypatch):
     env = {
         "TALK_ASSETS_HOME": str(tmp_path),
         "DAGSTER_HOME": str(tmp_path / "dagster"),
-        "TALK_ASSETS_ENV_FILE": str(tmp_path / "no.env"),
+        "TALK_ASSETS_ENV_FILE": os.devnull,
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

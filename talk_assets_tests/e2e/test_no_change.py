@@ -33,9 +33,7 @@ def test_s9_a_run_with_nothing_new_skips_planning_and_sinks(world: World):
     world.crm_patch(f"/contacts/{contact}", familyName="Endret")
     rep = world.sync()
     assert rep.success and not rep.skipped and rep.writes == 1
-    assert [e["LastName"] for e in world.po("/Employees") if str(e["Id"]) == emp] == [
-        "Endret"
-    ]
+    assert [e["LastName"] for e in world.po("/Employees") if str(e["Id"]) == emp] == ["Endret"]
     rep = world.sync()
     assert not rep.skipped and rep.writes == 0
     assert world.sync().skipped

@@ -11,6 +11,7 @@ from talk_assets.systems.connector.client import ConnectorClient
 from talk_assets.systems.connector.errors import (
     ApiError,
     AuthError,
+    ConfigurationError,
     ConnectorError,
     NotFound,
     OutcomeUnknown,
@@ -26,6 +27,7 @@ from talk_assets.systems.connector.transport import Transport, json_body
 __all__ = [
     "ApiError",
     "AuthError",
+    "ConfigurationError",
     "ConnectorClient",
     "ConnectorError",
     "HttpSettings",

@@ -23,7 +23,13 @@ from typing import Any, ClassVar, Self, TypeVar
 import httpx
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from talk_assets.systems.connector.errors import ApiError, AuthError, RequestFailed
+from talk_assets.systems.connector.endpoints import credential_problem, url_problem
+from talk_assets.systems.connector.errors import (
+    ApiError,
+    AuthError,
+    ConfigurationError,
+    RequestFailed,
+)
 from talk_assets.systems.connector.results import ReadResult
 from talk_assets.systems.connector.secrets import Secret
 from talk_assets.systems.connector.settings import HttpSettings, pace_from_env
@@ -148,6 +154,7 @@ class ConnectorClient(Writes):
             if self._closed:
                 raise RuntimeError(f"{self!r} is closed")
             if self._portal is None:
+                self._check_endpoints()
                 stack = contextlib.ExitStack()
                 self._portal = stack.enter_context(
                     start_blocking_portal(name=f"{self.system.name}-http")
@@ -166,6 +173,19 @@ class ConnectorClient(Writes):
                 )
             assert self._transport is not None
             return self._portal, self._transport
+
+    def _check_endpoints(self) -> None:
+        """Before the first request: both URLs usable, and no demo credential for a real
+        service. (A test's own `http_transport` sends nothing anywhere: not checked.)"""
+        if self._http_transport is not None:
+            return
+        urls = {"base_url": self.base_url, "token_url": self.token_url}
+        problems = [url_problem(self.spec.env_var(arg), url) for arg, url in urls.items()]
+        creds = {arg: secret.reveal() for arg, secret in self.credentials.items()}
+        problems.append(credential_problem(self.spec, urls, creds))
+        found = [p for p in problems if p]
+        if found:
+            raise ConfigurationError("; ".join(found), system=self.system.name)
 
     @property
     def transport(self) -> Transport:
@@ -284,6 +304,28 @@ class ConnectorClient(Writes):
         started = since or datetime.now(UTC)
         found = self._run(lambda t: self._find_landed(t, dt, body, reference, None, started))
         return None if found is None else flatten(dt, found)[0]
+
+    def fetch_token(self) -> None:
+        """Get an access token (or reuse the current one): the credentials work."""
+        self._run(lambda t: t.tokens.get())
+
+    def probe(self, datatype: str | Datatype) -> int:
+        """One small read request (the first page, one record): read access to `datatype`.
+        Returns how many records that page held (0 or 1)."""
+        dt = self._listable(datatype)
+
+        async def go(t: Transport) -> int:
+            pages = self._pages(t, dt, None, 1)
+            try:
+                async for page in pages:
+                    return len(page)
+                return 0
+            finally:
+                aclose = getattr(pages, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+
+        return self._run(go)
 
     def has_changes(self, datatype: str | Datatype, since: str | None) -> bool:
         """Whether anything changed after `since` (one request, page size 1). No cursor yet

@@ -34,12 +34,17 @@ class AuthError(ConnectorError):
     """Credentials refused: the token request failed, or a fresh token got a 401."""
 
 
+class ConfigurationError(ConnectorError):
+    """The client's URLs or credentials are unusable: found before any request was sent."""
+
+
 class RequestFailed(ConnectorError):
     """Retries exhausted, or an answer the connector cannot use."""
 
 
 class SystemUnavailable(RequestFailed):
-    """The system could not be reached (connection errors or timeouts until retries ran out)."""
+    """The system could not be reached: connection errors or timeouts until retries ran out, or
+    at once when retrying cannot help (unknown host, connection refused on the first contact)."""
 
 
 class ApiError(ConnectorError):

@@ -34,6 +34,28 @@ log = logging.getLogger(__name__)
 ErrorParser = Callable[[httpx.Response], tuple[str, str | None]]
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+_NO_SUCH_HOST = (
+    "name or service not known",
+    "nodename nor servname",
+    "no address associated with hostname",
+    "getaddrinfo failed",
+    "name does not resolve",
+)
+
+
+def permanent_failure(exc: httpx.TransportError, answered: bool) -> str | None:
+    """Why retrying `exc` cannot help (None when it may): a URL scheme httpx cannot speak, a
+    host name that does not resolve, or a refused connection before the system ever answered
+    (a wrong port or a system that is not running, rather than a blip)."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return f"unsupported URL: {text}"
+    if isinstance(exc, httpx.ConnectError):
+        if any(s in text.lower() for s in _NO_SUCH_HOST):
+            return f"unknown host ({text})"
+        if not answered:
+            return f"connection failed on first contact ({text})"
+    return None
 
 
 class PacedTransport(httpx.AsyncBaseTransport):
@@ -43,6 +65,10 @@ class PacedTransport(httpx.AsyncBaseTransport):
         self.inner = inner
         self.pacer = pacer
         self.requests = 0
+        self.answered = 0
+        """Answers received (of any status): the system has been reached."""
+        self.last_headers: httpx.Headers | None = None
+        """Headers of the latest answer (rate-limit headroom for `talk-assets check`)."""
         self.statuses: Counter[int | str] = Counter()
         """Answers by status (and transport errors by name): 429s should stay rare."""
 
@@ -60,6 +86,8 @@ class PacedTransport(httpx.AsyncBaseTransport):
         finally:
             self.pacer.release(slot)
         self.statuses[response.status_code] += 1
+        self.answered += 1
+        self.last_headers = response.headers
         log.debug("%s %s -> %d in %.3f s", request.method, request.url.path,
                   response.status_code, time.monotonic() - started)  # fmt: skip
         return response
@@ -167,6 +195,13 @@ class Transport:
         try:
             response = await self.http.send(request, auth=self.auth if auth else None)
         except httpx.TransportError as exc:
+            permanent = permanent_failure(exc, self.paced.answered > 0)
+            if permanent is not None:
+                raise SystemUnavailable(
+                    f"{method} {request.url.scheme}://{request.url.netloc.decode()}: {permanent}",
+                    system=self.system,
+                    datatype=datatype,
+                ) from None
             reason = f"{self.system} {method} {path}: {type(exc).__name__}"
             if isinstance(exc, _NOT_SENT) or idempotent:
                 raise Retryable(reason, unreachable=True) from None

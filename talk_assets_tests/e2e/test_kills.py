@@ -326,7 +326,7 @@ def test_s10_a_sync_killed_at_any_point_loses_no_edit_and_doubles_nothing(
         **emulators.env,
         "TALK_ASSETS_HOME": str(tmp_path),
         "DAGSTER_HOME": str(tmp_path / "dagster"),
-        "TALK_ASSETS_ENV_FILE": str(tmp_path / "no.env"),
+        "TALK_ASSETS_ENV_FILE": os.devnull,
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -32,10 +32,11 @@ configuration (environment variables, or a .env file; TALK_ASSETS_ENV_FILE names
   TALK_ASSETS_HOME            state folder (default ./.talk_assets)
   <SYSTEM>_BASE_URL, <SYSTEM>_TOKEN_URL
                               API base and token URL (default: the real service)
-  POWEROFFICEGO_APPLICATION_KEY, POWEROFFICEGO_CLIENT_KEY, POWEROFFICEGO_SUBSCRIPTION_KEY,
-  CRMOFFICE_CLIENT_ID, CRMOFFICE_CLIENT_SECRET
-                              credentials: required for a real service; the emulator's demo
-                              credentials are only ever sent to loopback URLs
+  <SYSTEM>_<CREDENTIAL>       credentials (`talk-assets check` names each system's): required
+                              for a real service; the emulator's demo credentials are only
+                              ever sent to loopback URLs
+  <SYSTEM>_REQUESTS_PER_SECOND
+                              the client's pace (default: the system's limit; 0 = off)
   TALK_ASSETS_MASS_WRITE_LIMIT, TALK_ASSETS_LOCK_WAIT
                               circuit breaker (default 1000), tenant lock wait (default 60 s)
 """
@@ -81,7 +82,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         """
         talk-assets emulate
         talk-assets emulate --size 200 --fault-rate 0.05 --data-file emulators.json
-        POWEROFFICEGO_BASE_URL=http://127.0.0.1:8701/v2 talk-assets sync   # in another shell
+        <SYSTEM>_BASE_URL=<the URL it printed> talk-assets sync   # in another shell
         """,
     )
     if argv is None or (list(argv)[:1] == ["emulate"]):
@@ -157,8 +158,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         "The mapping chain of a property across all flows; with --id, that record's value "
         "history from the sync log (read-only).",
         """
-        talk-assets lineage crmoffice.contacts.givenName
-        talk-assets lineage powerofficego.employees.FirstName --id 42 --tenant demo
+        talk-assets lineage <system>.contacts.givenName
+        talk-assets lineage <system>.employees.FirstName --id 42 --tenant demo
         """,
     )
     p.add_argument("property", metavar="SYSTEM.DATATYPE.PROPERTY")
@@ -181,7 +182,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         "import",
         "print the flow specification of a dataflow document",
         "Print the flow specification (YAML) of a Sesam Talk dataflow document.",
-        "talk-assets flows import ../shared/seeds/powerofficego-crmoffice.rst",
+        "talk-assets flows import ../shared/seeds/000_265dbc7c6246be08.txt",
     )
     p.add_argument("file", metavar="FILE.rst")
     p = _command(

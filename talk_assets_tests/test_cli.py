@@ -38,7 +38,7 @@ def test_version_and_top_level_help():
         timeout=60,
     )
     assert proc.returncode == 0
-    for word in ("check", "TALK_ASSETS_HOME", "POWEROFFICEGO_CLIENT_KEY", "talk-assets demo"):
+    for word in ("check", "TALK_ASSETS_HOME", "<SYSTEM>_<CREDENTIAL>", "talk-assets demo"):
         assert word in proc.stdout
 
 

@@ -32,6 +32,7 @@ from talk_assets.defs.dead_runs import (
 )
 from talk_assets.defs.runner import dagster_instance
 from talk_assets.defs.settings import SyncSettings
+from talk_assets.systems import registry
 from talk_assets.systems.crmoffice.resource import CrmofficeResource
 from talk_assets.systems.emulator import running_emulators
 from talk_assets.systems.powerofficego.resource import PowerOfficeGoResource
@@ -120,7 +121,10 @@ def test_s10_reused_pid_other_host_and_untagged_runs_are_judged_right():
     assert why_dead(DagsterRun(job_name=SYNC_JOB, run_id=make_new_run_id())) is None
 
 
-def test_s10_sync_waits_bounded_for_a_live_run_and_exits_naming_it(home, capsys):
+def test_s10_sync_waits_bounded_for_a_live_run_and_exits_naming_it(home, capsys, monkeypatch):
+    for spec in registry.specs():  # loopback systems (nothing listens: no request is made)
+        monkeypatch.setenv(spec.env_var("base_url"), "http://127.0.0.1:9/api")
+        monkeypatch.setenv(spec.env_var("token_url"), "http://127.0.0.1:9/token")
     instance = dagster_instance()
     live = started_run(instance, "default", owner_tags(), steps=1)
 

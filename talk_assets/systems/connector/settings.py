@@ -13,7 +13,7 @@ class ConfigError(ValueError):
 
 
 def pace_from_env(variable: str, env: Mapping[str, str]) -> float | None:
-    """The client's pace from `variable` (`POWEROFFICEGO_REQUESTS_PER_SECOND`), for tenants
+    """The client's pace from `variable` (`<SYSTEM>_REQUESTS_PER_SECOND`), for tenants
     with other agreed limits; 0 = no client-side pace (unlimited emulators); None when unset
     (the system's own limit applies)."""
     text = (env.get(variable) or "").strip()

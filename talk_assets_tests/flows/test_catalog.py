@@ -197,3 +197,17 @@ def test_sync_refuses_an_unresolvable_flow_before_any_run(tmp_path):
     assert "qualifiers.rst" in proc.stderr
     assert "'Powerofficego Customers (classification data) to Crmoffice Companies'" in proc.stderr
     assert not any(tmp_path.iterdir())  # no state, no Dagster instance
+
+
+def test_the_ui_definitions_read_the_variable(monkeypatch, tmp_path):
+    from talk_assets.defs.build import build_definitions
+
+    monkeypatch.setenv("TALK_ASSETS_FLOWS", str(DOCUMENTS / "merge_only.rst"))
+    monkeypatch.setenv("TALK_ASSETS_HOME", str(tmp_path))
+    keys = {
+        k.to_user_string() for k in build_definitions().resolve_asset_graph().get_all_asset_keys()
+    }
+    assert {k for k in keys if k.startswith("flows/")} == {
+        "flows/powerofficego_supplier__powerofficego_address",
+        "flows/powerofficego_customer__powerofficego_address",
+    }

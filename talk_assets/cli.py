@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "lineage": "talk_assets.commands.lineage:lineage_command",
     "flows import": "talk_assets.flows.commands:import_command",
     "flows render": "talk_assets.flows.commands:render_command",
+    "flows list": "talk_assets.flows.commands:list_command",
 }
 
 CONFIGURATION = """\
@@ -39,6 +40,8 @@ configuration (environment variables, or a .env file; TALK_ASSETS_ENV_FILE names
                               the client's pace (default: the system's limit; 0 = off)
   TALK_ASSETS_MASS_WRITE_LIMIT, TALK_ASSETS_LOCK_WAIT
                               circuit breaker (default 1000), tenant lock wait (default 60 s)
+  TALK_ASSETS_FLOWS           flow specs, Talk documents or folders (os.pathsep-separated;
+                              default: the committed specs)
 """
 
 
@@ -101,8 +104,10 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         talk-assets sync
         talk-assets sync --dry-run            # plan and report, write nothing
         talk-assets sync --tenant acme --wait 300
+        talk-assets sync --flows my_flows.yaml talk-documents/
         """,
     )
+    _flows_option(p)
     p.add_argument(
         "--tenant",
         default="default",
@@ -196,7 +201,31 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         """,
     )
     p.add_argument("spec", nargs="?", metavar="SPEC_FILE", help="default: the committed specs")
+    p = _command(
+        fsub,
+        "list",
+        "the active flows, where each comes from and what does not resolve",
+        "List the chosen flows (--flows, else TALK_ASSETS_FLOWS, else the committed specs): "
+        "active, off (enabled: false, or a condition without a machine-readable filter) or in "
+        "error (a datatype, qualifier, property, data type or filter that does not resolve, "
+        "or a duplicate flow name).\nExit 0 when every flow resolves, 1 otherwise.",
+        """
+        talk-assets flows list
+        talk-assets flows list --flows dataflows.rst my_specs/
+        """,
+    )
+    _flows_option(p)
     return parser
+
+
+def _flows_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--flows",
+        nargs="+",
+        metavar="PATH",
+        help="specification files (.yaml), Talk documents (.rst, .txt) or folders of them "
+        "(default: TALK_ASSETS_FLOWS, else the committed specs)",
+    )
 
 
 def _verbose(p: argparse.ArgumentParser) -> None:

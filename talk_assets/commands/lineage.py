@@ -14,7 +14,7 @@ import sys
 import polars as pl
 
 from talk_assets.commands.environment import load_environment
-from talk_assets.flows.spec import committed_flows
+from talk_assets.flows.catalog import active_flows
 from talk_assets.lineage import all_edges, connected, field_key, resolve_property
 from talk_assets.store.tenant import STATE_SCHEMA, StateLocked, TenantStore, tenant_path
 from talk_assets.systems import SchemaError
@@ -32,7 +32,7 @@ def lineage_command(args: argparse.Namespace) -> int:
     print(f"{start} ({f.type}{', ' + ', '.join(flags) if flags else ''})")
     if f.aliases:
         print(f"  named in documents as: {', '.join(f.aliases)}")
-    edges = connected(start, all_edges(committed_flows()))
+    edges = connected(start, all_edges(active_flows()))
     if not edges:
         print("  no flow maps this property")
     else:

@@ -15,6 +15,9 @@ from talk_assets.commands.environment import load_environment, require_configura
 
 def sync_command(args: argparse.Namespace) -> int:
     load_environment()
+    from talk_assets.flows.catalog import active_flows
+
+    flows = active_flows(getattr(args, "flows", None))  # FlowsError before any run
     require_configuration()
     from talk_assets.defs.dead_runs import TenantBusy
     from talk_assets.defs.runner import format_report, run_sync
@@ -27,6 +30,7 @@ def sync_command(args: argparse.Namespace) -> int:
     try:
         rep = run_sync(
             settings,
+            flows=flows,
             wait=getattr(args, "wait", None),
             log_dir=home().resolve() / "logs",
             verbose=getattr(args, "verbose", False),

@@ -14,8 +14,8 @@ from talk_assets.defs.planning import build_planning
 from talk_assets.defs.settings import SyncSettings
 from talk_assets.defs.sinks import build_sink, sink_datatypes, sink_name
 from talk_assets.defs.sources import build_sources
+from talk_assets.flows.catalog import active_flows
 from talk_assets.flows.model import Flow
-from talk_assets.flows.spec import committed_flows
 from talk_assets.systems import Datatype, ResolvedFlow, registry, resolve_flow
 
 SYNC_JOB = "sync"
@@ -52,7 +52,7 @@ def build_definitions(
 ) -> Definitions:
     """Everything the UI and `talk-assets sync` run: assets, checks, the sync job, schedules,
     sensors and resources (configured from the environment)."""
-    resolved = [resolve_flow(f) for f in (flows if flows is not None else committed_flows())]
+    resolved = [resolve_flow(f) for f in (flows if flows is not None else active_flows())]
     datatypes = flow_datatypes(resolved)
     settings = settings or SyncSettings(tenant=os.environ.get("TALK_ASSETS_TENANT", "default"))
     pool = state_pool(settings.tenant)

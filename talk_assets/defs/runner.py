@@ -23,8 +23,8 @@ from talk_assets.defs.failures import StepFailure, step_failures, summary
 from talk_assets.defs.planning import load_plan
 from talk_assets.defs.settings import SyncSettings
 from talk_assets.errors import env_float
+from talk_assets.flows.catalog import active_flows
 from talk_assets.flows.model import Flow
-from talk_assets.flows.spec import committed_flows
 from talk_assets.store.locks import file_lock, write_atomically
 from talk_assets.store.tenant import STATE_SCHEMA, home
 from talk_assets.systems import resolve_flow
@@ -146,7 +146,7 @@ def run_sync(
     With `log_dir`, the run's full Dagster log (debug level) goes to `<log_dir>/<run id>.log`
     instead of stderr, and to both when `verbose`.
     """
-    flows = list(flows) if flows is not None else committed_flows()
+    flows = list(flows) if flows is not None else active_flows()
     defs = build_definitions(flows, settings=settings, resources=resources)
     job = defs.resolve_job_def(SYNC_JOB)
     instance = instance or dagster_instance()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from talk_assets.flows.document import DocumentError, import_file, render_document
 from talk_assets.flows.spec import SpecError, committed_documents, dump_document, load_spec_file
@@ -40,3 +41,35 @@ def render_command(args: argparse.Namespace) -> int:
     # Each rendered document ends with a blank line, which separates it from the next.
     sys.stdout.write("".join(render_document(doc) for doc in docs))
     return 0
+
+
+def list_command(args: argparse.Namespace) -> int:
+    """Print the active flows, where each comes from and what does not resolve; exit 1 when
+    a flow does not resolve."""
+    from talk_assets.commands.environment import load_environment
+    from talk_assets.flows.catalog import ACTIVE, ERROR, OFF, catalog
+
+    load_environment()
+    entries = catalog(getattr(args, "flows", None))
+    width = max([len("flow"), *(len(e.flow.name) for e in entries)])
+    print(f"{'status':<7} {'flow':<{width}} file")
+    for e in entries:
+        print(f"{e.status:<7} {e.flow.name:<{width}} {_shown(e.origin)}")
+        for problem in e.problems:
+            print(f"        {problem}")
+        if e.off_reason and not e.problems:
+            print(f"        {e.off_reason}")
+    counts = {s: sum(e.status == s for e in entries) for s in (ACTIVE, OFF, ERROR)}
+    print(
+        f"\n{len(entries)} flows: {counts[ACTIVE]} active, {counts[OFF]} off, "
+        f"{counts[ERROR]} that do not resolve"
+    )
+    return 1 if counts[ERROR] else 0
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the working folder when it is inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

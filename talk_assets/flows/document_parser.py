@@ -14,6 +14,7 @@ from talk_assets.flows.model import (
     Flow,
     FlowDocument,
     MergeCriterion,
+    Phrasing,
     PropertyMapping,
     RuleKind,
 )
@@ -29,6 +30,7 @@ _TABLE_CELL = re.compile(r"-(?:\s+(.*))?")
 _CONDITION_WORDS = r"(?:only if|provided that|if|when)"
 _LINK_SENTENCE = re.compile(r"Once a link between .+ is established\b.*")
 _MERGE_EXPLANATION = re.compile(r"If (?:a|no) matching .+")
+_QUALIFIER = re.compile(r"(.+?) (\([^()]+\))")
 
 
 def parse_document(text: str, origin: str = "<document>") -> FlowDocument:
@@ -71,7 +73,7 @@ class _Parser:
             n
             for n in range(i, len(self.lines) - 1)
             if self.lines[n].strip()
-            and not self.lines[n][0].isspace()
+            and not self.lines[n][:2].isspace()  # one leading space: an empty source system
             and not self.lines[n].startswith("..")
             and not _SECTION_UNDERLINE.fullmatch(self.lines[n])
             and _SECTION_UNDERLINE.fullmatch(self.lines[n + 1])
@@ -183,7 +185,7 @@ class _Parser:
     def flow(self, start: int, end: int) -> Flow:
         blocks = self.blocks(start + 2, end)
         source, target = self.heading(start, blocks)
-        src, tgt = re.escape(source.title), re.escape(target.title)
+        src, tgt = re.escape(_words(source.title)), re.escape(_words(target.title))
         link_rule = re.compile(
             rf"Before any synchronization can take place, a link between an? {src} "
             rf"and an? {tgt} must be established\."
@@ -195,6 +197,9 @@ class _Parser:
         created_rule = re.compile(
             rf"A new {tgt} will be created from an? {src} {_CONDITION_WORDS} (?P<condition>.+?)\."
         )
+        leading_rule = re.compile(
+            rf"(?P<condition>\S.*?), it will be synchronized with an? {tgt}\."
+        )
         merge_intro = re.compile(
             rf"An? {src} will merge with an? {tgt} if one of the following property "
             rf"combinations match(?:es)?:"
@@ -202,8 +207,9 @@ class _Parser:
         properties_intro = re.compile(
             rf"The following properties are synchronized between an? {src} and an? {tgt}:"
         )
-        rule_sentences = (link_rule, every_rule, created_rule)
+        rule_sentences = (link_rule, every_rule, created_rule, leading_rule)
         base: str | None = None
+        created = False
         condition: str | None = None
         merge: tuple[MergeCriterion, ...] | None = None
         properties: tuple[PropertyMapping, ...] | None = None
@@ -216,13 +222,13 @@ class _Parser:
                         "expected 'A ... will merge with ...:' or 'The following properties "
                         "are synchronized between ...:' before the list-table",
                     )
-                wanted = [f"{source.title} Property", f"{target.title} Property"]
+                wanted = [f"{_words(source.title)} Property", f"{_words(target.title)} Property"]
                 if merge_intro.fullmatch(pending.text):
                     merge = tuple(
                         MergeCriterion(*cells) for _, cells in self.columns(block, wanted)
                     )
                 else:
-                    wanted.append(f"{target.system} Data Type")
+                    wanted.append(_words(f"{target.system} Data Type"))
                     properties = tuple(
                         PropertyMapping(s, t, self.data_type(row, ty))
                         for row, (s, t, ty) in self.columns(block, wanted)
@@ -239,7 +245,9 @@ class _Parser:
                         raise self.fail(
                             block.line, f"expected one rule sentence, got another: {text!r}"
                         )
-                    base = "link" if m.re is link_rule else "every"
+                    base = {link_rule: "link", leading_rule: "leading"}.get(m.re, "every")
+                else:
+                    created = True
                 if found := m.groupdict().get("condition"):
                     if condition is not None:
                         raise self.fail(
@@ -267,25 +275,33 @@ class _Parser:
                 f"('Every ... will be synchronized with a ...' or 'Before any synchronization "
                 f"can take place, ...')",
             )
+        phrasing = Phrasing.EVERY
+        if base == "leading":
+            phrasing = Phrasing.LEADING
+        elif base == "link" and created:
+            phrasing = Phrasing.CREATED
         if condition is not None:
             rule = RuleKind.CONDITIONAL_INSERT
         elif base == "link":
-            if not merge:
+            if merge is None:
                 raise self.fail(
                     start,
-                    "expected a merge criteria table with at least one row in a flow "
-                    "that only links ('Before any synchronization can take place, ...')",
+                    "expected a merge criteria table with at least one row (or its header row "
+                    "alone) in a flow that only links ('Before any synchronization can take "
+                    "place, ...')",
                 )
             rule = RuleKind.MERGE_ONLY
         else:
             rule = RuleKind.INSERT if merge is None else RuleKind.MERGE_ELSE_INSERT
-        return Flow(source, target, rule, merge or (), properties or (), condition)
+        return Flow(
+            source, target, rule, merge or (), properties or (), condition, phrasing=phrasing
+        )
 
     def heading(self, n: int, blocks: list[Block]) -> tuple[DatatypeRef, DatatypeRef]:
         """The source and target of a flow heading; the body settles a doubtful ' to '."""
-        heading = " ".join(self.lines[n].split())
+        heading = self.lines[n]
         candidates = []
-        for m in re.finditer(r" to ", heading):
+        for m in re.finditer(r"(?<=\S) to (?=\s*\S)", heading):
             source, target = self.ref(heading[: m.start()]), self.ref(heading[m.end() :])
             if source and target:
                 candidates.append((source, target))
@@ -294,26 +310,41 @@ class _Parser:
             candidates = [
                 (s, t)
                 for s, t in candidates
-                if f"{s.title} will be synchronized with" in body
+                if f"{_words(s.title)} will be synchronized with" in body
                 or re.search(
-                    rf"between an? {re.escape(s.title)} and an? {re.escape(t.title)}", body
+                    rf"between an? {re.escape(_words(s.title))} and an? "
+                    rf"{re.escape(_words(t.title))}",
+                    body,
                 )
             ]
         if len(candidates) != 1:
             raise self.fail(
                 n,
                 "expected a flow heading '{System} {Datatype} to {System} {Datatype}', "
-                f"got {heading!r}",
+                f"got {_words(heading)!r}",
             )
         return candidates[0]
 
     def ref(self, text: str) -> DatatypeRef | None:
-        """'Acme Customers person' -> (Acme, Customers, person)."""
-        system = next((s for s in self.systems if text.startswith(s + " ")), None)
-        system = system or text.partition(" ")[0]
+        """'Acme Customers person' -> (Acme, Customers, person); 'Acme Customers (human data)'
+        -> (Acme, Customers, (human data)); ' Customers' (leading space) -> ('', Customers)."""
+        no_system = text[:1].isspace()
+        text = _words(text)
+        qualifier = None
+        if m := _QUALIFIER.fullmatch(text):
+            text, qualifier = m.groups()
+        if no_system:
+            system = ""
+        else:
+            system = next((s for s in self.systems if text.startswith(s + " ")), None)
+            system = system or text.partition(" ")[0]
+            if not system:
+                return None
         words = text[len(system) :].split()
-        if not system or not words:
+        if not words:
             return None
+        if qualifier:
+            return DatatypeRef(system, " ".join(words), qualifier)
         if len(words) > 1 and words[-1].islower():
             return DatatypeRef(system, " ".join(words[:-1]), words[-1])
         return DatatypeRef(system, " ".join(words))
@@ -329,11 +360,15 @@ class _Parser:
     def columns(self, table: Table, wanted: list[str]) -> list[tuple[Row, tuple[str, ...]]]:
         """Every data row with its cells of the `wanted` columns (found by header text)."""
         header, *rows = table.rows
-        names = [" ".join(cell.split()).casefold() for cell in header.cells]
+        names = [_words(cell).casefold() for cell in header.cells]
         indexes: list[int] = []
         for name in wanted:
             index = next(
-                (k for k, have in enumerate(names) if have == name.casefold() and k not in indexes),
+                (
+                    k
+                    for k, have in enumerate(names)
+                    if have == _words(name).casefold() and k not in indexes
+                ),
                 None,
             )
             if index is None:
@@ -354,6 +389,11 @@ class _Parser:
                     raise self.fail(row.line, f"expected a value in column {name!r}")
             values.append((row, tuple(row.cells[k] for k in indexes)))
         return values
+
+
+def _words(text: str) -> str:
+    """`text` with its whitespace normalised, as paragraphs are read."""
+    return " ".join(text.split())
 
 
 def _indent(line: str) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from talk_assets.flows.model import (
     Flow,
     FlowDocument,
+    Phrasing,
     RuleKind,
 )
 
@@ -23,15 +24,24 @@ def render_document(doc: FlowDocument) -> str:
 def _render_flow(flow: Flow) -> str:
     src, tgt = flow.source.title, flow.target.title
     parts = [_adorn(flow.title, "-")]
-    if flow.rule is RuleKind.MERGE_ONLY:
+    conditional = flow.rule is RuleKind.CONDITIONAL_INSERT and flow.condition
+    created = conditional and flow.phrasing is Phrasing.CREATED
+    if flow.rule is RuleKind.MERGE_ONLY or created:
         parts[0] += (
             f"\nBefore any synchronization can take place, a link between a {src} and a {tgt} "
             "must be established."
         )
+        if created:
+            parts.append(f"A new {tgt} will be created from a {src} if {flow.condition}.")
+    elif conditional and flow.phrasing is Phrasing.LEADING:
+        # Sesam Talk writes two spaces here
+        parts[0] += f"\n{flow.condition}, it  will be synchronized with a {tgt}."
     else:
         condition = f" if {flow.condition}" if flow.condition else ""
         parts[0] += f"\nEvery {src} will be synchronized with a {tgt}{condition}."
-    if flow.rule is RuleKind.MERGE_ELSE_INSERT:
+    if flow.rule is RuleKind.MERGE_ELSE_INSERT or (
+        conditional and not created and flow.merge_criteria
+    ):
         parts.append(
             f"If a matching {tgt} already exists, the {src} will be merged with the existing one."
             f"\nIf no matching {tgt} is found, a new {tgt} will be created."
@@ -54,10 +64,15 @@ def _render_flow(flow: Flow) -> str:
     parts.append(
         _list_table(
             [f"{src} Property", f"{tgt} Property", f"{flow.target.system} Data Type"],
-            [(p.source, p.target, f'"{p.type}"') for p in flow.properties],
+            [(p.source, p.target, _data_type(p.type)) for p in flow.properties],
         )
     )
     return "\n\n".join(parts)
+
+
+def _data_type(name: str) -> str:
+    """'string' -> '"string"'; Sesam Talk writes `N/A` (no data type) unquoted."""
+    return name if name == "N/A" else f'"{name}"'
 
 
 def _adorn(text: str, char: str, over: bool = False) -> str:

@@ -30,9 +30,27 @@ class RuleKind(StrEnum):
         return self is not RuleKind.MERGE_ONLY
 
 
+class Phrasing(StrEnum):
+    """How a document words a flow's rule sentence (kept so that rendering gives it back)."""
+
+    EVERY = "every"
+    """'Every X will be synchronized with a Y[ if CONDITION].'"""
+    LEADING = "leading"
+    """'CONDITION, it  will be synchronized with a Y.' (a condition or note before the rule:
+    'When a X has ...', 'removed person customers for now until that pattern is resolved')."""
+    CREATED = "created"
+    """'Before any synchronization can take place, a link ... must be established.' and
+    'A new Y will be created from a X if CONDITION.'"""
+
+
 @dataclass(frozen=True)
 class DatatypeRef:
-    """A datatype as a document names it: `Acme` `Customers` filtered to `person`."""
+    """A datatype as a document names it: `Acme` `Customers` filtered to `person`.
+
+    `filter` is the document's qualifier as written: a lower-case word (`person`) or a
+    parenthesised one (`(human data)`). `system` is empty where the document leaves the system
+    out ('Tripletex Customer to  Customer').
+    """
 
     system: str
     datatype: str
@@ -76,6 +94,14 @@ class Flow:
     properties: tuple[PropertyMapping, ...] = ()
     condition: str | None = None
     """For conditional inserts: the document's condition, verbatim."""
+    phrasing: Phrasing = Phrasing.EVERY
+    """How the document words the rule sentence."""
+    filter: str | None = None
+    """A machine-readable filter for the condition (spec only): a filter word of the source
+    datatype (`person`) or `FIELD is VALUE`. A conditional flow without one that its condition
+    does not already give stays off."""
+    enabled: bool = True
+    """False switches the flow off (spec only); documents always import enabled."""
 
     @property
     def title(self) -> str:

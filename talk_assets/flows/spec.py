@@ -17,6 +17,7 @@ from talk_assets.flows.model import (
     Flow,
     FlowDocument,
     MergeCriterion,
+    Phrasing,
     PropertyMapping,
     RuleKind,
 )
@@ -43,8 +44,14 @@ def document_to_dict(doc: FlowDocument) -> dict[str, Any]:
             "target": _ref_to_dict(flow.target),
             "rule": flow.rule.value,
         }
+        if not flow.enabled:
+            item["enabled"] = False
         if flow.condition:
             item["condition"] = flow.condition
+        if flow.phrasing is not Phrasing.EVERY:
+            item["phrasing"] = flow.phrasing.value
+        if flow.filter:
+            item["filter"] = flow.filter
         item["merge_criteria"] = [
             {"source": c.source, "target": c.target} for c in flow.merge_criteria
         ]
@@ -83,7 +90,10 @@ def _keys(obj: Any, where: str, required: Iterable[str], optional: Iterable[str]
     if unknown:
         raise SpecError(f"{where}: unknown key(s) {sorted(unknown)}")
     for key, value in obj.items():
-        if key not in ("merge_criteria", "properties", "flows", "source", "target") and not (
+        if key == "enabled":
+            if not isinstance(value, bool):
+                raise SpecError(f"{where}.{key}: expected true or false, got {value!r}")
+        elif key not in ("merge_criteria", "properties", "flows", "source", "target") and not (
             value is None or isinstance(value, str)
         ):
             raise SpecError(f"{where}.{key}: expected a string, got {value!r}")
@@ -103,7 +113,10 @@ def document_from_dict(data: Any, origin: str = "spec") -> FlowDocument:
     for i, raw in enumerate(d["flows"]):
         where = f"{origin}.flows[{i}]"
         f = _keys(
-            raw, where, ("source", "target", "rule"), ("condition", "merge_criteria", "properties")
+            raw,
+            where,
+            ("source", "target", "rule"),
+            ("enabled", "condition", "phrasing", "filter", "merge_criteria", "properties"),
         )
         try:
             rule = RuleKind(f["rule"])
@@ -118,8 +131,13 @@ def document_from_dict(data: Any, origin: str = "spec") -> FlowDocument:
             PropertyMapping(**_keys(p, f"{where}.properties[{j}]", ("source", "target"), ("type",)))
             for j, p in enumerate(f.get("properties") or [])
         )
-        if rule is RuleKind.MERGE_ONLY and not criteria:
-            raise SpecError(f"{where}: a merge_only flow needs at least one merge criterion")
+        try:
+            phrasing = Phrasing(f.get("phrasing") or Phrasing.EVERY)
+        except ValueError:
+            kinds = ", ".join(k.value for k in Phrasing)
+            raise SpecError(f"{where}.phrasing: {f['phrasing']!r} is not one of {kinds}") from None
+        if rule is RuleKind.CONDITIONAL_INSERT and not f.get("condition"):
+            raise SpecError(f"{where}: a conditional_insert flow needs a condition")
         flows.append(
             Flow(
                 source=_ref(f["source"], f"{where}.source"),
@@ -128,6 +146,9 @@ def document_from_dict(data: Any, origin: str = "spec") -> FlowDocument:
                 merge_criteria=criteria,
                 properties=props,
                 condition=f.get("condition") or None,
+                phrasing=phrasing,
+                filter=f.get("filter") or None,
+                enabled=f.get("enabled", True),
             )
         )
     return FlowDocument(

@@ -60,8 +60,8 @@ def resolve_ref(ref: DatatypeRef) -> tuple[Datatype, tuple[str, object] | None]:
     dt = system(ref.system).datatype(ref.datatype)
     if not ref.filter:
         return dt, None
-    try:
-        return dt, dt.filters[ref.filter.strip().lower()]
+    try:  # a word ("person") or a parenthesised qualifier ("(human data)")
+        return dt, dt.filters[ref.filter.strip().strip("()").strip().lower()]
     except KeyError:
         raise SchemaError(
             f"{dt.key} has no filter {ref.filter!r} (known: {', '.join(dt.filters) or 'none'})"

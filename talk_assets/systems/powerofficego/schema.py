@@ -49,7 +49,12 @@ def _party(name: str, endpoint: str, aliases: tuple[str, ...]) -> Datatype:
         id_field="Id",
         last_changed_field="LastChangedDateTimeOffset",
         aliases=aliases,
-        filters={"person": ("IsPerson", True)},
+        filters={
+            "person": ("IsPerson", True),
+            "human data": ("IsPerson", True),
+            "organisation data": ("IsPerson", False),
+            "organization data": ("IsPerson", False),
+        },
     )
 
 

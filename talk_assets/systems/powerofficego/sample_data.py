@@ -49,30 +49,6 @@ _PRODUCTS = [
     "Serviceavgift",
 ]
 _PROJECTS = ["Oppgradering", "Innføring", "Rammeavtale", "Ombygging", "Kartlegging", "Migrering"]
-_TITLES = [
-    "Daglig leder",
-    "Regnskapsfører",
-    "Prosjektleder",
-    "Selger",
-    "Konsulent",
-    "Lagermedarbeider",
-    "Økonomisjef",
-    "Kundebehandler",
-]
-_PRODUCTS = [
-    "Konsulenttime",
-    "Rådgivning",
-    "Vedlikeholdsavtale",
-    "Lisens årlig",
-    "Kontorstol",
-    "Skrivebord",
-    "Opplæring halv dag",
-    "Reisekostnad",
-    "Støttetime kveld",
-    "Serviceavgift",
-]
-_PROJECTS = ["Oppgradering", "Innføring", "Rammeavtale", "Ombygging", "Kartlegging", "Migrering"]
-_SUBJECTS = ["Oppfølgingsmøte", "Telefon", "Tilbud sendt", "Demo", "Årsgjennomgang", "Befaring"]
 _TITLES = ["Innkjøper", "Daglig leder", "Økonomiansvarlig", "Kontaktperson", None, ""]
 
 

@@ -99,6 +99,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         """
         talk-assets sync
         talk-assets sync --dry-run            # plan and report, write nothing
+        talk-assets sync --dry-run --output plan.csv
+        talk-assets sync --retry-rejected     # retry rows the systems rejected
         talk-assets sync --tenant acme --wait 300
         """,
     )
@@ -107,7 +109,21 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         default="default",
         help="state file name under TALK_ASSETS_HOME (default: default)",
     )
-    p.add_argument("--dry-run", action="store_true", help="plan and report, write nothing")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="plan and report the planned rows; changes nothing (no write, no state)",
+    )
+    p.add_argument(
+        "--output",
+        metavar="FILE.json|FILE.csv",
+        help="with --dry-run: write the planned rows (record, property, old, new, why) to FILE",
+    )
+    p.add_argument(
+        "--retry-rejected",
+        action="store_true",
+        help="plan again even when nothing changed, so rejected rows are retried",
+    )
     p.add_argument(
         "--allow-mass-write",
         action="store_true",

@@ -146,3 +146,48 @@ def test_progress_shows_reads_planning_and_writes_on_a_terminal(world: World):
     assert "read powerofficego.projects" in shown
     assert "plan all flows" in shown
     assert "write powerofficego.projects" in shown and "writes" in shown
+
+
+def test_log_lists_the_sync_log_with_filters(world: World):
+    world.settle()
+    project = reject_an_owner(world)
+    assert world.sync().success
+    proc = talk_assets("log", "--run", "last", "--operation", "reject", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert rows and {r["operation"] for r in rows} == {"reject"}
+    assert len({r["run_id"] for r in rows}) == 1
+    mine = f"powerofficego.projects:{project}"
+    assert any(r["source_record"] == mine and "not-a-number" in r["properties"] for r in rows)
+
+    proc = talk_assets("log", "--record", mine, "--limit", "5")
+    assert proc.returncode == 0, proc.stderr
+    header = next(line for line in proc.stdout.splitlines() if "operation" in line)
+    assert header.index("time") < header.index("operation") < header.index("record")
+    assert mine in proc.stdout and "reject" in proc.stdout
+
+    assert talk_assets("log", "--run", "no-such-run").returncode == 1
+    bad = talk_assets("log", "--operation", "deleted")
+    assert bad.returncode == 2 and "insert, update" in bad.stderr
+    unknown = talk_assets("log", "--tenant", "nobody")
+    assert unknown.returncode == 1 and "unknown tenant 'nobody'" in unknown.stderr
+
+
+def test_lineage_honours_the_tenant_variable_and_names_unknown_ones(world: World):
+    world.settle()
+    project, _ = linked_pair(world, "powerofficego.projects", "crmoffice.activities")
+    prop = "powerofficego.projects.Name"
+    missing = talk_assets("lineage", prop, "--id", project, TALK_ASSETS_TENANT="acme")
+    assert missing.returncode == 1
+    assert "unknown tenant 'acme'" in missing.stderr and "default" in missing.stderr
+
+    (world.home / "acme.duckdb").write_bytes(world.store.path.read_bytes())
+    found = talk_assets("lineage", prop, "--id", project, TALK_ASSETS_TENANT="acme")
+    assert found.returncode == 0, found.stderr
+    assert f"value history of powerofficego.projects:{project} Name" in found.stdout
+
+    flag = talk_assets("lineage", prop, "--id", project, "--tenant", "nope")
+    assert flag.returncode == 1 and "unknown tenant 'nope'" in flag.stderr
+    record = talk_assets("lineage", prop, "--id", "999999999")
+    assert record.returncode == 1
+    assert "unknown record powerofficego.projects:999999999" in record.stderr

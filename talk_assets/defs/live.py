@@ -46,15 +46,15 @@ def step_label(step_key: str) -> str:
 
 class _Count(ProgressColumn):
     def render(self, task: Task) -> Text:
-        if task.total is None:
-            return Text(task.fields.get("note", ""))
         unit = task.fields.get("unit", "")
+        if task.total is None or not unit:  # reads and planning: a note, no count
+            return Text(task.fields.get("note", ""))
         return Text(f"{int(task.completed)}/{int(task.total)} {unit}".rstrip())
 
 
 class _Rate(ProgressColumn):
     def render(self, task: Task) -> Text:
-        if task.total is None or not task.speed:
+        if task.total is None or not task.speed or not task.fields.get("unit"):
             return Text("")
         return Text(f"{task.speed:.1f}/s")
 

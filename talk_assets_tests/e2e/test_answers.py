@@ -76,6 +76,7 @@ def test_sync_dry_run_output_writes_the_planned_rows(world: World, tmp_path: Pat
     proc = talk_assets("sync", "--dry-run", "--output", str(out_json))
     assert proc.returncode == 0, proc.stderr
     assert "planned rows (" in proc.stdout and "Renamed by the dry-run test" in proc.stdout
+    assert "plan all flows" not in proc.stderr  # no progress when stderr is not a terminal
     rows = json.loads(out_json.read_text())
     assert any(
         r["record"] == f"powerofficego.projects:{project}" and r["property"] == "Name" for r in rows

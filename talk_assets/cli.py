@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "check": "talk_assets.commands.check:check_command",
     "demo": "talk_assets.commands.demo:demo_command",
     "lineage": "talk_assets.commands.lineage:lineage_command",
+    "log": "talk_assets.commands.log:log_command",
     "flows import": "talk_assets.flows.commands:import_command",
     "flows render": "talk_assets.flows.commands:render_command",
     "flows list": "talk_assets.flows.commands:list_command",
@@ -103,6 +104,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         """
         talk-assets sync
         talk-assets sync --dry-run            # plan and report, write nothing
+        talk-assets sync --dry-run --output plan.csv
+        talk-assets sync --retry-rejected     # retry rows the systems rejected
         talk-assets sync --tenant acme --wait 300
         talk-assets sync --flows my_flows.yaml talk-documents/
         """,
@@ -113,7 +116,21 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         default="default",
         help="state file name under TALK_ASSETS_HOME (default: default)",
     )
-    p.add_argument("--dry-run", action="store_true", help="plan and report, write nothing")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="plan and report the planned rows; changes nothing (no write, no state)",
+    )
+    p.add_argument(
+        "--output",
+        metavar="FILE.json|FILE.csv",
+        help="with --dry-run: write the planned rows (record, property, old, new, why) to FILE",
+    )
+    p.add_argument(
+        "--retry-rejected",
+        action="store_true",
+        help="plan again even when nothing changed, so rejected rows are retried",
+    )
     p.add_argument(
         "--allow-mass-write",
         action="store_true",
@@ -169,7 +186,38 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     p.add_argument("property", metavar="SYSTEM.DATATYPE.PROPERTY")
     p.add_argument("--id", dest="record_id", help="show this record's value history")
-    p.add_argument("--tenant", default="default", help="state file to read (default: default)")
+    p.add_argument(
+        "--tenant",
+        default=None,
+        help="state file to read (default: TALK_ASSETS_TENANT, else default)",
+    )
+
+    p = _command(
+        sub,
+        "log",
+        "the sync log: every write and decision, row by row",
+        "Rows of the sync log (read-only), newest first: what was inserted, updated, "
+        "rejected in the plan (reject) or by the system (rejected), failed, and why.",
+        """
+        talk-assets log --run last
+        talk-assets log --operation reject,rejected --limit 20
+        talk-assets log --record crmoffice.contacts:1000003 --json
+        """,
+    )
+    p.add_argument(
+        "--tenant",
+        default=None,
+        help="state file to read (default: TALK_ASSETS_TENANT, else default)",
+    )
+    p.add_argument("--run", metavar="RUN_ID|last", help="one run: its id (a prefix) or last")
+    p.add_argument("--record", metavar="KEY", help="one record: system.datatype:id")
+    p.add_argument(
+        "--operation",
+        metavar="OP[,OP]",
+        help="insert, update, reject, skip, rejected, failed, unknown",
+    )
+    p.add_argument("--limit", type=int, default=50, help="at most this many rows (default 50)")
+    p.add_argument("--json", action="store_true", help="JSON rows with every column")
 
     flows = _command(
         sub,

@@ -14,10 +14,12 @@ import sys
 import polars as pl
 
 from talk_assets.commands.environment import load_environment
+from talk_assets.commands.tenants import read_state, tenant_name
+from talk_assets.errors import UserError
 from talk_assets.flows.catalog import active_flows
 from talk_assets.lineage import all_edges, connected, field_key, resolve_property
-from talk_assets.store.tenant import STATE_SCHEMA, StateLocked, TenantStore, tenant_path
-from talk_assets.systems import SchemaError
+from talk_assets.store.tenant import STATE_SCHEMA, StateLocked, TenantStore, q
+from talk_assets.systems import Datatype, SchemaError
 
 
 def lineage_command(args: argparse.Namespace) -> int:
@@ -42,20 +44,42 @@ def lineage_command(args: argparse.Namespace) -> int:
             print(f"      flow: {e.flow_title}")
     if args.record_id is None:
         return 0
+    store = read_state(tenant_name(args.tenant))
+    _require_record(store, dt, str(args.record_id))
     partners = {e.target for e in edges if e.source == start} | {
         e.source for e in edges if e.target == start
     }
-    return _history(args, dt.key, f.path, partners)
+    return _history(store, args, dt.key, f.path, partners)
 
 
-def _history(args: argparse.Namespace, datatype: str, path: str, partners: set[str]) -> int:
+def _require_record(store: TenantStore, dt: Datatype, record_id: str) -> None:
+    """An unknown record is an error (exit 1), not an empty history."""
+    try:
+        known = (
+            dt.name in store.table_names(dt.system)
+            and store.query(
+                f"select 1 from {q(dt.system)}.{q(dt.name)} "
+                f"where cast({q(dt.id_field)} as varchar) = (select id from p) limit 1",
+                p=pl.DataFrame({"id": [record_id]}),
+            ).height
+        )
+    except StateLocked:
+        raise UserError(
+            "a sync is writing the state right now", fix="try again in a moment"
+        ) from None
+    if not known:
+        raise UserError(
+            f"unknown record {dt.key}:{record_id}: the tenant's state has no such record",
+            fix=f"ids of {dt.key} as read by the last sync; `talk-assets log` lists written ones",
+        )
+
+
+def _history(
+    store: TenantStore, args: argparse.Namespace, datatype: str, path: str, partners: set[str]
+) -> int:
     """Values written into this record's property, and values it sent to partner properties."""
-    store = TenantStore(tenant_path(args.tenant)).read_only(lock_timeout=5.0)
     try:
         values = store.read_table(STATE_SCHEMA, "sync_values")
-    except FileNotFoundError as exc:
-        print(f"\n{exc}", file=sys.stderr)
-        return 1
     except StateLocked:
         print("\na sync is writing the state right now; try again in a moment", file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from talk_assets.commands.environment import load_environment, require_configuration
 
@@ -19,13 +20,18 @@ def sync_command(args: argparse.Namespace) -> int:
 
     flows = active_flows(getattr(args, "flows", None))  # FlowsError before any run
     require_configuration()
+    output = _output_path(args)
+    from talk_assets.defs.answers import planned_lines, write_planned
     from talk_assets.defs.dead_runs import TenantBusy
     from talk_assets.defs.runner import format_report, run_sync
     from talk_assets.defs.settings import SyncSettings
     from talk_assets.store.tenant import home
 
     settings = SyncSettings(
-        tenant=args.tenant, dry_run=args.dry_run, allow_mass_write=args.allow_mass_write
+        tenant=args.tenant,
+        dry_run=args.dry_run,
+        allow_mass_write=args.allow_mass_write,
+        retry_rejected=getattr(args, "retry_rejected", False),
     )
     try:
         rep = run_sync(
@@ -40,11 +46,31 @@ def sync_command(args: argparse.Namespace) -> int:
         return 3
     if rep.success or rep.flows.height:
         print(format_report(rep))
+    if rep.planned is not None:
+        print("", *planned_lines(rep.planned), sep="\n")
+        if output is not None:
+            write_planned(rep.planned, output)
+            print(f"planned rows written to {output}")
     if not rep.success:
         print(*failure_lines(rep), sep="\n", file=sys.stderr)
         return 1
     print(f"\nrun {rep.run_id}: ok")
     return 0
+
+
+def _output_path(args: argparse.Namespace) -> Path | None:
+    """`--output`, checked before the run: only with --dry-run, and .json or .csv."""
+    from talk_assets.errors import UserError
+
+    output = getattr(args, "output", None)
+    if output is None:
+        return None
+    path = Path(output)
+    if not args.dry_run:
+        raise UserError("--output writes a dry run's planned rows: add --dry-run", exit_code=2)
+    if path.suffix.lower() not in (".json", ".csv"):
+        raise UserError(f"--output {output}: the file must end in .json or .csv", exit_code=2)
+    return path
 
 
 def failure_lines(rep, title: str = "sync failed") -> list[str]:

@@ -182,7 +182,11 @@ def build_planning(
     def _plan(context: AssetExecutionContext):
         settings: SyncSettings = context.resources.settings
         store = settings.store()
-        idle = None if settings.full_read else nothing_to_do(store, sinks)
+        # --retry-rejected plans although nothing changed: rejected writes left their pairs'
+        # state as it was, so the engine plans them again, and plan rejects are re-evaluated.
+        idle = (
+            None if settings.full_read or settings.retry_rejected else nothing_to_do(store, sinks)
+        )
         if idle:  # no output: Dagster skips the sinks, and the stored plan stays the last one
             context.log.info(idle)
             yield from _skipped_checks(checks, idle)

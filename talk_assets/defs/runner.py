@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -16,10 +18,13 @@ from pathlib import Path
 
 import polars as pl
 from dagster import DagsterInstance, Failure
+from rich.console import Console
 
+from talk_assets.defs.answers import planned_rows, reason_lines, reasons
 from talk_assets.defs.build import SYNC_JOB, TENANT_TAG, build_definitions
 from talk_assets.defs.dead_runs import FinishedRun, hold_tenant, owner_tags
 from talk_assets.defs.failures import StepFailure, step_failures, summary
+from talk_assets.defs.live import live_progress, terminal_console
 from talk_assets.defs.planning import load_plan
 from talk_assets.defs.settings import SyncSettings
 from talk_assets.errors import env_float
@@ -80,6 +85,10 @@ class RunReport:
     failures: list[StepFailure] = field(default_factory=list)
     log_path: Path | None = None
     """The run's full Dagster log, when it was written to a file."""
+    reasons: pl.DataFrame | None = None
+    """Why rows were rejected, failed or in conflict: kind, reason, where, rows."""
+    planned: pl.DataFrame | None = None
+    """A dry run's planned rows (`answers.PLANNED`)."""
 
     @property
     def writes(self) -> int:
@@ -138,66 +147,110 @@ def run_sync(
     say: Callable[[str], None] = _stderr,
     log_dir: Path | None = None,
     verbose: bool = False,
+    progress: Console | bool | None = None,
 ) -> RunReport:
     """One run of the sync job, in this process; `flows` default to the committed specs.
 
     Before it starts, dead runs of the tenant are finished, and a live one is waited for at most
     `wait` seconds (default TALK_ASSETS_LOCK_WAIT), saying so through `say`; then `TenantBusy`.
     With `log_dir`, the run's full Dagster log (debug level) goes to `<log_dir>/<run id>.log`
-    instead of stderr, and to both when `verbose`.
+    instead of stderr, and to both when `verbose`. `progress`: a rich console for live
+    progress, or None for the terminal's stderr when it is one and the log goes to a file.
+
+    A dry run changes no state: it runs against a scratch copy of the tenant file
+    (`dry_run_copy`) that is deleted afterwards, so sources, planning and the IO manager work
+    exactly as in a real run while the tenant's file is never opened for writing.
     """
     flows = list(flows) if flows is not None else active_flows()
-    defs = build_definitions(flows, settings=settings, resources=resources)
-    job = defs.resolve_job_def(SYNC_JOB)
     instance = instance or dagster_instance()
     store_path = settings.store().path
-    with hold_tenant(
-        instance,
-        settings.tenant,
-        store_path.with_name(f"{store_path.stem}.run.lock"),
-        wait=lock_wait() if wait is None else wait,
-        say=say,
-    ) as finished:
+    if progress is None:
+        progress = log_dir is not None and not verbose
+    console = (
+        progress if isinstance(progress, Console) else terminal_console() if progress else None
+    )
+    with (
+        hold_tenant(
+            instance,
+            settings.tenant,
+            store_path.with_name(f"{store_path.stem}.run.lock"),
+            wait=lock_wait() if wait is None else wait,
+            say=say,
+        ) as finished,
+        dry_run_copy(settings) as run_settings,
+    ):
+        defs = build_definitions(flows, settings=run_settings, resources=resources)
+        job = defs.resolve_job_def(SYNC_JOB)
         run_id = str(uuid.uuid4())
         log_path = None if log_dir is None else Path(log_dir) / f"{run_id}.log"
-        with _log_to(log_path, verbose):
+        loggers = {"console": {"config": {"log_level": "DEBUG" if log_path else log_level}}}
+        with live_progress(console) as extra_loggers, _log_to(log_path, verbose):
+            if extra_loggers:
+                job = job.with_logger_defs({**job.loggers, **extra_loggers})
+                loggers.update({name: {} for name in extra_loggers})
             result = job.execute_in_process(
                 instance=instance,
                 raise_on_error=False,
                 run_id=run_id,
                 tags={TENANT_TAG: settings.tenant, **owner_tags()},
-                run_config={
-                    "loggers": {
-                        "console": {"config": {"log_level": "DEBUG" if log_path else log_level}}
-                    }
-                },
+                run_config={"loggers": loggers},
             )
-    read = {}
-    for event in result.get_asset_materialization_events():
-        mat = event.event_specific_data.materialization
-        if "read" in mat.metadata and len(mat.asset_key.path) == 2:
-            read[mat.asset_key.to_user_string()] = int(mat.metadata["read"].value)
-    failures = [] if result.success else step_failures(result)
-    error = None if result.success else summary(failures)
-    skipped = _skip_reason(result)
-    try:
-        table, moves, conflicts = report(settings, result.run_id, flows)
-    except Failure:  # the run failed before it planned
-        table, moves, conflicts = _empty_report(), None, None
+        read = {}
+        for event in result.get_asset_materialization_events():
+            mat = event.event_specific_data.materialization
+            if "read" in mat.metadata and len(mat.asset_key.path) == 2:
+                read[mat.asset_key.to_user_string()] = int(mat.metadata["read"].value)
+        failures = [] if result.success else step_failures(result)
+        error = None if result.success else summary(failures)
+        skipped = _skip_reason(result)
+        try:
+            answers = report(run_settings, result.run_id, flows)
+        except Failure:  # the run failed before it planned
+            answers = Answers(_empty_report())
     return RunReport(
         success=result.success,
         run_id=result.run_id,
         dry_run=settings.dry_run,
-        flows=table,
+        flows=answers.flows,
         read=read,
         error=error,
-        moves=moves,
-        conflicts=conflicts,
+        moves=answers.moves,
+        conflicts=answers.conflicts,
         cleaned=finished,
         skipped=skipped,
         failures=failures,
         log_path=log_path,
+        reasons=answers.reasons,
+        planned=answers.planned,
     )
+
+
+@contextlib.contextmanager
+def dry_run_copy(settings: SyncSettings) -> Iterator[SyncSettings]:
+    """The settings a run uses: for a dry run, the same ones pointed at a scratch copy of the
+    tenant file (and its WAL) in a hidden folder next to it, removed when the block ends.
+
+    A copy is the simplest way to change no state at all: sources store what they read,
+    planning stores the plan and the IO manager stores every output, all in the tenant file,
+    and each would otherwise need its own dry-run path. The caller holds the tenant (no run
+    writes the file meanwhile). The cost is one file copy per dry run.
+    """
+    if not settings.dry_run:
+        yield settings
+        return
+    real = settings.store().path
+    scratch = Path(
+        tempfile.mkdtemp(prefix=".dry-run-", dir=real.parent if real.parent.exists() else None)
+    )
+    try:
+        for suffix in ("", ".wal"):
+            source = real.with_name(real.name + suffix)
+            if source.exists():
+                shutil.copy2(source, scratch / source.name)
+        fields = {name: getattr(settings, name) for name in type(settings).model_fields}
+        yield type(settings)(**{**fields, "home": str(scratch)})
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _skip_reason(result) -> str | None:
@@ -247,10 +300,18 @@ def _empty_report() -> pl.DataFrame:
     )
 
 
-def report(
-    settings: SyncSettings, run_id: str, flows: Sequence[Flow]
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """(per flow counts, values moved this run, conflicts of this run)."""
+@dataclass
+class Answers:
+    flows: pl.DataFrame
+    moves: pl.DataFrame | None = None
+    conflicts: pl.DataFrame | None = None
+    reasons: pl.DataFrame | None = None
+    planned: pl.DataFrame | None = None
+
+
+def report(settings: SyncSettings, run_id: str, flows: Sequence[Flow]) -> Answers:
+    """Per flow counts, values moved this run, its conflicts, the reasons of its rejects and
+    conflicts, and (dry run) the planned rows."""
     store = settings.store()
     plan = load_plan(store, run_id)
     tables = store.read_tables(STATE_SCHEMA, ["sync_log", "sync_values"])
@@ -291,7 +352,13 @@ def report(
         )
     frame = pl.DataFrame(rows)
     moves = values.filter(pl.col("run_id") == run_id) if values is not None else None
-    return frame, moves, plan.conflicts
+    return Answers(
+        frame,
+        moves,
+        plan.conflicts,
+        reasons=reasons(plan, log),
+        planned=planned_rows(plan) if settings.dry_run else None,
+    )
 
 
 def format_report(rep: RunReport) -> str:
@@ -307,6 +374,8 @@ def format_report(rep: RunReport) -> str:
     if rep.skipped:
         return rep.skipped
     out = [text_table(flows)]
+    if rep.reasons is not None and rep.reasons.height:
+        out.extend(reason_lines(rep.reasons))
     if rep.read:
         out.append("read this run: " + ", ".join(f"{k} {v}" for k, v in sorted(rep.read.items())))
     if rep.dry_run:

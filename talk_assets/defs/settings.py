@@ -25,6 +25,13 @@ class SyncSettings(ConfigurableResource):
         default=False,
         description="Read every datatype in full (detects disappearances, S8) instead of since the cursor.",
     )
+    retry_rejected: bool = Field(
+        default=False,
+        description=(
+            "Plan even when nothing changed, so rows rejected before are planned and sent again "
+            "(and logged again)."
+        ),
+    )
     max_reject_share: float = Field(
         default=0.2, description="Asset checks warn when rejects exceed this share of a flow."
     )

@@ -19,6 +19,7 @@ from dagster import (
 )
 
 from talk_assets.defs import connectors
+from talk_assets.defs.live import PROGRESS_EXTRA
 from talk_assets.defs.metadata import column_lineage, lineage_table, markdown_table
 from talk_assets.defs.planning import PLAN_KEY, flow_key, load_plan, load_state
 from talk_assets.defs.progress import SINKS_DONE, sink_done_row
@@ -140,8 +141,11 @@ def run_sink(context: AssetExecutionContext, dt: Datatype, settings: SyncSetting
     plan = load_plan(store, run_id)
     writes = plan.writes.filter(pl.col("datatype") == dt.key).sort("write_id")
     started = now()
-    decisions = _new_decisions(store, decision_log(plan, dt.key, run_id, started))
+    decisions = decision_log(plan, dt.key, run_id, started)
+    if not settings.retry_rejected:  # a retry logs its rejects again: the retry's answer
+        decisions = _new_decisions(store, decisions)
 
+    _progress(context, dt, 0, writes.height)
     if settings.dry_run:  # publish the plan, change nothing (S12)
         receipt = write_log(plan, writes, _planned(writes), run_id, started)
         return (
@@ -177,6 +181,7 @@ def run_sink(context: AssetExecutionContext, dt: Datatype, settings: SyncSetting
         )
         confirmed.extend(result_frame.filter(pl.col("ok"))["write_id"].to_list())
         logs.append(log)
+        _progress(context, dt, start + batch.height, writes.height)
         fatal = connectors.fatal_error(results)
         if fatal:
             break
@@ -194,6 +199,15 @@ def run_sink(context: AssetExecutionContext, dt: Datatype, settings: SyncSetting
             metadata={"written_before_stop": receipt.height},
         )
     return receipt, _metadata(receipt, decisions, plan, dt, dry_run=False), _duplicates(store, dt)
+
+
+def _progress(context: AssetExecutionContext, dt: Datatype, done: int, total: int) -> None:
+    """A progress line per batch; the terminal display reads its `talk_progress` extra."""
+    if total:
+        context.log.info(
+            f"{dt.key}: {done}/{total} writes",
+            extra={PROGRESS_EXTRA: {"done": done, "total": total, "unit": "writes"}},
+        )
 
 
 def _commit(

@@ -201,7 +201,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         """
         talk-assets log --run last
         talk-assets log --operation reject,rejected --limit 20
-        talk-assets log --record crmoffice.contacts:1000003 --json
+        talk-assets log --record <system>.contacts:1000003 --json
         """,
     )
     p.add_argument(

@@ -131,7 +131,7 @@ def reasons(plan: SyncPlan, log: pl.DataFrame | None) -> pl.DataFrame:
 
 
 def reason_lines(table: pl.DataFrame, top: int = TOP_REASONS) -> list[str]:
-    """`rejected 23: 20 x "ownerId: cannot convert 'abc' to integer" (crmoffice.activities), ...`"""
+    """`rejected 23: 20 x "ownerId: cannot convert 'abc' to integer" (acme.activities), ...`"""
     lines = []
     for kind in ("rejected", "failed", "conflicts"):
         mine = table.filter(pl.col("kind") == kind)

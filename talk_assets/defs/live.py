@@ -35,8 +35,8 @@ LOGGER = "talk_assets_progress"
 
 
 def step_label(step_key: str) -> str:
-    """`powerofficego__customers` -> read powerofficego.customers; `sinks__crmoffice__contacts`
-    -> write crmoffice.contacts; `plan_sync` -> plan all flows."""
+    """`acme__customers` -> read acme.customers; `sinks__acme__contacts`
+    -> write acme.contacts; `plan_sync` -> plan all flows."""
     if step_key == "plan_sync":
         return "plan all flows"
     if step_key.startswith("sinks__"):

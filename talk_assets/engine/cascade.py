@@ -153,8 +153,8 @@ def settle(
             t_virt=pl.lit(False),
             s_raw0="s_raw",
             t_raw0="t_raw",
-            base0="base",
-            has_base0="has_base",
+            synced_before="synced",
+            has_synced_before="has_synced",
         )
     )
     parts = [real_rows.select(list(sch.CASCADE_ROW))]

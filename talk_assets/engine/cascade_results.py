@@ -127,7 +127,8 @@ def _field_types(vals: pl.DataFrame, targets: Mapping[str, Datatype]) -> pl.Data
 def baselines(rows: pl.DataFrame, overlay: pl.DataFrame) -> pl.DataFrame:
     """Last synced values of the pairs whose agreement this plan changes."""
     changed = rows.filter(
-        (pl.col("has_base") != pl.col("has_base0")) | ~pl.col("base").eq_missing(pl.col("base0"))
+        (pl.col("has_synced") != pl.col("has_synced_before"))
+        | ~pl.col("synced").eq_missing(pl.col("synced_before"))
     )
     ov = overlay.filter(
         pl.col("ref").str.starts_with("insert:") | ~pl.col("value").eq_missing(pl.col("w_old"))
@@ -160,7 +161,7 @@ def baselines(rows: pl.DataFrame, overlay: pl.DataFrame) -> pl.DataFrame:
         source=pl.when(pl.col("s_virt")).then(pl.lit(None, STRING)).otherwise("s_ref"),
         target=pl.when(pl.col("t_virt")).then(pl.lit(None, STRING)).otherwise("t_ref"),
         property="property",
-        value="base",
+        value="synced",
         type="type",
         write_id=pl.when(tw).then(write_of("t")).when(sw).then(write_of("s")),
         written_path=pl.when(tw).then("property").when(sw).then("source_property"),
@@ -184,9 +185,9 @@ def conflict_rows(dec: pl.DataFrame) -> pl.DataFrame:
         source="s_ref",
         target="t_ref",
         property="property",
-        source_value="sv",
-        target_value="tv",
-        synced="base",
+        source_value="source_value",
+        target_value="target_value",
+        synced="synced",
         winner=pl.when(pl.col("action") == "to_target")
         .then(pl.lit("source"))
         .otherwise(pl.lit("target")),

@@ -17,10 +17,10 @@ DEFER = "first link: the new record keeps its merged value (S3); written back ne
 def rounds(rows: pl.DataFrame, overlay: pl.DataFrame, max_rounds: int):
     """Decide the rows again and again on their planned values until nothing changes.
 
-    Returns (rows with final `base`/`has_base`, overlay, conflicts, rejects, givers): givers
+    Returns (rows with final `synced`/`has_synced`, overlay, conflicts, rejects, givers): givers
     are the records whose values were written somewhere (to drop candidates safely).
     """
-    rows = rows.with_columns(base=pl.col("base0"), has_base=pl.col("has_base0"))
+    rows = rows.with_columns(synced=pl.col("synced_before"), has_synced=pl.col("has_synced_before"))
     conflicts, rejects, givers = [], [], []
     for _ in range(max_rounds):
         ov = overlay.select("ref", "path", "value")
@@ -39,17 +39,19 @@ def rounds(rows: pl.DataFrame, overlay: pl.DataFrame, max_rounds: int):
                 s_cur=pl.coalesce("s_over", "s_raw0"), t_cur=pl.coalesce("t_over", "t_raw0")
             )
             .with_columns(
-                sv=coerce_str(pl.col("s_cur"), pl.col("s_type"), pl.col("type")),
-                tv=coerce_str(pl.col("t_cur"), pl.col("t_type"), pl.col("type")),
+                source_value=coerce_str(pl.col("s_cur"), pl.col("s_type"), pl.col("type")),
+                target_value=coerce_str(pl.col("t_cur"), pl.col("t_type"), pl.col("type")),
             )
         )
         dec = decide(cur.lazy()).collect(engine=ENGINE).sort("rid")
-        eq = pl.col("sv").eq_missing(pl.col("tv"))
-        defer = pl.col("contrib") & ~pl.col("has_base") & pl.col("tv").is_not_null() & ~eq
+        eq = pl.col("source_value").eq_missing(pl.col("target_value"))
+        defer = (
+            pl.col("contrib") & ~pl.col("has_synced") & pl.col("target_value").is_not_null() & ~eq
+        )
         dec = dec.with_columns(
             action=pl.when(defer).then(pl.lit("defer")).otherwise("action"),
             reason=pl.when(defer).then(pl.lit(DEFER)).otherwise("reason"),
-            value=pl.when(defer).then("tv").otherwise("value"),
+            value=pl.when(defer).then("target_value").otherwise("value"),
         )
         conflicts.append(dec.filter(pl.col("conflict")))
         to_t = pl.col("action") == "to_target"
@@ -86,8 +88,8 @@ def rounds(rows: pl.DataFrame, overlay: pl.DataFrame, max_rounds: int):
             & ~pl.col("rid").is_in(bad["rid"].implode())
         ).to_series()
         rows = rows.with_columns(
-            base=pl.when(settles).then(dec["value"]).otherwise("base"),
-            has_base=pl.when(settles).then(pl.lit(True)).otherwise("has_base"),
+            synced=pl.when(settles).then(dec["value"]).otherwise("synced"),
+            has_synced=pl.when(settles).then(pl.lit(True)).otherwise("has_synced"),
         )
         if chosen.is_empty():
             break

@@ -21,8 +21,8 @@ SAME = set(sch.CASCADE_ROW) - {
     "t_virt",
     "s_raw0",
     "t_raw0",
-    "base0",
-    "has_base0",
+    "synced_before",
+    "has_synced_before",
 }
 """CASCADE_ROW columns a first-pass pair row (LONG with PAIR_DETAILS) has under the same name."""
 
@@ -114,8 +114,8 @@ def virtual_rows(
                     t_virt="t_virt",
                     s_raw0=render(pl.col(f"s{i}"), s.type),
                     t_raw0=render(pl.col(f"t{i}"), t.type),
-                    base0=pl.lit(None, STRING),
-                    has_base0=pl.lit(False),
+                    synced_before=pl.lit(None, STRING),
+                    has_synced_before=pl.lit(False),
                     s_id="s_id",
                     t_id="t_id",
                     s_parent="s_parent",

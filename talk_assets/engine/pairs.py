@@ -102,8 +102,8 @@ def mapped_pairs(
             for r, i in enumerate(sorted(range(n_props), key=lambda i: rf.properties[i][1].path))
         }
         for i, s, t, typ in c.properties:
-            s_raw, sv, s_fail = coerce(pl.col(f"s{i}"), s.type, typ)
-            t_raw, tv, t_fail = coerce(pl.col(f"t{i}"), t.type, typ)
+            s_raw, source_value, s_fail = coerce(pl.col(f"s{i}"), s.type, typ)
+            t_raw, target_value, t_fail = coerce(pl.col(f"t{i}"), t.type, typ)
             parts.append(
                 pairs.select(
                     **property_columns(c, s, t, typ),
@@ -113,8 +113,8 @@ def mapped_pairs(
                     + pl.col("pair_rank") * n_props,
                     s_node="s_node",
                     t_node="t_node",
-                    k=_pair_key(c.name, t.path, "h", hs),
-                    kg=_pair_key(c.name, t.path, "g", gs),
+                    pair_key=_pair_key(c.name, t.path, "h", hs),
+                    pair_key_check=_pair_key(c.name, t.path, "g", gs),
                     cluster="cluster",
                     label="label",
                     source="s_key",
@@ -122,10 +122,10 @@ def mapped_pairs(
                     pair="pair",
                     writable=pl.lit(s.writable and t.writable),
                     s_raw=s_raw,
-                    sv=sv,
+                    source_value=source_value,
                     s_fail=s_fail,
                     t_raw=t_raw,
-                    tv=tv,
+                    target_value=target_value,
                     t_fail=t_fail,
                 )
             )
@@ -135,8 +135,11 @@ def mapped_pairs(
     def synced_key(seed: int) -> pl.Expr:
         return combine([key_hash(pl.col(c), seed) for c in SYNCED_KEY], seed)
 
-    synced = state.synced.lazy().select(
-        k=synced_key(hs), kg_synced=synced_key(gs), base="value", has_base=pl.lit(True)
+    synced_values = state.synced.lazy().select(
+        pair_key=synced_key(hs),
+        synced_key_check=synced_key(gs),
+        synced="value",
+        has_synced=pl.lit(True),
     )
     details = pl.concat(
         [
@@ -151,21 +154,30 @@ def mapped_pairs(
             order=pl.int_range(pl.len(), dtype=pl.UInt64)
         )
     # Joined on the key column alone, then put beside: no gather of the wide frame.
-    base = long.lazy().select("k").join(synced, on="k", how="left", maintain_order="left")
-    if (base := base.collect(engine=ENGINE)).height == long.height:
-        long = long.hstack(base.drop("k").get_columns())
+    matched = (
+        long.lazy()
+        .select("pair_key")
+        .join(synced_values, on="pair_key", how="left", maintain_order="left")
+    )
+    if (matched := matched.collect(engine=ENGINE)).height == long.height:
+        long = long.hstack(matched.drop("pair_key").get_columns())
     else:  # a synced key more than once (not written by `apply`): every match is a row
         long = (
             long.lazy()
-            .join(synced, on="k", how="left", maintain_order="left")
+            .join(synced_values, on="pair_key", how="left", maintain_order="left")
             .collect(engine=ENGINE)
         )
-    long = long.with_columns(pl.col("has_base").fill_null(False))
+    long = long.with_columns(pl.col("has_synced").fill_null(False))
     check(
-        bool((long["kg_synced"].is_null() | (long["kg_synced"] == long["kg"])).all()),
+        bool(
+            (
+                long["synced_key_check"].is_null()
+                | (long["synced_key_check"] == long["pair_key_check"])
+            ).all()
+        ),
         "last synced values",
     )
-    return long.drop("k", "kg", "kg_synced"), details
+    return long.drop("pair_key", "pair_key_check", "synced_key_check"), details
 
 
 def _pair_rank() -> pl.Expr:

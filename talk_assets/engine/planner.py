@@ -59,22 +59,7 @@ def _plan(
     long_df, details = mapped_pairs(recs, ctxs, ident, state)
     long = long_df.lazy()
     # `order`: the output order (flow, source, target, property) as one integer (`pairs.py`).
-    mapped = (
-        long.select(
-            *[
-                c
-                for c in sch.MAPPED
-                if c not in ("source_value", "target_value", "synced", "has_synced")
-            ],
-            "order",
-            source_value="sv",
-            target_value="tv",
-            synced="base",
-            has_synced="has_base",
-        )
-        .sort("order")
-        .drop("order")
-    )
+    mapped = long.select(*sch.MAPPED, "order").sort("order").drop("order")
     coercion_rejects = pl.concat(
         [
             long.filter(pl.col("s_fail")).select(
@@ -95,8 +80,8 @@ def _plan(
     )
     # Rows `decide` would answer `none` for (equal, and equal to the synced value) are dropped
     # first; the rest get their records' ids, parents and timestamps.
-    settled = pl.col("sv").eq_missing(pl.col("tv")) & pl.col("has_base")
-    settled = settled & pl.col("base").eq_missing(pl.col("sv"))
+    settled = pl.col("source_value").eq_missing(pl.col("target_value")) & pl.col("has_synced")
+    settled = settled & pl.col("synced").eq_missing(pl.col("source_value"))
     dec = decide(
         long.filter(pl.col("writable") & ~pl.col("s_fail") & ~pl.col("t_fail") & ~settled).join(
             details.lazy(), on=["flow_idx", "pair"], how="left"
@@ -162,9 +147,9 @@ def _plan(
                     "source",
                     "target",
                     "property",
-                    source_value="sv",
-                    target_value="tv",
-                    synced="base",
+                    "source_value",
+                    "target_value",
+                    "synced",
                     winner=pl.when(pl.col("action") == "to_target")
                     .then(pl.lit("source"))
                     .otherwise(pl.lit("target")),

@@ -1,7 +1,7 @@
 """Three-way reconciliation (S4, S5) of mapped pairs against the last synced value.
 
-Input: one row per (flow, source, target, property) with canonical `sv` (source value), `tv`
-(target value), `base` (last synced value) and `has_base`, plus the records' last-changed
+Input: one row per (flow, source, target, property) with canonical `source_value`,
+`target_value`, `synced` (last synced value) and `has_synced`, plus the records' last-changed
 timestamps `s_ts`/`t_ts`. Output adds `action` (`none`, `agree`, `to_target`, `to_source`),
 `value` (what both sides hold afterwards), `reason`, and `conflict` (both sides edited).
 """
@@ -16,8 +16,8 @@ def _ts(col: str) -> pl.Expr:
 
 
 def decide(long: pl.LazyFrame) -> pl.LazyFrame:
-    source_value, target_value = pl.col("sv"), pl.col("tv")
-    synced, has_synced = pl.col("base"), pl.col("has_base")
+    source_value, target_value = pl.col("source_value"), pl.col("target_value")
+    synced, has_synced = pl.col("synced"), pl.col("has_synced")
     eq = source_value.eq_missing(target_value)
     source_changed = ~source_value.eq_missing(synced) | ~has_synced
     target_changed = ~target_value.eq_missing(synced) | ~has_synced

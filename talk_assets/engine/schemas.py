@@ -207,10 +207,10 @@ LONG: Schema = {
     "s_dt": STRING,
     "t_dt": STRING,
     "s_raw": STRING,
-    "sv": STRING,
+    "source_value": STRING,
     "t_raw": STRING,
-    "tv": STRING,
-    "base": STRING,
+    "target_value": STRING,
+    "synced": STRING,
     "flow_idx": pl.Int32(),
     "flow_rank": UINT32,
     "prop_rank": UINT32,
@@ -222,12 +222,12 @@ LONG: Schema = {
     "writable": BOOLEAN,
     "s_fail": BOOLEAN,
     "t_fail": BOOLEAN,
-    "has_base": BOOLEAN,
+    "has_synced": BOOLEAN,
 }
 """The first pass's pair rows (`pairs.py`): one per flow, linked pair and mapped property.
 `s_`/`t_` columns are the source/target side's: field type, datatype key, node id, rendered
-value (`raw`) and whether it failed to convert (`fail`); sv/tv the values in the comparison
-`type`, base/has_base the last synced value; flow_rank/prop_rank/order the output order;
+value (`raw`) and whether it failed to convert (`fail`); source_value/target_value the values in the
+comparison `type`, synced/has_synced the last synced value; flow_rank/prop_rank/order the output order;
 label the pair's cluster label, pair its row in PAIR_DETAILS."""
 
 CASCADE_ROW: Schema = {
@@ -248,8 +248,8 @@ CASCADE_ROW: Schema = {
     "t_dt": STRING,
     "s_raw0": STRING,
     "t_raw0": STRING,
-    "base0": STRING,
-    "has_base0": BOOLEAN,
+    "synced_before": STRING,
+    "has_synced_before": BOOLEAN,
     "s_id": STRING,
     "t_id": STRING,
     "s_parent": STRING,
@@ -258,8 +258,8 @@ CASCADE_ROW: Schema = {
     "t_ts": STRING,
 }
 """A pair row of a touched cluster in the cascade (`cascade.py`). s_ref/t_ref: a record key,
-or an insert's write_id for a virtual record (s_virt/t_virt); raw0/base0/has_base0: the
-values and last synced value before the rounds."""
+or an insert's write_id for a virtual record (s_virt/t_virt); s_raw0/t_raw0 and
+synced_before/has_synced_before: the values and last synced value before the rounds."""
 
 OVERLAY: Schema = {
     "ref": STRING,

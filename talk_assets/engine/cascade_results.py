@@ -61,26 +61,26 @@ def drops(
 def planned_updates(overlay: pl.DataFrame) -> pl.DataFrame:
     """Update rows (the planner's shape) for planned values of real records."""
     real = overlay.filter(
-        pl.col("w_dt").is_not_null()
+        pl.col("written_datatype").is_not_null()
         & ~pl.col("ref").str.starts_with("insert:")
-        & ~pl.col("value").eq_missing(pl.col("w_old"))
+        & ~pl.col("value").eq_missing(pl.col("value_before_write"))
     )
     return real.select(
         write_id=pl.concat_str([pl.lit("update:"), pl.col("ref")]),
-        flow="w_flow",
-        flow_idx="w_flow_idx",
-        direction="w_direction",
-        system=pl.col("w_dt").str.split_exact(".", 1).struct.field("field_0"),
-        datatype="w_dt",
+        flow="writer_flow",
+        flow_idx="writer_flow_idx",
+        direction="write_direction",
+        system=pl.col("written_datatype").str.split_exact(".", 1).struct.field("field_0"),
+        datatype="written_datatype",
         record="ref",
-        record_id="w_id",
-        parent_id="w_parent",
-        cluster="w_cluster",
+        record_id="written_record_id",
+        parent_id="written_parent_id",
+        cluster="written_cluster",
         path="path",
-        ftype="w_ftype",
-        old_value="w_old",
+        ftype="written_type",
+        old_value="value_before_write",
         new_value="value",
-        reason="w_reason",
+        reason="write_reason",
     )
 
 
@@ -131,7 +131,8 @@ def baselines(rows: pl.DataFrame, overlay: pl.DataFrame) -> pl.DataFrame:
         | ~pl.col("synced").eq_missing(pl.col("synced_before"))
     )
     ov = overlay.filter(
-        pl.col("ref").str.starts_with("insert:") | ~pl.col("value").eq_missing(pl.col("w_old"))
+        pl.col("ref").str.starts_with("insert:")
+        | ~pl.col("value").eq_missing(pl.col("value_before_write"))
     ).select("ref", "path", written=pl.lit(True))
     changed = (
         changed.join(

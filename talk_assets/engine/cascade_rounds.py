@@ -26,21 +26,22 @@ def rounds(rows: pl.DataFrame, overlay: pl.DataFrame, max_rounds: int):
         ov = overlay.select("ref", "path", "value")
         cur = (
             rows.join(
-                ov.rename({"ref": "s_ref", "path": "source_property", "value": "s_over"}),
+                ov.rename({"ref": "s_ref", "path": "source_property", "value": "source_planned"}),
                 on=["s_ref", "source_property"],
                 how="left",
             )
             .join(
-                ov.rename({"ref": "t_ref", "path": "property", "value": "t_over"}),
+                ov.rename({"ref": "t_ref", "path": "property", "value": "target_planned"}),
                 on=["t_ref", "property"],
                 how="left",
             )
             .with_columns(
-                s_cur=pl.coalesce("s_over", "s_raw0"), t_cur=pl.coalesce("t_over", "t_raw0")
+                source_current=pl.coalesce("source_planned", "s_raw0"),
+                target_current=pl.coalesce("target_planned", "t_raw0"),
             )
             .with_columns(
-                source_value=coerce_str(pl.col("s_cur"), pl.col("s_type"), pl.col("type")),
-                target_value=coerce_str(pl.col("t_cur"), pl.col("t_type"), pl.col("type")),
+                source_value=coerce_str(pl.col("source_current"), pl.col("s_type"), pl.col("type")),
+                target_value=coerce_str(pl.col("target_current"), pl.col("t_type"), pl.col("type")),
             )
         )
         dec = decide(cur.lazy()).collect(engine=ENGINE).sort("rid")
@@ -64,22 +65,25 @@ def rounds(rows: pl.DataFrame, overlay: pl.DataFrame, max_rounds: int):
             ref=pl.when(to_t).then("t_ref").otherwise("s_ref"),
             path=pl.when(to_t).then("property").otherwise("source_property"),
             ftype=pl.when(to_t).then("t_type").otherwise("s_type"),
-            cur=pl.when(to_t).then("t_cur").otherwise("s_cur"),
-            old=pl.when(to_t).then("t_raw0").otherwise("s_raw0"),
-            dt=pl.when(to_t).then("t_dt").otherwise("s_dt"),
-            rec_id=pl.when(to_t).then("t_id").otherwise("s_id"),
-            parent=pl.when(to_t).then("t_parent").otherwise("s_parent"),
-            giver=pl.when(to_t).then("s_ref").otherwise("t_ref"),
+            current_value=pl.when(to_t).then("target_current").otherwise("source_current"),
+            value_before_write=pl.when(to_t).then("t_raw0").otherwise("s_raw0"),
+            datatype=pl.when(to_t).then("t_dt").otherwise("s_dt"),
+            record_id=pl.when(to_t).then("t_id").otherwise("s_id"),
+            parent_id=pl.when(to_t).then("t_parent").otherwise("s_parent"),
+            given_by=pl.when(to_t).then("s_ref").otherwise("t_ref"),
             cluster="cluster",
             direction="action",
             reason="reason",
             value="value",
         )
-        moving = moving.with_columns(new=parse_dynamic(pl.col("value"), pl.col("ftype")))
-        bad = moving.filter(pl.col("new").is_null())
+        moving = moving.with_columns(new_value=parse_dynamic(pl.col("value"), pl.col("ftype")))
+        bad = moving.filter(pl.col("new_value").is_null())
         rejects.append(bad)
         chosen = (
-            moving.filter(pl.col("new").is_not_null() & ~pl.col("new").eq_missing(pl.col("cur")))
+            moving.filter(
+                pl.col("new_value").is_not_null()
+                & ~pl.col("new_value").eq_missing(pl.col("current_value"))
+            )
             .sort("flow_idx", "s_ref", "t_ref")
             .unique(subset=["ref", "path"], keep="first", maintain_order=True)
         )
@@ -93,31 +97,31 @@ def rounds(rows: pl.DataFrame, overlay: pl.DataFrame, max_rounds: int):
         )
         if chosen.is_empty():
             break
-        givers.append(chosen.select("giver"))
-        new = chosen.select(
+        givers.append(chosen.select("given_by"))
+        written = chosen.select(
             "ref",
             "path",
-            value="new",
+            value="new_value",
             fixed=pl.lit(False),
-            w_giver="giver",
-            w_flow="flow",
-            w_flow_idx="flow_idx",
-            w_direction="direction",
-            w_reason="reason",
-            w_ftype="ftype",
-            w_dt="dt",
-            w_id="rec_id",
-            w_parent="parent",
-            w_old="old",
-            w_cluster="cluster",
+            given_by="given_by",
+            writer_flow="flow",
+            writer_flow_idx="flow_idx",
+            write_direction="direction",
+            write_reason="reason",
+            written_type="ftype",
+            written_datatype="datatype",
+            written_record_id="record_id",
+            written_parent_id="parent_id",
+            value_before_write="value_before_write",
+            written_cluster="cluster",
         )
         overlay = pl.concat(
-            [overlay.join(new.select("ref", "path"), on=["ref", "path"], how="anti"), new]
+            [overlay.join(written.select("ref", "path"), on=["ref", "path"], how="anti"), written]
         )
     return (
         rows,
         overlay,
         pl.concat(conflicts, how="vertical_relaxed"),
         pl.concat(rejects, how="vertical_relaxed"),
-        pl.concat(givers)["giver"] if givers else pl.Series("giver", [], STRING),
+        pl.concat(givers)["given_by"] if givers else pl.Series("given_by", [], STRING),
     )

@@ -226,9 +226,9 @@ LONG: Schema = {
 }
 """The first pass's pair rows (`pairs.py`): one per flow, linked pair and mapped property.
 `s_`/`t_` columns are the source/target side's: field type, datatype key, node id, rendered
-value (`raw`) and whether it failed to convert (`fail`); source_value/target_value the values in the
-comparison `type`, synced/has_synced the last synced value; flow_rank/prop_rank/order the output order;
-label the pair's cluster label, pair its row in PAIR_DETAILS."""
+value (`raw`) and whether it failed to convert (`fail`); source_value/target_value the values
+in the comparison `type`, synced/has_synced the last synced value; flow_rank/prop_rank/order
+the output order; label the pair's cluster label, pair its row in PAIR_DETAILS."""
 
 CASCADE_ROW: Schema = {
     "flow": STRING,
@@ -266,21 +266,23 @@ OVERLAY: Schema = {
     "path": STRING,
     "value": STRING,
     "fixed": BOOLEAN,
-    "w_giver": STRING,
-    "w_flow": STRING,
-    "w_flow_idx": pl.Int32(),
-    "w_direction": STRING,
-    "w_reason": STRING,
-    "w_ftype": STRING,
-    "w_dt": STRING,
-    "w_id": STRING,
-    "w_parent": STRING,
-    "w_old": STRING,
-    "w_cluster": STRING,
+    "given_by": STRING,
+    "writer_flow": STRING,
+    "writer_flow_idx": pl.Int32(),
+    "write_direction": STRING,
+    "write_reason": STRING,
+    "written_type": STRING,
+    "written_datatype": STRING,
+    "written_record_id": STRING,
+    "written_parent_id": STRING,
+    "value_before_write": STRING,
+    "written_cluster": STRING,
 }
 """Planned values in the cascade: per record (`ref`, as in CASCADE_ROW) and field path, the
 value it holds once the plan's writes are confirmed. fixed: a target filter value of an
-insert. `w_` columns describe the write that gives it (null for an insert's own values)."""
+insert. The other columns describe the write that gives it (null for an insert's own values):
+the record it comes from (`given_by`), the writing flow, its direction and reason, and the
+written record's datatype, id, parent id, cluster, field type and value before the write."""
 
 PLANNED_UPDATE: Schema = {
     "write_id": STRING,

@@ -85,7 +85,7 @@ def settle(
                         "cluster",
                         "label",
                         "flow",
-                        "s_key",
+                        "source_key",
                         "parent_id",
                         datatype=pl.lit(i.target.key),
                     )
@@ -107,7 +107,7 @@ def settle(
                 "cluster": STRING,
                 "label": pl.UInt32,
                 "flow": STRING,
-                "s_key": STRING,
+                "source_key": STRING,
                 "parent_id": STRING,
                 "datatype": STRING,
             }
@@ -115,7 +115,9 @@ def settle(
         values = fixed = pl.DataFrame(
             schema={"write_id": STRING, "path": STRING, "field_value": STRING, "ftype": STRING}
         )
-        contributors = pl.DataFrame(schema={"write_id": STRING, "flow": STRING, "s_key": STRING})
+        contributors = pl.DataFrame(
+            schema={"write_id": STRING, "flow": STRING, "source_key": STRING}
+        )
     touched = pl.concat([written.cast(pl.UInt32), cands["label"]]).unique().sort()
     if touched.is_empty():
         return Settled(
@@ -141,18 +143,18 @@ def settle(
         .filter(
             pl.col("label").is_in(touched.implode())
             & pl.col("writable")
-            & ~pl.col("s_fail")
-            & ~pl.col("t_fail")
+            & ~pl.col("source_unconvertible")
+            & ~pl.col("target_unconvertible")
         )
         .join(details.lazy(), on=["flow_idx", "pair"], how="left")
         .select(
             *[c for c in sch.CASCADE_ROW if c in SAME],
-            s_ref="source",
-            t_ref="target",
-            s_virt=pl.lit(False),
-            t_virt=pl.lit(False),
-            s_raw0="s_raw",
-            t_raw0="t_raw",
+            source_ref="source",
+            target_ref="target",
+            source_virtual=pl.lit(False),
+            target_virtual=pl.lit(False),
+            source_rendered_before="source_rendered",
+            target_rendered_before="target_rendered",
             synced_before="synced",
             has_synced_before="has_synced",
         )
@@ -169,35 +171,42 @@ def settle(
     )
     # Real values that do not convert (virtual pairs only; the planner reports the others).
     fails = []
-    for side_ in ("s", "t"):
-        raw = pl.col(f"{side_}_raw0")
+    for side_ in ("source", "target"):
+        raw = pl.col(f"{side_}_rendered_before")
         failed = (
-            raw.is_not_null() & coerce_str(raw, pl.col(f"{side_}_type"), pl.col("type")).is_null()
+            raw.is_not_null()
+            & coerce_str(raw, pl.col(f"{side_}_field_type"), pl.col("type")).is_null()
         )
         fails.append(
             rows.filter(
-                failed & ~pl.col(f"{side_}_virt") & (pl.col("s_virt") | pl.col("t_virt"))
+                failed
+                & ~pl.col(f"{side_}_virtual")
+                & (pl.col("source_virtual") | pl.col("target_virtual"))
             ).select(
                 "flow",
                 record=f"{side_}_ref",
-                property="source_property" if side_ == "s" else "property",
-                value=f"{side_}_raw0",
+                property="source_property" if side_ == "source" else "property",
+                value=f"{side_}_rendered_before",
                 reason=pl.concat_str([pl.lit("cannot convert to "), pl.col("type")]),
             )
         )
         rows = rows.filter(~failed)
     rows = rows.join(
-        contributors.select(t_ref="write_id", flow="flow", s_ref="s_key", contrib=pl.lit(True)),
-        on=["t_ref", "flow", "s_ref"],
+        contributors.select(
+            target_ref="write_id", flow="flow", source_ref="source_key", contrib=pl.lit(True)
+        ),
+        on=["target_ref", "flow", "source_ref"],
         how="left",
     ).with_columns(pl.col("contrib").fill_null(False))
-    rows = rows.sort("flow_idx", "s_ref", "t_ref", "property").with_row_index("rid")
+    rows = rows.sort("flow_idx", "source_ref", "target_ref", "property").with_row_index("rid")
 
     max_rounds = 2 * len(ctxs) + 2
     dropped: set[str] = set()
     skips, reqs = [], []
     for attempt in range(MAX_ATTEMPTS):
-        live = rows.filter(~pl.col("s_ref").is_in(dropped) & ~pl.col("t_ref").is_in(dropped))
+        live = rows.filter(
+            ~pl.col("source_ref").is_in(dropped) & ~pl.col("target_ref").is_in(dropped)
+        )
         overlay = initial.filter(~pl.col("write_id").is_in(dropped)).select(
             ref="write_id", path="path", value="field_value", fixed="fixed"
         )
@@ -211,7 +220,9 @@ def settle(
         if not now:
             break
         if not now & set(givers) or attempt == MAX_ATTEMPTS - 1:
-            final = final.filter(~pl.col("s_ref").is_in(now) & ~pl.col("t_ref").is_in(now))
+            final = final.filter(
+                ~pl.col("source_ref").is_in(now) & ~pl.col("target_ref").is_in(now)
+            )
             overlay = overlay.filter(~pl.col("ref").is_in(now))
             break
     skip, required = pl.concat(skips), pl.concat(reqs)
@@ -225,7 +236,7 @@ def settle(
             {i.target.key: i.target for i in ins},
         ),
         insert_sources=contributors.filter(~pl.col("write_id").is_in(dropped)).select(
-            "write_id", "flow", source="s_key"
+            "write_id", "flow", source="source_key"
         ),
         baselines=baselines(final, overlay),
         conflicts=conflict_rows(conflicts),

@@ -22,7 +22,7 @@ def drops(
         write_id="ref", path="path"
     )
     skip = cands.join(has, on="write_id", how="anti").select(
-        "write_id", "flow", record="s_key", reason=pl.lit("nothing to write")
+        "write_id", "flow", record="source_key", reason=pl.lit("nothing to write")
     )
     rest = cands.join(has, on="write_id", how="semi")
     out = []
@@ -34,7 +34,7 @@ def drops(
                 missing.select(
                     "write_id",
                     "flow",
-                    record="s_key",
+                    record="source_key",
                     property=pl.lit(path),
                     value=pl.lit(None, STRING),
                     reason=pl.lit(f"required field {path} missing"),
@@ -109,7 +109,7 @@ def insert_rows(
     return cands.join(objects, on="write_id").select(
         "write_id",
         "flow",
-        source="s_key",
+        source="source_key",
         cluster="cluster",
         datatype="datatype",
         values="values",
@@ -136,55 +136,57 @@ def baselines(rows: pl.DataFrame, overlay: pl.DataFrame) -> pl.DataFrame:
     ).select("ref", "path", written=pl.lit(True))
     changed = (
         changed.join(
-            ov.rename({"ref": "t_ref", "path": "property", "written": "t_written"}),
-            on=["t_ref", "property"],
+            ov.rename({"ref": "target_ref", "path": "property", "written": "target_written"}),
+            on=["target_ref", "property"],
             how="left",
         )
         .join(
-            ov.rename({"ref": "s_ref", "path": "source_property", "written": "s_written"}),
-            on=["s_ref", "source_property"],
+            ov.rename(
+                {"ref": "source_ref", "path": "source_property", "written": "source_written"}
+            ),
+            on=["source_ref", "source_property"],
             how="left",
         )
-        .with_columns(pl.col("t_written", "s_written").fill_null(False))
+        .with_columns(pl.col("target_written", "source_written").fill_null(False))
     )
 
     def write_of(side_: str) -> pl.Expr:
         ref = pl.col(f"{side_}_ref")
         return (
-            pl.when(pl.col(f"{side_}_virt"))
+            pl.when(pl.col(f"{side_}_virtual"))
             .then(ref)
             .otherwise(pl.concat_str([pl.lit("update:"), ref]))
         )
 
-    tw, sw = pl.col("t_written"), pl.col("s_written")
+    tw, sw = pl.col("target_written"), pl.col("source_written")
     return changed.select(
         "flow",
-        source=pl.when(pl.col("s_virt")).then(pl.lit(None, STRING)).otherwise("s_ref"),
-        target=pl.when(pl.col("t_virt")).then(pl.lit(None, STRING)).otherwise("t_ref"),
+        source=pl.when(pl.col("source_virtual")).then(pl.lit(None, STRING)).otherwise("source_ref"),
+        target=pl.when(pl.col("target_virtual")).then(pl.lit(None, STRING)).otherwise("target_ref"),
         property="property",
         value="synced",
         type="type",
-        write_id=pl.when(tw).then(write_of("t")).when(sw).then(write_of("s")),
+        write_id=pl.when(tw).then(write_of("target")).when(sw).then(write_of("source")),
         written_path=pl.when(tw).then("property").when(sw).then("source_property"),
-        written_type=pl.when(tw).then("t_type").when(sw).then("s_type"),
+        written_type=pl.when(tw).then("target_field_type").when(sw).then("source_field_type"),
         # Every write this pair's agreement depends on: a side that does not hold the value
         # yet must confirm its write first, or a cut run would advance the pair for a side
         # that never got the value (S10).
-        source_write=pl.when(pl.col("s_virt") | sw).then(write_of("s")),
-        target_write=pl.when(pl.col("t_virt") | tw).then(write_of("t")),
+        source_write=pl.when(pl.col("source_virtual") | sw).then(write_of("source")),
+        target_write=pl.when(pl.col("target_virtual") | tw).then(write_of("target")),
     )
 
 
 def conflict_rows(dec: pl.DataFrame) -> pl.DataFrame:
     if dec.is_empty():
         return sch.empty(sch.CONFLICTS)
-    real = dec.filter(~pl.col("s_virt") & ~pl.col("t_virt")).unique(
-        subset=["flow", "s_ref", "t_ref", "property"], keep="first", maintain_order=True
+    real = dec.filter(~pl.col("source_virtual") & ~pl.col("target_virtual")).unique(
+        subset=["flow", "source_ref", "target_ref", "property"], keep="first", maintain_order=True
     )
     return real.select(
         "flow",
-        source="s_ref",
-        target="t_ref",
+        source="source_ref",
+        target="target_ref",
         property="property",
         source_value="source_value",
         target_value="target_value",

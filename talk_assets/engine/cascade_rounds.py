@@ -26,22 +26,28 @@ def rounds(rows: pl.DataFrame, overlay: pl.DataFrame, max_rounds: int):
         ov = overlay.select("ref", "path", "value")
         cur = (
             rows.join(
-                ov.rename({"ref": "s_ref", "path": "source_property", "value": "source_planned"}),
-                on=["s_ref", "source_property"],
+                ov.rename(
+                    {"ref": "source_ref", "path": "source_property", "value": "source_planned"}
+                ),
+                on=["source_ref", "source_property"],
                 how="left",
             )
             .join(
-                ov.rename({"ref": "t_ref", "path": "property", "value": "target_planned"}),
-                on=["t_ref", "property"],
+                ov.rename({"ref": "target_ref", "path": "property", "value": "target_planned"}),
+                on=["target_ref", "property"],
                 how="left",
             )
             .with_columns(
-                source_current=pl.coalesce("source_planned", "s_raw0"),
-                target_current=pl.coalesce("target_planned", "t_raw0"),
+                source_current=pl.coalesce("source_planned", "source_rendered_before"),
+                target_current=pl.coalesce("target_planned", "target_rendered_before"),
             )
             .with_columns(
-                source_value=coerce_str(pl.col("source_current"), pl.col("s_type"), pl.col("type")),
-                target_value=coerce_str(pl.col("target_current"), pl.col("t_type"), pl.col("type")),
+                source_value=coerce_str(
+                    pl.col("source_current"), pl.col("source_field_type"), pl.col("type")
+                ),
+                target_value=coerce_str(
+                    pl.col("target_current"), pl.col("target_field_type"), pl.col("type")
+                ),
             )
         )
         dec = decide(cur.lazy()).collect(engine=ENGINE).sort("rid")
@@ -60,17 +66,19 @@ def rounds(rows: pl.DataFrame, overlay: pl.DataFrame, max_rounds: int):
             "rid",
             "flow",
             "flow_idx",
-            "s_ref",
-            "t_ref",
-            ref=pl.when(to_t).then("t_ref").otherwise("s_ref"),
+            "source_ref",
+            "target_ref",
+            ref=pl.when(to_t).then("target_ref").otherwise("source_ref"),
             path=pl.when(to_t).then("property").otherwise("source_property"),
-            ftype=pl.when(to_t).then("t_type").otherwise("s_type"),
+            ftype=pl.when(to_t).then("target_field_type").otherwise("source_field_type"),
             current_value=pl.when(to_t).then("target_current").otherwise("source_current"),
-            value_before_write=pl.when(to_t).then("t_raw0").otherwise("s_raw0"),
-            datatype=pl.when(to_t).then("t_dt").otherwise("s_dt"),
-            record_id=pl.when(to_t).then("t_id").otherwise("s_id"),
-            parent_id=pl.when(to_t).then("t_parent").otherwise("s_parent"),
-            given_by=pl.when(to_t).then("s_ref").otherwise("t_ref"),
+            value_before_write=pl.when(to_t)
+            .then("target_rendered_before")
+            .otherwise("source_rendered_before"),
+            datatype=pl.when(to_t).then("target_datatype").otherwise("source_datatype"),
+            record_id=pl.when(to_t).then("target_id").otherwise("source_id"),
+            parent_id=pl.when(to_t).then("target_parent").otherwise("source_parent"),
+            given_by=pl.when(to_t).then("source_ref").otherwise("target_ref"),
             cluster="cluster",
             direction="action",
             reason="reason",
@@ -84,7 +92,7 @@ def rounds(rows: pl.DataFrame, overlay: pl.DataFrame, max_rounds: int):
                 pl.col("new_value").is_not_null()
                 & ~pl.col("new_value").eq_missing(pl.col("current_value"))
             )
-            .sort("flow_idx", "s_ref", "t_ref")
+            .sort("flow_idx", "source_ref", "target_ref")
             .unique(subset=["ref", "path"], keep="first", maintain_order=True)
         )
         settles = dec.select(

@@ -62,18 +62,18 @@ def _plan(
     mapped = long.select(*sch.MAPPED, "order").sort("order").drop("order")
     coercion_rejects = pl.concat(
         [
-            long.filter(pl.col("s_fail")).select(
+            long.filter(pl.col("source_unconvertible")).select(
                 "flow",
                 record="source",
                 property="source_property",
-                value="s_raw",
+                value="source_rendered",
                 reason=pl.concat_str([pl.lit("cannot convert to "), pl.col("type")]),
             ),
-            long.filter(pl.col("t_fail")).select(
+            long.filter(pl.col("target_unconvertible")).select(
                 "flow",
                 record="target",
                 property="property",
-                value="t_raw",
+                value="target_rendered",
                 reason=pl.concat_str([pl.lit("cannot convert to "), pl.col("type")]),
             ),
         ]
@@ -83,9 +83,12 @@ def _plan(
     settled = pl.col("source_value").eq_missing(pl.col("target_value")) & pl.col("has_synced")
     settled = settled & pl.col("synced").eq_missing(pl.col("source_value"))
     dec = decide(
-        long.filter(pl.col("writable") & ~pl.col("s_fail") & ~pl.col("t_fail") & ~settled).join(
-            details.lazy(), on=["flow_idx", "pair"], how="left"
-        )
+        long.filter(
+            pl.col("writable")
+            & ~pl.col("source_unconvertible")
+            & ~pl.col("target_unconvertible")
+            & ~settled
+        ).join(details.lazy(), on=["flow_idx", "pair"], how="left")
     ).filter(pl.col("action") != "none")
 
     targets: dict[str, list[FlowCtx]] = {}

@@ -2,8 +2,9 @@
 
 Input: one row per (flow, source, target, property) with canonical `source_value`,
 `target_value`, `synced` (last synced value) and `has_synced`, plus the records' last-changed
-timestamps `s_ts`/`t_ts`. Output adds `action` (`none`, `agree`, `to_target`, `to_source`),
-`value` (what both sides hold afterwards), `reason`, and `conflict` (both sides edited).
+timestamps `source_changed_at`/`target_changed_at`. Output adds `action` (`none`, `agree`,
+`to_target`, `to_source`), `value` (what both sides hold afterwards), `reason`, and `conflict`
+(both sides edited).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def decide(long: pl.LazyFrame) -> pl.LazyFrame:
     )
     out = long.with_columns(action=action, reason=reason, conflict=conflict)
     # Timestamps are parsed for the (rare) conflicts only.
-    newer_target = (_ts("t_ts") > _ts("s_ts")).fill_null(False)
+    newer_target = (_ts("target_changed_at") > _ts("source_changed_at")).fill_null(False)
     settled = out.filter(~pl.col("conflict")).with_columns(
         value=pl.when(pl.col("action") == "to_source").then(target_value).otherwise(source_value)
     )

@@ -18,12 +18,12 @@ def update_rows(dec: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     rows = dec.with_columns(
         direction=pl.col("action"),
         record=pl.when(to_t).then("target").otherwise("source"),
-        record_id=pl.when(to_t).then("t_id").otherwise("s_id"),
-        parent_id=pl.when(to_t).then("t_parent").otherwise("s_parent"),
-        datatype=pl.when(to_t).then("t_dt").otherwise("s_dt"),
+        record_id=pl.when(to_t).then("target_id").otherwise("source_id"),
+        parent_id=pl.when(to_t).then("target_parent").otherwise("source_parent"),
+        datatype=pl.when(to_t).then("target_datatype").otherwise("source_datatype"),
         path=pl.when(to_t).then("property").otherwise("source_property"),
-        ftype=pl.when(to_t).then("t_type").otherwise("s_type"),
-        old_value=pl.when(to_t).then("t_raw").otherwise("s_raw"),
+        ftype=pl.when(to_t).then("target_field_type").otherwise("source_field_type"),
+        old_value=pl.when(to_t).then("target_rendered").otherwise("source_rendered"),
     ).with_columns(new_value=parse_dynamic(pl.col("value"), pl.col("ftype")))
     bad = pl.col("new_value").is_null()
     rejects = rows.filter(bad).select(

@@ -113,7 +113,7 @@ def settle(
             }
         )
         values = fixed = pl.DataFrame(
-            schema={"write_id": STRING, "path": STRING, "field_value": STRING, "ftype": STRING}
+            schema={"write_id": STRING, "path": STRING, "field_value": STRING, "field_type": STRING}
         )
         contributors = pl.DataFrame(
             schema={"write_id": STRING, "flow": STRING, "source_key": STRING}
@@ -193,12 +193,15 @@ def settle(
         rows = rows.filter(~failed)
     rows = rows.join(
         contributors.select(
-            target_ref="write_id", flow="flow", source_ref="source_key", contrib=pl.lit(True)
+            target_ref="write_id",
+            flow="flow",
+            source_ref="source_key",
+            from_contributor=pl.lit(True),
         ),
         on=["target_ref", "flow", "source_ref"],
         how="left",
-    ).with_columns(pl.col("contrib").fill_null(False))
-    rows = rows.sort("flow_idx", "source_ref", "target_ref", "property").with_row_index("rid")
+    ).with_columns(pl.col("from_contributor").fill_null(False))
+    rows = rows.sort("flow_idx", "source_ref", "target_ref", "property").with_row_index("row_id")
 
     max_rounds = 2 * len(ctxs) + 2
     dropped: set[str] = set()
@@ -248,7 +251,7 @@ def settle(
                     record="ref",
                     property="path",
                     value="value",
-                    reason=pl.concat_str([pl.lit("cannot convert to "), pl.col("ftype")]),
+                    reason=pl.concat_str([pl.lit("cannot convert to "), pl.col("field_type")]),
                 )
                 if rejects.height
                 else sch.empty(sch.REJECTS),

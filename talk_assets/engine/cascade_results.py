@@ -77,7 +77,7 @@ def planned_updates(overlay: pl.DataFrame) -> pl.DataFrame:
         parent_id="written_parent_id",
         cluster="written_cluster",
         path="path",
-        ftype="written_type",
+        field_type="written_type",
         old_value="value_before_write",
         new_value="value",
         reason="write_reason",
@@ -104,7 +104,7 @@ def insert_rows(
         vals.join(types, on=["datatype", "path"], how="left")
         .sort("write_id", "path")
         .group_by("write_id")
-        .agg(values=json_object(pl.col("path"), json_value(pl.col("value"), pl.col("ftype"))))
+        .agg(values=json_object(pl.col("path"), json_value(pl.col("value"), pl.col("field_type"))))
     )
     return cands.join(objects, on="write_id").select(
         "write_id",
@@ -118,10 +118,10 @@ def insert_rows(
 
 
 def _field_types(vals: pl.DataFrame, targets: Mapping[str, Datatype]) -> pl.DataFrame:
-    """(datatype, path, ftype) of the inserts' values, from their target datatypes."""
+    """(datatype, path, field_type) of the inserts' values, from their target datatypes."""
     pairs = vals.select("datatype", "path").unique()
     ftypes = [targets[d].field(p).type for d, p in pairs.iter_rows()]
-    return pairs.with_columns(ftype=pl.Series(ftypes, dtype=STRING))
+    return pairs.with_columns(field_type=pl.Series(ftypes, dtype=STRING))
 
 
 def baselines(rows: pl.DataFrame, overlay: pl.DataFrame) -> pl.DataFrame:

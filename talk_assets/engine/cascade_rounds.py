@@ -50,10 +50,13 @@ def rounds(rows: pl.DataFrame, overlay: pl.DataFrame, max_rounds: int):
                 ),
             )
         )
-        dec = decide(cur.lazy()).collect(engine=ENGINE).sort("rid")
+        dec = decide(cur.lazy()).collect(engine=ENGINE).sort("row_id")
         eq = pl.col("source_value").eq_missing(pl.col("target_value"))
         defer = (
-            pl.col("contrib") & ~pl.col("has_synced") & pl.col("target_value").is_not_null() & ~eq
+            pl.col("from_contributor")
+            & ~pl.col("has_synced")
+            & pl.col("target_value").is_not_null()
+            & ~eq
         )
         dec = dec.with_columns(
             action=pl.when(defer).then(pl.lit("defer")).otherwise("action"),
@@ -63,14 +66,14 @@ def rounds(rows: pl.DataFrame, overlay: pl.DataFrame, max_rounds: int):
         conflicts.append(dec.filter(pl.col("conflict")))
         to_t = pl.col("action") == "to_target"
         moving = dec.filter(pl.col("action").is_in(["to_target", "to_source"])).select(
-            "rid",
+            "row_id",
             "flow",
             "flow_idx",
             "source_ref",
             "target_ref",
             ref=pl.when(to_t).then("target_ref").otherwise("source_ref"),
             path=pl.when(to_t).then("property").otherwise("source_property"),
-            ftype=pl.when(to_t).then("target_field_type").otherwise("source_field_type"),
+            field_type=pl.when(to_t).then("target_field_type").otherwise("source_field_type"),
             current_value=pl.when(to_t).then("target_current").otherwise("source_current"),
             value_before_write=pl.when(to_t)
             .then("target_rendered_before")
@@ -84,7 +87,7 @@ def rounds(rows: pl.DataFrame, overlay: pl.DataFrame, max_rounds: int):
             reason="reason",
             value="value",
         )
-        moving = moving.with_columns(new_value=parse_dynamic(pl.col("value"), pl.col("ftype")))
+        moving = moving.with_columns(new_value=parse_dynamic(pl.col("value"), pl.col("field_type")))
         bad = moving.filter(pl.col("new_value").is_null())
         rejects.append(bad)
         chosen = (
@@ -97,7 +100,7 @@ def rounds(rows: pl.DataFrame, overlay: pl.DataFrame, max_rounds: int):
         )
         settles = dec.select(
             pl.col("action").is_in(["agree", "to_target", "to_source", "defer"])
-            & ~pl.col("rid").is_in(bad["rid"].implode())
+            & ~pl.col("row_id").is_in(bad["row_id"].implode())
         ).to_series()
         rows = rows.with_columns(
             synced=pl.when(settles).then(dec["value"]).otherwise("synced"),
@@ -116,7 +119,7 @@ def rounds(rows: pl.DataFrame, overlay: pl.DataFrame, max_rounds: int):
             writer_flow_idx="flow_idx",
             write_direction="direction",
             write_reason="reason",
-            written_type="ftype",
+            written_type="field_type",
             written_datatype="datatype",
             written_record_id="record_id",
             written_parent_id="parent_id",

@@ -29,8 +29,8 @@ class InsertPlan:
 
     candidates: one per cluster lacking a target record whose parent is known (write_id,
     cluster, label, flow, source_key, parent_id); values: their merged writable non-empty values
-    (write_id, path, field_value, ftype), first non-empty in document order; fixed: target
-    filter values (write_id, path, field_value, ftype); contributors: (write_id, flow,
+    (write_id, path, field_value, field_type), first non-empty in document order; fixed: target
+    filter values (write_id, path, field_value, field_type); contributors: (write_id, flow,
     source_key). Required fields and "nothing to write" are decided on the settled values.
     """
 
@@ -89,7 +89,7 @@ def _candidates(
                 source_property=pl.lit(s.path),
                 path=pl.lit(t.path),
                 type=pl.lit(typ),
-                ftype=pl.lit(t.type),
+                field_type=pl.lit(t.type),
                 raw=raw,
                 value=value,
                 failed=failed,
@@ -127,14 +127,14 @@ def plan_inserts(
             record="source_key",
             property="source_property",
             value="raw",
-            reason=pl.concat_str([pl.lit("cannot convert to "), pl.col("ftype")]),
+            reason=pl.concat_str([pl.lit("cannot convert to "), pl.col("field_type")]),
         )
     ]
     good = long.filter(~conv_failed & pl.col("field_value").is_not_null())
     merged = (
         good.sort("flow_idx", "source_key")
         .group_by("cluster", "path", maintain_order=True)
-        .agg(pl.col("field_value").first(), pl.col("ftype").first())
+        .agg(pl.col("field_value").first(), pl.col("field_type").first())
     )
     candidates = contributors.group_by("cluster", maintain_order=True).agg(
         pl.col("flow").first(), pl.col("source_key").first(), pl.col("label").first()
@@ -176,13 +176,13 @@ def plan_inserts(
         write_id=pl.concat_str([pl.lit(f"insert:{target.key}:"), pl.col("cluster")])
     )
     ids = candidates.select("cluster", "write_id")
-    values = merged.join(ids, on="cluster").select("write_id", "path", "field_value", "ftype")
+    values = merged.join(ids, on="cluster").select("write_id", "path", "field_value", "field_type")
     fixed = [
         candidates.select(
             "write_id",
             path=pl.lit(flt[0]),
             field_value=pl.lit(str(flt[1]).lower()),
-            ftype=pl.lit(target.field(flt[0]).type),
+            field_type=pl.lit(target.field(flt[0]).type),
         )
         for flt in sorted({c.rf.target_filter for c in flows if c.rf.target_filter}, key=str)
     ]
@@ -197,7 +197,7 @@ def plan_inserts(
                 "write_id": pl.String,
                 "path": pl.String,
                 "field_value": pl.String,
-                "ftype": pl.String,
+                "field_type": pl.String,
             }
         ),
         contributors=contributors.join(ids, on="cluster").select("write_id", "flow", "source_key"),

@@ -298,13 +298,13 @@ PLANNED_UPDATE: Schema = {
     "parent_id": STRING,
     "cluster": STRING,
     "path": STRING,
-    "ftype": STRING,
+    "field_type": STRING,
     "old_value": STRING,
     "new_value": STRING,
     "reason": STRING,
 }
 """Update rows before they are grouped into WRITES: one per (record, field path) with the
-field's type (`ftype`); becomes UPDATES (`path` as property)."""
+field's type (`field_type`); becomes UPDATES (`path` as property)."""
 
 
 def empty(schema: Schema) -> pl.DataFrame:

@@ -99,9 +99,9 @@ def settle(
             pl.concat([i.contributors for i in ins]) if ins else none,
         ]
     )
-    cands, values, fixed, contributors = frames
+    candidates, values, fixed, contributors = frames
     if not ins:
-        cands = pl.DataFrame(
+        candidates = pl.DataFrame(
             schema={
                 "write_id": STRING,
                 "cluster": STRING,
@@ -118,7 +118,7 @@ def settle(
         contributors = pl.DataFrame(
             schema={"write_id": STRING, "flow": STRING, "source_key": STRING}
         )
-    touched = pl.concat([written.cast(pl.UInt32), cands["label"]]).unique().sort()
+    touched = pl.concat([written.cast(pl.UInt32), candidates["label"]]).unique().sort()
     if touched.is_empty():
         return Settled(
             touched=touched,
@@ -162,10 +162,10 @@ def settle(
     parts = [real_rows.select(list(sch.CASCADE_ROW))]
     parts += [
         p.select([pl.col(c).cast(t) for c, t in sch.CASCADE_ROW.items()])
-        for p in virtual_rows(records, ctxs, cands, initial)
+        for p in virtual_rows(records, ctxs, candidates, initial)
     ]
     rows = pl.concat(parts).collect(engine=ENGINE)
-    names = cands.select("label", "cluster").unique(subset=["label"])
+    names = candidates.select("label", "cluster").unique(subset=["label"])
     rows = rows.join(names.rename({"cluster": "vcluster"}), on="label", how="left").select(
         pl.exclude("vcluster", "cluster"), cluster=pl.coalesce("cluster", "vcluster")
     )
@@ -215,7 +215,7 @@ def settle(
         )
         overlay = sch.conform(overlay, sch.OVERLAY)
         final, overlay, conflicts, rejects, givers = rounds(live, overlay, max_rounds)
-        skip, required = drops(cands.filter(~pl.col("write_id").is_in(dropped)), overlay, ins)
+        skip, required = drops(candidates.filter(~pl.col("write_id").is_in(dropped)), overlay, ins)
         now = set(skip["write_id"]) | set(required["write_id"])
         skips.append(skip)
         reqs.append(required)
@@ -233,7 +233,7 @@ def settle(
         touched=touched,
         updates=planned_updates(overlay),
         inserts=insert_rows(
-            cands.filter(~pl.col("write_id").is_in(dropped)),
+            candidates.filter(~pl.col("write_id").is_in(dropped)),
             overlay,
             fixed,
             {i.target.key: i.target for i in ins},

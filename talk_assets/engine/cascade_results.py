@@ -15,16 +15,16 @@ STRING = pl.String
 
 
 def drops(
-    cands: pl.DataFrame, overlay: pl.DataFrame, ins: list[InsertPlan]
+    candidates: pl.DataFrame, overlay: pl.DataFrame, ins: list[InsertPlan]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(skipped: nothing to write, rejects: first required field missing) among `cands`."""
+    """(skipped: nothing to write, rejects: first required field missing) among `candidates`."""
     has = overlay.filter(~pl.col("fixed") & pl.col("value").is_not_null()).select(
         write_id="ref", path="path"
     )
-    skip = cands.join(has, on="write_id", how="anti").select(
+    skip = candidates.join(has, on="write_id", how="anti").select(
         "write_id", "flow", record="source_key", reason=pl.lit("nothing to write")
     )
-    rest = cands.join(has, on="write_id", how="semi")
+    rest = candidates.join(has, on="write_id", how="semi")
     out = []
     for i in ins:
         todo = rest.filter(pl.col("datatype") == i.target.key)
@@ -85,7 +85,7 @@ def planned_updates(overlay: pl.DataFrame) -> pl.DataFrame:
 
 
 def insert_rows(
-    cands: pl.DataFrame,
+    candidates: pl.DataFrame,
     overlay: pl.DataFrame,
     fixed: pl.DataFrame,
     targets: Mapping[str, Datatype],
@@ -98,7 +98,7 @@ def insert_rows(
             vals.join(fixed, on=["write_id", "path"], how="anti"),
             fixed.select("write_id", "path", value="field_value"),
         ]
-    ).join(cands.select("write_id", "datatype"), on="write_id")
+    ).join(candidates.select("write_id", "datatype"), on="write_id")
     types = _field_types(vals, targets)
     objects = (
         vals.join(types, on=["datatype", "path"], how="left")
@@ -106,7 +106,7 @@ def insert_rows(
         .group_by("write_id")
         .agg(values=json_object(pl.col("path"), json_value(pl.col("value"), pl.col("field_type"))))
     )
-    return cands.join(objects, on="write_id").select(
+    return candidates.join(objects, on="write_id").select(
         "write_id",
         "flow",
         source="source_key",

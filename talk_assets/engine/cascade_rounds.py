@@ -23,17 +23,19 @@ def rounds(rows: pl.DataFrame, overlay: pl.DataFrame, max_rounds: int):
     rows = rows.with_columns(synced=pl.col("synced_before"), has_synced=pl.col("has_synced_before"))
     conflicts, rejects, givers = [], [], []
     for _ in range(max_rounds):
-        ov = overlay.select("ref", "path", "value")
-        cur = (
+        planned = overlay.select("ref", "path", "value")
+        current = (
             rows.join(
-                ov.rename(
+                planned.rename(
                     {"ref": "source_ref", "path": "source_property", "value": "source_planned"}
                 ),
                 on=["source_ref", "source_property"],
                 how="left",
             )
             .join(
-                ov.rename({"ref": "target_ref", "path": "property", "value": "target_planned"}),
+                planned.rename(
+                    {"ref": "target_ref", "path": "property", "value": "target_planned"}
+                ),
                 on=["target_ref", "property"],
                 how="left",
             )
@@ -50,7 +52,7 @@ def rounds(rows: pl.DataFrame, overlay: pl.DataFrame, max_rounds: int):
                 ),
             )
         )
-        dec = decide(cur.lazy()).collect(engine=ENGINE).sort("row_id")
+        decided = decide(current.lazy()).collect(engine=ENGINE).sort("row_id")
         eq = pl.col("source_value").eq_missing(pl.col("target_value"))
         defer = (
             pl.col("from_contributor")
@@ -58,14 +60,14 @@ def rounds(rows: pl.DataFrame, overlay: pl.DataFrame, max_rounds: int):
             & pl.col("target_value").is_not_null()
             & ~eq
         )
-        dec = dec.with_columns(
+        decided = decided.with_columns(
             action=pl.when(defer).then(pl.lit("defer")).otherwise("action"),
             reason=pl.when(defer).then(pl.lit(DEFER)).otherwise("reason"),
             value=pl.when(defer).then("target_value").otherwise("value"),
         )
-        conflicts.append(dec.filter(pl.col("conflict")))
+        conflicts.append(decided.filter(pl.col("conflict")))
         to_t = pl.col("action") == "to_target"
-        moving = dec.filter(pl.col("action").is_in(["to_target", "to_source"])).select(
+        moving = decided.filter(pl.col("action").is_in(["to_target", "to_source"])).select(
             "row_id",
             "flow",
             "flow_idx",
@@ -98,12 +100,12 @@ def rounds(rows: pl.DataFrame, overlay: pl.DataFrame, max_rounds: int):
             .sort("flow_idx", "source_ref", "target_ref")
             .unique(subset=["ref", "path"], keep="first", maintain_order=True)
         )
-        settles = dec.select(
+        settles = decided.select(
             pl.col("action").is_in(["agree", "to_target", "to_source", "defer"])
             & ~pl.col("row_id").is_in(bad["row_id"].implode())
         ).to_series()
         rows = rows.with_columns(
-            synced=pl.when(settles).then(dec["value"]).otherwise("synced"),
+            synced=pl.when(settles).then(decided["value"]).otherwise("synced"),
             has_synced=pl.when(settles).then(pl.lit(True)).otherwise("has_synced"),
         )
         if chosen.is_empty():

@@ -44,23 +44,23 @@ def coerce_str(raw: pl.Expr, from_type: pl.Expr, to_type: pl.Expr) -> pl.Expr:
 def virtual_rows(
     records: Mapping[str, pl.DataFrame],
     ctxs: list[FlowCtx],
-    cands: pl.DataFrame,
+    candidates: pl.DataFrame,
     initial: pl.DataFrame,
 ) -> list[pl.LazyFrame]:
     """Pair rows (`CASCADE_ROW`) of every flow for pairs with at least one virtual record.
 
-    cands: write_id, label, datatype of the virtual records; initial: their values (write_id,
+    candidates: write_id, label, datatype of the virtual records; initial: their values (write_id,
     path, field_value), for the flows' filters.
     """
     out = []
-    keys = set(cands["datatype"].unique())
+    keys = set(candidates["datatype"].unique())
     for c in ctxs:
         rf = c.rf
         if not c.writable or not ({rf.source.key, rf.target.key} & keys):
             continue
 
         def virtual(dt, flt, prefix: str, cols: dict[str, pl.DataType]) -> pl.LazyFrame:
-            v = cands.lazy().filter(pl.col("datatype") == dt.key)
+            v = candidates.lazy().filter(pl.col("datatype") == dt.key)
             if flt is not None:
                 ok = initial.lazy().filter(
                     (pl.col("path") == flt[0]) & (pl.col("field_value") == str(flt[1]).lower())

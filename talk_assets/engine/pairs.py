@@ -20,7 +20,6 @@ from talk_assets.engine.state import SyncState
 from talk_assets.systems import Field
 
 SYNCED_KEY = ("flow", "property", "source", "target")
-DETAIL_COLUMNS = list(sch.PAIR_DETAILS)[2:]
 
 
 def property_columns(ctx: FlowCtx, source: Field, target: Field, typ: str) -> dict[str, pl.Expr]:
@@ -151,7 +150,7 @@ def mapped_pairs(
     )
     details = pl.concat(
         [
-            df.select(pl.lit(i).alias("flow_idx"), "pair", *DETAIL_COLUMNS)
+            df.select(pl.lit(i).alias("flow_idx"), "pair", *sch.SIDE_DETAILS)
             for i, df in pairs_of.items()
         ]
     )

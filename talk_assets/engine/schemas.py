@@ -181,9 +181,7 @@ COUNTS: Schema = {"datatype": STRING, "inserts": INT64, "updates": INT64, "write
 
 UINT32 = pl.UInt32()
 
-PAIR_DETAILS: Schema = {
-    "flow_idx": pl.Int32(),
-    "pair": UINT32,
+SIDE_DETAILS: Schema = {
     "source_id": STRING,
     "target_id": STRING,
     "source_parent": STRING,
@@ -191,8 +189,11 @@ PAIR_DETAILS: Schema = {
     "source_changed_at": STRING,
     "target_changed_at": STRING,
 }
-"""Per linked pair (flow_idx, pair): the sides' ids, parent ids and last-changed timestamps,
-which only the few rows to write need; joined back to LONG by (flow_idx, pair)."""
+"""The sides' record ids, parent ids and last-changed timestamps (PAIR_DETAILS, CASCADE_ROW)."""
+
+PAIR_DETAILS: Schema = {"flow_idx": pl.Int32(), "pair": UINT32, **SIDE_DETAILS}
+"""Per linked pair (flow_idx, pair): its SIDE_DETAILS, which only the few rows to write need;
+joined back to LONG by (flow_idx, pair)."""
 
 LONG: Schema = {
     "flow": STRING,
@@ -251,12 +252,7 @@ CASCADE_ROW: Schema = {
     "target_rendered_before": STRING,
     "synced_before": STRING,
     "has_synced_before": BOOLEAN,
-    "source_id": STRING,
-    "target_id": STRING,
-    "source_parent": STRING,
-    "target_parent": STRING,
-    "source_changed_at": STRING,
-    "target_changed_at": STRING,
+    **SIDE_DETAILS,
 }
 """A pair row of a touched cluster in the cascade (`cascade.py`). source_ref/target_ref: a
 record key, or an insert's write_id for a virtual record (source_virtual/target_virtual);

@@ -85,7 +85,7 @@ def settle(
                         "cluster",
                         "label",
                         "flow",
-                        "s_key",
+                        "source_key",
                         "parent_id",
                         datatype=pl.lit(i.target.key),
                     )
@@ -99,24 +99,26 @@ def settle(
             pl.concat([i.contributors for i in ins]) if ins else none,
         ]
     )
-    cands, values, fixed, contributors = frames
+    candidates, values, fixed, contributors = frames
     if not ins:
-        cands = pl.DataFrame(
+        candidates = pl.DataFrame(
             schema={
                 "write_id": STRING,
                 "cluster": STRING,
                 "label": pl.UInt32,
                 "flow": STRING,
-                "s_key": STRING,
+                "source_key": STRING,
                 "parent_id": STRING,
                 "datatype": STRING,
             }
         )
         values = fixed = pl.DataFrame(
-            schema={"write_id": STRING, "path": STRING, "field_value": STRING, "ftype": STRING}
+            schema={"write_id": STRING, "path": STRING, "field_value": STRING, "field_type": STRING}
         )
-        contributors = pl.DataFrame(schema={"write_id": STRING, "flow": STRING, "s_key": STRING})
-    touched = pl.concat([written.cast(pl.UInt32), cands["label"]]).unique().sort()
+        contributors = pl.DataFrame(
+            schema={"write_id": STRING, "flow": STRING, "source_key": STRING}
+        )
+    touched = pl.concat([written.cast(pl.UInt32), candidates["label"]]).unique().sort()
     if touched.is_empty():
         return Settled(
             touched=touched,
@@ -141,69 +143,79 @@ def settle(
         .filter(
             pl.col("label").is_in(touched.implode())
             & pl.col("writable")
-            & ~pl.col("s_fail")
-            & ~pl.col("t_fail")
+            & ~pl.col("source_unconvertible")
+            & ~pl.col("target_unconvertible")
         )
         .join(details.lazy(), on=["flow_idx", "pair"], how="left")
         .select(
             *[c for c in sch.CASCADE_ROW if c in SAME],
-            s_ref="source",
-            t_ref="target",
-            s_virt=pl.lit(False),
-            t_virt=pl.lit(False),
-            s_raw0="s_raw",
-            t_raw0="t_raw",
-            base0="base",
-            has_base0="has_base",
+            source_ref="source",
+            target_ref="target",
+            source_virtual=pl.lit(False),
+            target_virtual=pl.lit(False),
+            source_rendered_before="source_rendered",
+            target_rendered_before="target_rendered",
+            synced_before="synced",
+            has_synced_before="has_synced",
         )
     )
     parts = [real_rows.select(list(sch.CASCADE_ROW))]
     parts += [
         p.select([pl.col(c).cast(t) for c, t in sch.CASCADE_ROW.items()])
-        for p in virtual_rows(records, ctxs, cands, initial)
+        for p in virtual_rows(records, ctxs, candidates, initial)
     ]
     rows = pl.concat(parts).collect(engine=ENGINE)
-    names = cands.select("label", "cluster").unique(subset=["label"])
+    names = candidates.select("label", "cluster").unique(subset=["label"])
     rows = rows.join(names.rename({"cluster": "vcluster"}), on="label", how="left").select(
         pl.exclude("vcluster", "cluster"), cluster=pl.coalesce("cluster", "vcluster")
     )
     # Real values that do not convert (virtual pairs only; the planner reports the others).
     fails = []
-    for side_ in ("s", "t"):
-        raw = pl.col(f"{side_}_raw0")
+    for side_ in ("source", "target"):
+        raw = pl.col(f"{side_}_rendered_before")
         failed = (
-            raw.is_not_null() & coerce_str(raw, pl.col(f"{side_}_type"), pl.col("type")).is_null()
+            raw.is_not_null()
+            & coerce_str(raw, pl.col(f"{side_}_field_type"), pl.col("type")).is_null()
         )
         fails.append(
             rows.filter(
-                failed & ~pl.col(f"{side_}_virt") & (pl.col("s_virt") | pl.col("t_virt"))
+                failed
+                & ~pl.col(f"{side_}_virtual")
+                & (pl.col("source_virtual") | pl.col("target_virtual"))
             ).select(
                 "flow",
                 record=f"{side_}_ref",
-                property="source_property" if side_ == "s" else "property",
-                value=f"{side_}_raw0",
+                property="source_property" if side_ == "source" else "property",
+                value=f"{side_}_rendered_before",
                 reason=pl.concat_str([pl.lit("cannot convert to "), pl.col("type")]),
             )
         )
         rows = rows.filter(~failed)
     rows = rows.join(
-        contributors.select(t_ref="write_id", flow="flow", s_ref="s_key", contrib=pl.lit(True)),
-        on=["t_ref", "flow", "s_ref"],
+        contributors.select(
+            target_ref="write_id",
+            flow="flow",
+            source_ref="source_key",
+            from_contributor=pl.lit(True),
+        ),
+        on=["target_ref", "flow", "source_ref"],
         how="left",
-    ).with_columns(pl.col("contrib").fill_null(False))
-    rows = rows.sort("flow_idx", "s_ref", "t_ref", "property").with_row_index("rid")
+    ).with_columns(pl.col("from_contributor").fill_null(False))
+    rows = rows.sort("flow_idx", "source_ref", "target_ref", "property").with_row_index("row_id")
 
     max_rounds = 2 * len(ctxs) + 2
     dropped: set[str] = set()
     skips, reqs = [], []
     for attempt in range(MAX_ATTEMPTS):
-        live = rows.filter(~pl.col("s_ref").is_in(dropped) & ~pl.col("t_ref").is_in(dropped))
+        live = rows.filter(
+            ~pl.col("source_ref").is_in(dropped) & ~pl.col("target_ref").is_in(dropped)
+        )
         overlay = initial.filter(~pl.col("write_id").is_in(dropped)).select(
             ref="write_id", path="path", value="field_value", fixed="fixed"
         )
         overlay = sch.conform(overlay, sch.OVERLAY)
         final, overlay, conflicts, rejects, givers = rounds(live, overlay, max_rounds)
-        skip, required = drops(cands.filter(~pl.col("write_id").is_in(dropped)), overlay, ins)
+        skip, required = drops(candidates.filter(~pl.col("write_id").is_in(dropped)), overlay, ins)
         now = set(skip["write_id"]) | set(required["write_id"])
         skips.append(skip)
         reqs.append(required)
@@ -211,7 +223,9 @@ def settle(
         if not now:
             break
         if not now & set(givers) or attempt == MAX_ATTEMPTS - 1:
-            final = final.filter(~pl.col("s_ref").is_in(now) & ~pl.col("t_ref").is_in(now))
+            final = final.filter(
+                ~pl.col("source_ref").is_in(now) & ~pl.col("target_ref").is_in(now)
+            )
             overlay = overlay.filter(~pl.col("ref").is_in(now))
             break
     skip, required = pl.concat(skips), pl.concat(reqs)
@@ -219,13 +233,13 @@ def settle(
         touched=touched,
         updates=planned_updates(overlay),
         inserts=insert_rows(
-            cands.filter(~pl.col("write_id").is_in(dropped)),
+            candidates.filter(~pl.col("write_id").is_in(dropped)),
             overlay,
             fixed,
             {i.target.key: i.target for i in ins},
         ),
         insert_sources=contributors.filter(~pl.col("write_id").is_in(dropped)).select(
-            "write_id", "flow", source="s_key"
+            "write_id", "flow", source="source_key"
         ),
         baselines=baselines(final, overlay),
         conflicts=conflict_rows(conflicts),
@@ -237,7 +251,7 @@ def settle(
                     record="ref",
                     property="path",
                     value="value",
-                    reason=pl.concat_str([pl.lit("cannot convert to "), pl.col("ftype")]),
+                    reason=pl.concat_str([pl.lit("cannot convert to "), pl.col("field_type")]),
                 )
                 if rejects.height
                 else sch.empty(sch.REJECTS),

@@ -15,16 +15,16 @@ STRING = pl.String
 
 
 def drops(
-    cands: pl.DataFrame, overlay: pl.DataFrame, ins: list[InsertPlan]
+    candidates: pl.DataFrame, overlay: pl.DataFrame, ins: list[InsertPlan]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(skipped: nothing to write, rejects: first required field missing) among `cands`."""
+    """(skipped: nothing to write, rejects: first required field missing) among `candidates`."""
     has = overlay.filter(~pl.col("fixed") & pl.col("value").is_not_null()).select(
         write_id="ref", path="path"
     )
-    skip = cands.join(has, on="write_id", how="anti").select(
-        "write_id", "flow", record="s_key", reason=pl.lit("nothing to write")
+    skip = candidates.join(has, on="write_id", how="anti").select(
+        "write_id", "flow", record="source_key", reason=pl.lit("nothing to write")
     )
-    rest = cands.join(has, on="write_id", how="semi")
+    rest = candidates.join(has, on="write_id", how="semi")
     out = []
     for i in ins:
         todo = rest.filter(pl.col("datatype") == i.target.key)
@@ -34,7 +34,7 @@ def drops(
                 missing.select(
                     "write_id",
                     "flow",
-                    record="s_key",
+                    record="source_key",
                     property=pl.lit(path),
                     value=pl.lit(None, STRING),
                     reason=pl.lit(f"required field {path} missing"),
@@ -61,31 +61,31 @@ def drops(
 def planned_updates(overlay: pl.DataFrame) -> pl.DataFrame:
     """Update rows (the planner's shape) for planned values of real records."""
     real = overlay.filter(
-        pl.col("w_dt").is_not_null()
+        pl.col("written_datatype").is_not_null()
         & ~pl.col("ref").str.starts_with("insert:")
-        & ~pl.col("value").eq_missing(pl.col("w_old"))
+        & ~pl.col("value").eq_missing(pl.col("value_before_write"))
     )
     return real.select(
         write_id=pl.concat_str([pl.lit("update:"), pl.col("ref")]),
-        flow="w_flow",
-        flow_idx="w_flow_idx",
-        direction="w_direction",
-        system=pl.col("w_dt").str.split_exact(".", 1).struct.field("field_0"),
-        datatype="w_dt",
+        flow="writer_flow",
+        flow_idx="writer_flow_idx",
+        direction="write_direction",
+        system=pl.col("written_datatype").str.split_exact(".", 1).struct.field("field_0"),
+        datatype="written_datatype",
         record="ref",
-        record_id="w_id",
-        parent_id="w_parent",
-        cluster="w_cluster",
+        record_id="written_record_id",
+        parent_id="written_parent_id",
+        cluster="written_cluster",
         path="path",
-        ftype="w_ftype",
-        old_value="w_old",
+        field_type="written_type",
+        old_value="value_before_write",
         new_value="value",
-        reason="w_reason",
+        reason="write_reason",
     )
 
 
 def insert_rows(
-    cands: pl.DataFrame,
+    candidates: pl.DataFrame,
     overlay: pl.DataFrame,
     fixed: pl.DataFrame,
     targets: Mapping[str, Datatype],
@@ -98,18 +98,18 @@ def insert_rows(
             vals.join(fixed, on=["write_id", "path"], how="anti"),
             fixed.select("write_id", "path", value="field_value"),
         ]
-    ).join(cands.select("write_id", "datatype"), on="write_id")
+    ).join(candidates.select("write_id", "datatype"), on="write_id")
     types = _field_types(vals, targets)
     objects = (
         vals.join(types, on=["datatype", "path"], how="left")
         .sort("write_id", "path")
         .group_by("write_id")
-        .agg(values=json_object(pl.col("path"), json_value(pl.col("value"), pl.col("ftype"))))
+        .agg(values=json_object(pl.col("path"), json_value(pl.col("value"), pl.col("field_type"))))
     )
-    return cands.join(objects, on="write_id").select(
+    return candidates.join(objects, on="write_id").select(
         "write_id",
         "flow",
-        source="s_key",
+        source="source_key",
         cluster="cluster",
         datatype="datatype",
         values="values",
@@ -118,75 +118,79 @@ def insert_rows(
 
 
 def _field_types(vals: pl.DataFrame, targets: Mapping[str, Datatype]) -> pl.DataFrame:
-    """(datatype, path, ftype) of the inserts' values, from their target datatypes."""
+    """(datatype, path, field_type) of the inserts' values, from their target datatypes."""
     pairs = vals.select("datatype", "path").unique()
     ftypes = [targets[d].field(p).type for d, p in pairs.iter_rows()]
-    return pairs.with_columns(ftype=pl.Series(ftypes, dtype=STRING))
+    return pairs.with_columns(field_type=pl.Series(ftypes, dtype=STRING))
 
 
 def baselines(rows: pl.DataFrame, overlay: pl.DataFrame) -> pl.DataFrame:
     """Last synced values of the pairs whose agreement this plan changes."""
     changed = rows.filter(
-        (pl.col("has_base") != pl.col("has_base0")) | ~pl.col("base").eq_missing(pl.col("base0"))
+        (pl.col("has_synced") != pl.col("has_synced_before"))
+        | ~pl.col("synced").eq_missing(pl.col("synced_before"))
     )
     ov = overlay.filter(
-        pl.col("ref").str.starts_with("insert:") | ~pl.col("value").eq_missing(pl.col("w_old"))
+        pl.col("ref").str.starts_with("insert:")
+        | ~pl.col("value").eq_missing(pl.col("value_before_write"))
     ).select("ref", "path", written=pl.lit(True))
     changed = (
         changed.join(
-            ov.rename({"ref": "t_ref", "path": "property", "written": "t_written"}),
-            on=["t_ref", "property"],
+            ov.rename({"ref": "target_ref", "path": "property", "written": "target_written"}),
+            on=["target_ref", "property"],
             how="left",
         )
         .join(
-            ov.rename({"ref": "s_ref", "path": "source_property", "written": "s_written"}),
-            on=["s_ref", "source_property"],
+            ov.rename(
+                {"ref": "source_ref", "path": "source_property", "written": "source_written"}
+            ),
+            on=["source_ref", "source_property"],
             how="left",
         )
-        .with_columns(pl.col("t_written", "s_written").fill_null(False))
+        .with_columns(pl.col("target_written", "source_written").fill_null(False))
     )
 
     def write_of(side_: str) -> pl.Expr:
         ref = pl.col(f"{side_}_ref")
         return (
-            pl.when(pl.col(f"{side_}_virt"))
+            pl.when(pl.col(f"{side_}_virtual"))
             .then(ref)
             .otherwise(pl.concat_str([pl.lit("update:"), ref]))
         )
 
-    tw, sw = pl.col("t_written"), pl.col("s_written")
+    tw, sw = pl.col("target_written"), pl.col("source_written")
     return changed.select(
         "flow",
-        source=pl.when(pl.col("s_virt")).then(pl.lit(None, STRING)).otherwise("s_ref"),
-        target=pl.when(pl.col("t_virt")).then(pl.lit(None, STRING)).otherwise("t_ref"),
+        source=pl.when(pl.col("source_virtual")).then(pl.lit(None, STRING)).otherwise("source_ref"),
+        target=pl.when(pl.col("target_virtual")).then(pl.lit(None, STRING)).otherwise("target_ref"),
         property="property",
-        value="base",
+        value="synced",
         type="type",
-        write_id=pl.when(tw).then(write_of("t")).when(sw).then(write_of("s")),
+        write_id=pl.when(tw).then(write_of("target")).when(sw).then(write_of("source")),
         written_path=pl.when(tw).then("property").when(sw).then("source_property"),
-        written_type=pl.when(tw).then("t_type").when(sw).then("s_type"),
+        written_type=pl.when(tw).then("target_field_type").when(sw).then("source_field_type"),
         # Every write this pair's agreement depends on: a side that does not hold the value
         # yet must confirm its write first, or a cut run would advance the pair for a side
         # that never got the value (S10).
-        source_write=pl.when(pl.col("s_virt") | sw).then(write_of("s")),
-        target_write=pl.when(pl.col("t_virt") | tw).then(write_of("t")),
+        source_write=pl.when(pl.col("source_virtual") | sw).then(write_of("source")),
+        target_write=pl.when(pl.col("target_virtual") | tw).then(write_of("target")),
     )
 
 
 def conflict_rows(dec: pl.DataFrame) -> pl.DataFrame:
     if dec.is_empty():
         return sch.empty(sch.CONFLICTS)
-    real = dec.filter(~pl.col("s_virt") & ~pl.col("t_virt")).unique(
-        subset=["flow", "s_ref", "t_ref", "property"], keep="first", maintain_order=True
+    real = dec.filter(~pl.col("source_virtual") & ~pl.col("target_virtual")).unique(
+        subset=["flow", "source_ref", "target_ref", "property"], keep="first", maintain_order=True
     )
     return real.select(
         "flow",
-        source="s_ref",
-        target="t_ref",
+        source="source_ref",
+        target="target_ref",
         property="property",
-        source_value="sv",
-        target_value="tv",
-        synced="base",
+        source_value="source_value",
+        target_value="target_value",
+        synced="synced",
         winner=pl.when(pl.col("action") == "to_target")
         .then(pl.lit("source"))
         .otherwise(pl.lit("target")),

@@ -17,105 +17,124 @@ DEFER = "first link: the new record keeps its merged value (S3); written back ne
 def rounds(rows: pl.DataFrame, overlay: pl.DataFrame, max_rounds: int):
     """Decide the rows again and again on their planned values until nothing changes.
 
-    Returns (rows with final `base`/`has_base`, overlay, conflicts, rejects, givers): givers
+    Returns (rows with final `synced`/`has_synced`, overlay, conflicts, rejects, givers): givers
     are the records whose values were written somewhere (to drop candidates safely).
     """
-    rows = rows.with_columns(base=pl.col("base0"), has_base=pl.col("has_base0"))
+    rows = rows.with_columns(synced=pl.col("synced_before"), has_synced=pl.col("has_synced_before"))
     conflicts, rejects, givers = [], [], []
     for _ in range(max_rounds):
-        ov = overlay.select("ref", "path", "value")
-        cur = (
+        planned = overlay.select("ref", "path", "value")
+        current = (
             rows.join(
-                ov.rename({"ref": "s_ref", "path": "source_property", "value": "s_over"}),
-                on=["s_ref", "source_property"],
+                planned.rename(
+                    {"ref": "source_ref", "path": "source_property", "value": "source_planned"}
+                ),
+                on=["source_ref", "source_property"],
                 how="left",
             )
             .join(
-                ov.rename({"ref": "t_ref", "path": "property", "value": "t_over"}),
-                on=["t_ref", "property"],
+                planned.rename(
+                    {"ref": "target_ref", "path": "property", "value": "target_planned"}
+                ),
+                on=["target_ref", "property"],
                 how="left",
             )
             .with_columns(
-                s_cur=pl.coalesce("s_over", "s_raw0"), t_cur=pl.coalesce("t_over", "t_raw0")
+                source_current=pl.coalesce("source_planned", "source_rendered_before"),
+                target_current=pl.coalesce("target_planned", "target_rendered_before"),
             )
             .with_columns(
-                sv=coerce_str(pl.col("s_cur"), pl.col("s_type"), pl.col("type")),
-                tv=coerce_str(pl.col("t_cur"), pl.col("t_type"), pl.col("type")),
+                source_value=coerce_str(
+                    pl.col("source_current"), pl.col("source_field_type"), pl.col("type")
+                ),
+                target_value=coerce_str(
+                    pl.col("target_current"), pl.col("target_field_type"), pl.col("type")
+                ),
             )
         )
-        dec = decide(cur.lazy()).collect(engine=ENGINE).sort("rid")
-        eq = pl.col("sv").eq_missing(pl.col("tv"))
-        defer = pl.col("contrib") & ~pl.col("has_base") & pl.col("tv").is_not_null() & ~eq
-        dec = dec.with_columns(
+        decided = decide(current.lazy()).collect(engine=ENGINE).sort("row_id")
+        eq = pl.col("source_value").eq_missing(pl.col("target_value"))
+        defer = (
+            pl.col("from_contributor")
+            & ~pl.col("has_synced")
+            & pl.col("target_value").is_not_null()
+            & ~eq
+        )
+        decided = decided.with_columns(
             action=pl.when(defer).then(pl.lit("defer")).otherwise("action"),
             reason=pl.when(defer).then(pl.lit(DEFER)).otherwise("reason"),
-            value=pl.when(defer).then("tv").otherwise("value"),
+            value=pl.when(defer).then("target_value").otherwise("value"),
         )
-        conflicts.append(dec.filter(pl.col("conflict")))
+        conflicts.append(decided.filter(pl.col("conflict")))
         to_t = pl.col("action") == "to_target"
-        moving = dec.filter(pl.col("action").is_in(["to_target", "to_source"])).select(
-            "rid",
+        moving = decided.filter(pl.col("action").is_in(["to_target", "to_source"])).select(
+            "row_id",
             "flow",
             "flow_idx",
-            "s_ref",
-            "t_ref",
-            ref=pl.when(to_t).then("t_ref").otherwise("s_ref"),
+            "source_ref",
+            "target_ref",
+            ref=pl.when(to_t).then("target_ref").otherwise("source_ref"),
             path=pl.when(to_t).then("property").otherwise("source_property"),
-            ftype=pl.when(to_t).then("t_type").otherwise("s_type"),
-            cur=pl.when(to_t).then("t_cur").otherwise("s_cur"),
-            old=pl.when(to_t).then("t_raw0").otherwise("s_raw0"),
-            dt=pl.when(to_t).then("t_dt").otherwise("s_dt"),
-            rec_id=pl.when(to_t).then("t_id").otherwise("s_id"),
-            parent=pl.when(to_t).then("t_parent").otherwise("s_parent"),
-            giver=pl.when(to_t).then("s_ref").otherwise("t_ref"),
+            field_type=pl.when(to_t).then("target_field_type").otherwise("source_field_type"),
+            current_value=pl.when(to_t).then("target_current").otherwise("source_current"),
+            value_before_write=pl.when(to_t)
+            .then("target_rendered_before")
+            .otherwise("source_rendered_before"),
+            datatype=pl.when(to_t).then("target_datatype").otherwise("source_datatype"),
+            record_id=pl.when(to_t).then("target_id").otherwise("source_id"),
+            parent_id=pl.when(to_t).then("target_parent").otherwise("source_parent"),
+            given_by=pl.when(to_t).then("source_ref").otherwise("target_ref"),
             cluster="cluster",
             direction="action",
             reason="reason",
             value="value",
         )
-        moving = moving.with_columns(new=parse_dynamic(pl.col("value"), pl.col("ftype")))
-        bad = moving.filter(pl.col("new").is_null())
+        moving = moving.with_columns(new_value=parse_dynamic(pl.col("value"), pl.col("field_type")))
+        bad = moving.filter(pl.col("new_value").is_null())
         rejects.append(bad)
         chosen = (
-            moving.filter(pl.col("new").is_not_null() & ~pl.col("new").eq_missing(pl.col("cur")))
-            .sort("flow_idx", "s_ref", "t_ref")
+            moving.filter(
+                pl.col("new_value").is_not_null()
+                & ~pl.col("new_value").eq_missing(pl.col("current_value"))
+            )
+            .sort("flow_idx", "source_ref", "target_ref")
             .unique(subset=["ref", "path"], keep="first", maintain_order=True)
         )
-        settles = dec.select(
+        settles = decided.select(
             pl.col("action").is_in(["agree", "to_target", "to_source", "defer"])
-            & ~pl.col("rid").is_in(bad["rid"].implode())
+            & ~pl.col("row_id").is_in(bad["row_id"].implode())
         ).to_series()
         rows = rows.with_columns(
-            base=pl.when(settles).then(dec["value"]).otherwise("base"),
-            has_base=pl.when(settles).then(pl.lit(True)).otherwise("has_base"),
+            synced=pl.when(settles).then(decided["value"]).otherwise("synced"),
+            has_synced=pl.when(settles).then(pl.lit(True)).otherwise("has_synced"),
         )
         if chosen.is_empty():
             break
-        givers.append(chosen.select("giver"))
-        new = chosen.select(
+        givers.append(chosen.select("given_by"))
+        written = chosen.select(
             "ref",
             "path",
-            value="new",
+            value="new_value",
             fixed=pl.lit(False),
-            w_giver="giver",
-            w_flow="flow",
-            w_flow_idx="flow_idx",
-            w_direction="direction",
-            w_reason="reason",
-            w_ftype="ftype",
-            w_dt="dt",
-            w_id="rec_id",
-            w_parent="parent",
-            w_old="old",
-            w_cluster="cluster",
+            given_by="given_by",
+            writer_flow="flow",
+            writer_flow_idx="flow_idx",
+            write_direction="direction",
+            write_reason="reason",
+            written_type="field_type",
+            written_datatype="datatype",
+            written_record_id="record_id",
+            written_parent_id="parent_id",
+            value_before_write="value_before_write",
+            written_cluster="cluster",
         )
         overlay = pl.concat(
-            [overlay.join(new.select("ref", "path"), on=["ref", "path"], how="anti"), new]
+            [overlay.join(written.select("ref", "path"), on=["ref", "path"], how="anti"), written]
         )
     return (
         rows,
         overlay,
         pl.concat(conflicts, how="vertical_relaxed"),
         pl.concat(rejects, how="vertical_relaxed"),
-        pl.concat(givers)["giver"] if givers else pl.Series("giver", [], STRING),
+        pl.concat(givers)["given_by"] if givers else pl.Series("given_by", [], STRING),
     )

@@ -15,14 +15,14 @@ from talk_assets.engine.pairs import property_columns
 STRING = pl.String
 
 SAME = set(sch.CASCADE_ROW) - {
-    "s_ref",
-    "t_ref",
-    "s_virt",
-    "t_virt",
-    "s_raw0",
-    "t_raw0",
-    "base0",
-    "has_base0",
+    "source_ref",
+    "target_ref",
+    "source_virtual",
+    "target_virtual",
+    "source_rendered_before",
+    "target_rendered_before",
+    "synced_before",
+    "has_synced_before",
 }
 """CASCADE_ROW columns a first-pass pair row (LONG with PAIR_DETAILS) has under the same name."""
 
@@ -44,23 +44,23 @@ def coerce_str(raw: pl.Expr, from_type: pl.Expr, to_type: pl.Expr) -> pl.Expr:
 def virtual_rows(
     records: Mapping[str, pl.DataFrame],
     ctxs: list[FlowCtx],
-    cands: pl.DataFrame,
+    candidates: pl.DataFrame,
     initial: pl.DataFrame,
 ) -> list[pl.LazyFrame]:
     """Pair rows (`CASCADE_ROW`) of every flow for pairs with at least one virtual record.
 
-    cands: write_id, label, datatype of the virtual records; initial: their values (write_id,
+    candidates: write_id, label, datatype of the virtual records; initial: their values (write_id,
     path, field_value), for the flows' filters.
     """
     out = []
-    keys = set(cands["datatype"].unique())
+    keys = set(candidates["datatype"].unique())
     for c in ctxs:
         rf = c.rf
         if not c.writable or not ({rf.source.key, rf.target.key} & keys):
             continue
 
         def virtual(dt, flt, prefix: str, cols: dict[str, pl.DataType]) -> pl.LazyFrame:
-            v = cands.lazy().filter(pl.col("datatype") == dt.key)
+            v = candidates.lazy().filter(pl.col("datatype") == dt.key)
             if flt is not None:
                 ok = initial.lazy().filter(
                     (pl.col("path") == flt[0]) & (pl.col("field_value") == str(flt[1]).lower())
@@ -68,8 +68,11 @@ def virtual_rows(
                 v = v.join(ok.select("write_id"), on="write_id", how="semi")
             return v.select(
                 pl.col("write_id").alias(f"{prefix}ref"),
-                pl.lit(True).alias(f"{prefix}virt"),
-                *[pl.lit(None, STRING).alias(f"{prefix}{x}") for x in ("id", "ts", "parent")],
+                pl.lit(True).alias(f"{prefix}virtual"),
+                *[
+                    pl.lit(None, STRING).alias(f"{prefix}{x}")
+                    for x in ("id", "changed_at", "parent")
+                ],
                 pl.col("label").alias(f"{prefix}label"),
                 *[pl.lit(None, t).alias(a) for a, t in cols.items()],
             )
@@ -80,8 +83,8 @@ def virtual_rows(
                 .join(labels, left_on=f"{prefix}label", right_on="label", how="semi")
                 .select(
                     pl.col(f"{prefix}key").alias(f"{prefix}ref"),
-                    pl.lit(False).alias(f"{prefix}virt"),
-                    *[f"{prefix}{x}" for x in ("id", "ts", "parent", "label")],
+                    pl.lit(False).alias(f"{prefix}virtual"),
+                    *[f"{prefix}{x}" for x in ("id", "changed_at", "parent", "label")],
                     *cols,
                 )
             )
@@ -91,37 +94,48 @@ def virtual_rows(
         tcols = {f"t{i}": t.path for i, _, t, _ in props}
         stypes = {f"s{i}": s.polars_type for i, s, _, _ in props}
         ttypes = {f"t{i}": t.polars_type for i, _, t, _ in props}
-        vs = virtual(rf.source, rf.source_filter, "s_", stypes)
-        vt = virtual(rf.target, rf.target_filter, "t_", ttypes)
+        vs = virtual(rf.source, rf.source_filter, "source_", stypes)
+        vt = virtual(rf.target, rf.target_filter, "target_", ttypes)
         src = pl.concat(
-            [real(rf.source, rf.source_filter, "s_", scols, vt.select(label="t_label")), vs]
+            [
+                real(
+                    rf.source, rf.source_filter, "source_", scols, vt.select(label="target_label")
+                ),
+                vs,
+            ]
         )
         tgt = pl.concat(
-            [real(rf.target, rf.target_filter, "t_", tcols, vs.select(label="s_label")), vt]
+            [
+                real(
+                    rf.target, rf.target_filter, "target_", tcols, vs.select(label="source_label")
+                ),
+                vt,
+            ]
         )
-        pairs = src.join(tgt, left_on="s_label", right_on="t_label").filter(
-            (pl.col("s_virt") | pl.col("t_virt")) & (pl.col("s_ref") != pl.col("t_ref"))
+        pairs = src.join(tgt, left_on="source_label", right_on="target_label").filter(
+            (pl.col("source_virtual") | pl.col("target_virtual"))
+            & (pl.col("source_ref") != pl.col("target_ref"))
         )
         for i, s, t, typ in props:
             out.append(
                 pairs.select(
                     **property_columns(c, s, t, typ),
-                    label="s_label",
+                    label="source_label",
                     cluster=pl.lit(None, STRING),
-                    s_ref="s_ref",
-                    t_ref="t_ref",
-                    s_virt="s_virt",
-                    t_virt="t_virt",
-                    s_raw0=render(pl.col(f"s{i}"), s.type),
-                    t_raw0=render(pl.col(f"t{i}"), t.type),
-                    base0=pl.lit(None, STRING),
-                    has_base0=pl.lit(False),
-                    s_id="s_id",
-                    t_id="t_id",
-                    s_parent="s_parent",
-                    t_parent="t_parent",
-                    s_ts="s_ts",
-                    t_ts="t_ts",
+                    source_ref="source_ref",
+                    target_ref="target_ref",
+                    source_virtual="source_virtual",
+                    target_virtual="target_virtual",
+                    source_rendered_before=render(pl.col(f"s{i}"), s.type),
+                    target_rendered_before=render(pl.col(f"t{i}"), t.type),
+                    synced_before=pl.lit(None, STRING),
+                    has_synced_before=pl.lit(False),
+                    source_id="source_id",
+                    target_id="target_id",
+                    source_parent="source_parent",
+                    target_parent="target_parent",
+                    source_changed_at="source_changed_at",
+                    target_changed_at="target_changed_at",
                 )
             )
     return out

@@ -114,7 +114,7 @@ def side(
 ) -> pl.LazyFrame:
     """Records of `dt` (filtered) as key, id, ts, parent id and the named columns.
 
-    Output columns: `{prefix}key`, `{prefix}id`, `{prefix}ts`, `{prefix}parent`, and
+    Output columns: `{prefix}key`, `{prefix}id`, `{prefix}changed_at`, `{prefix}parent`, and
     alias -> field path for `columns`.
     """
     df = records.get(dt.key)
@@ -126,7 +126,7 @@ def side(
     return lf.filter(pl.col(dt.id_field).is_not_null()).select(
         record_key(dt.key, dt.id_field).alias(f"{prefix}key"),
         pl.col(dt.id_field).cast(pl.String).alias(f"{prefix}id"),
-        pl.col(dt.last_changed_field).cast(pl.String).alias(f"{prefix}ts"),
+        pl.col(dt.last_changed_field).cast(pl.String).alias(f"{prefix}changed_at"),
         parent.alias(f"{prefix}parent"),
         *[pl.col(path).alias(alias) for alias, path in columns.items()],
     )

@@ -28,10 +28,10 @@ class InsertPlan:
     """Insert candidates of one target datatype, before their values settle (`cascade.py`).
 
     candidates: one per cluster lacking a target record whose parent is known (write_id,
-    cluster, label, flow, s_key, parent_id); values: their merged writable non-empty values
-    (write_id, path, field_value, ftype), first non-empty in document order; fixed: target
-    filter values (write_id, path, field_value, ftype); contributors: (write_id, flow,
-    s_key). Required fields and "nothing to write" are decided on the settled values.
+    cluster, label, flow, source_key, parent_id); values: their merged writable non-empty values
+    (write_id, path, field_value, field_type), first non-empty in document order; fixed: target
+    filter values (write_id, path, field_value, field_type); contributors: (write_id, flow,
+    source_key). Required fields and "nothing to write" are decided on the settled values.
     """
 
     target: Datatype
@@ -55,18 +55,28 @@ def _candidates(
     cols = {f"s{i}": s.path for i, s, _, _ in ctx.writable}
     # Covered clusters first, on integer labels: in a steady state that leaves no record.
     src = (
-        side(records, rf.source, [rf.source_filter, ctx.condition], "s_", {**cols, "label": LABEL})
+        side(
+            records,
+            rf.source,
+            [rf.source_filter, ctx.condition],
+            "source_",
+            {**cols, "label": LABEL},
+        )
         .join(covered, on="label", how="anti")
         .join(
             inserted.filter(pl.col("flow") == ctx.name),
-            left_on="s_key",
+            left_on="source_key",
             right_on="source",
             how="anti",
         )
         .join(names, on="label")
-        .with_columns(flow=pl.lit(ctx.name), flow_idx=pl.lit(ctx.idx), s_dt=pl.lit(rf.source.name))
+        .with_columns(
+            flow=pl.lit(ctx.name), flow_idx=pl.lit(ctx.idx), source_datatype=pl.lit(rf.source.name)
+        )
     )
-    contributors = src.select("cluster", "label", "flow_idx", "flow", "s_key", "s_id", "s_dt")
+    contributors = src.select(
+        "cluster", "label", "flow_idx", "flow", "source_key", "source_id", "source_datatype"
+    )
     parts = []
     for i, s, t, typ in ctx.writable:
         raw, value, failed = coerce(pl.col(f"s{i}"), s.type, typ)
@@ -75,11 +85,11 @@ def _candidates(
                 "cluster",
                 "flow_idx",
                 "flow",
-                "s_key",
+                "source_key",
                 source_property=pl.lit(s.path),
                 path=pl.lit(t.path),
                 type=pl.lit(typ),
-                ftype=pl.lit(t.type),
+                field_type=pl.lit(t.type),
                 raw=raw,
                 value=value,
                 failed=failed,
@@ -102,7 +112,7 @@ def plan_inserts(
     pieces = [_candidates(records, c, names, inserted, covered) for c in flows]
     contributors, long = collect_all(
         [
-            pl.concat([p[0] for p in pieces]).sort("flow_idx", "s_key"),
+            pl.concat([p[0] for p in pieces]).sort("flow_idx", "source_key"),
             pl.concat([p[1] for p in pieces]),
         ]
     )
@@ -114,20 +124,20 @@ def plan_inserts(
     rejects = [
         long.filter(conv_failed).select(
             "flow",
-            record="s_key",
+            record="source_key",
             property="source_property",
             value="raw",
-            reason=pl.concat_str([pl.lit("cannot convert to "), pl.col("ftype")]),
+            reason=pl.concat_str([pl.lit("cannot convert to "), pl.col("field_type")]),
         )
     ]
     good = long.filter(~conv_failed & pl.col("field_value").is_not_null())
     merged = (
-        good.sort("flow_idx", "s_key")
+        good.sort("flow_idx", "source_key")
         .group_by("cluster", "path", maintain_order=True)
-        .agg(pl.col("field_value").first(), pl.col("ftype").first())
+        .agg(pl.col("field_value").first(), pl.col("field_type").first())
     )
     candidates = contributors.group_by("cluster", maintain_order=True).agg(
-        pl.col("flow").first(), pl.col("s_key").first(), pl.col("label").first()
+        pl.col("flow").first(), pl.col("source_key").first(), pl.col("label").first()
     )
     n_values = merged.group_by("cluster").agg(n=pl.len())
     skipped = []
@@ -135,21 +145,21 @@ def plan_inserts(
     # Child datatypes are created under a parent record: the source record must be one.
     if target.parent:
         parents = (
-            contributors.filter(pl.col("s_dt").is_in(list(target.parent_datatypes)))
+            contributors.filter(pl.col("source_datatype").is_in(list(target.parent_datatypes)))
             .group_by("cluster", maintain_order=True)
-            .agg(parent_id=pl.col("s_id").first())
+            .agg(parent_id=pl.col("source_id").first())
         )
         candidates = candidates.join(parents, on="cluster", how="left")
         orphans = candidates.filter(pl.col("parent_id").is_null())
         skipped.append(
             orphans.join(n_values, on="cluster", how="anti").select(
-                "flow", record="s_key", reason=pl.lit("nothing to write")
+                "flow", record="source_key", reason=pl.lit("nothing to write")
             )
         )
         rejects.append(
             orphans.join(n_values, on="cluster", how="semi").select(
                 "flow",
-                record="s_key",
+                record="source_key",
                 property=pl.lit(target.parent),
                 value=pl.lit(None, pl.String),
                 reason=pl.lit(
@@ -166,13 +176,13 @@ def plan_inserts(
         write_id=pl.concat_str([pl.lit(f"insert:{target.key}:"), pl.col("cluster")])
     )
     ids = candidates.select("cluster", "write_id")
-    values = merged.join(ids, on="cluster").select("write_id", "path", "field_value", "ftype")
+    values = merged.join(ids, on="cluster").select("write_id", "path", "field_value", "field_type")
     fixed = [
         candidates.select(
             "write_id",
             path=pl.lit(flt[0]),
             field_value=pl.lit(str(flt[1]).lower()),
-            ftype=pl.lit(target.field(flt[0]).type),
+            field_type=pl.lit(target.field(flt[0]).type),
         )
         for flt in sorted({c.rf.target_filter for c in flows if c.rf.target_filter}, key=str)
     ]
@@ -187,10 +197,10 @@ def plan_inserts(
                 "write_id": pl.String,
                 "path": pl.String,
                 "field_value": pl.String,
-                "ftype": pl.String,
+                "field_type": pl.String,
             }
         ),
-        contributors=contributors.join(ids, on="cluster").select("write_id", "flow", "s_key"),
+        contributors=contributors.join(ids, on="cluster").select("write_id", "flow", "source_key"),
         rejects=pl.concat([r.select(list(sch.REJECTS)) for r in rejects]),
         skipped=pl.concat(skipped)
         if skipped

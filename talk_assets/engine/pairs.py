@@ -20,7 +20,6 @@ from talk_assets.engine.state import SyncState
 from talk_assets.systems import Field
 
 SYNCED_KEY = ("flow", "property", "source", "target")
-DETAIL_COLUMNS = list(sch.PAIR_DETAILS)[2:]
 
 
 def property_columns(ctx: FlowCtx, source: Field, target: Field, typ: str) -> dict[str, pl.Expr]:
@@ -33,10 +32,10 @@ def property_columns(ctx: FlowCtx, source: Field, target: Field, typ: str) -> di
         "property": pl.lit(target.path),
         "source_property": pl.lit(source.path),
         "type": pl.lit(typ),
-        "s_type": pl.lit(source.type),
-        "t_type": pl.lit(target.type),
-        "s_dt": pl.lit(rf.source.key),
-        "t_dt": pl.lit(rf.target.key),
+        "source_field_type": pl.lit(source.type),
+        "target_field_type": pl.lit(target.type),
+        "source_datatype": pl.lit(rf.source.key),
+        "target_datatype": pl.lit(rf.target.key),
     }
 
 
@@ -65,18 +64,22 @@ def mapped_pairs(
         scols = {f"s{i}": s.path for i, (s, _, _) in enumerate(rf.properties)}
         tcols = {f"t{i}": t.path for i, (_, t, _) in enumerate(rf.properties)}
         src = side(
-            records, rf.source, [rf.source_filter], "s_", {**scols, "s_node": NODE, "label": LABEL}
+            records,
+            rf.source,
+            [rf.source_filter],
+            "source_",
+            {**scols, "source_node": NODE, "label": LABEL},
         )
         tgt = side(
             records,
             rf.target,
             [rf.target_filter],
-            "t_",
-            {**tcols, "t_node": NODE, "t_label": LABEL},
+            "target_",
+            {**tcols, "target_node": NODE, "target_label": LABEL},
         )
         pairs = (
-            src.join(tgt, left_on="label", right_on="t_label")
-            .filter(pl.col("s_node") != pl.col("t_node"))
+            src.join(tgt, left_on="label", right_on="target_label")
+            .filter(pl.col("source_node") != pl.col("target_node"))
             .with_columns(pair_rank=_pair_rank())
             .with_row_index("pair")
             .collect(engine=ENGINE)
@@ -86,7 +89,7 @@ def mapped_pairs(
             *[
                 index[x].gather(pairs[f"{side_}_node"]).alias(f"{side_}_{x}")
                 for x in ("h", "g")
-                for side_ in ("s", "t")
+                for side_ in ("source", "target")
             ],
         )
     offsets = _offsets(ctxs, {i: len(df) for i, df in pairs_of.items()})
@@ -102,8 +105,12 @@ def mapped_pairs(
             for r, i in enumerate(sorted(range(n_props), key=lambda i: rf.properties[i][1].path))
         }
         for i, s, t, typ in c.properties:
-            s_raw, sv, s_fail = coerce(pl.col(f"s{i}"), s.type, typ)
-            t_raw, tv, t_fail = coerce(pl.col(f"t{i}"), t.type, typ)
+            source_rendered, source_value, source_unconvertible = coerce(
+                pl.col(f"s{i}"), s.type, typ
+            )
+            target_rendered, target_value, target_unconvertible = coerce(
+                pl.col(f"t{i}"), t.type, typ
+            )
             parts.append(
                 pairs.select(
                     **property_columns(c, s, t, typ),
@@ -111,22 +118,22 @@ def mapped_pairs(
                     prop_rank=pl.lit(prop_rank[t.path], pl.UInt32),
                     order=pl.lit(offsets.get(c.idx, 0) + in_flow[i], pl.UInt64)
                     + pl.col("pair_rank") * n_props,
-                    s_node="s_node",
-                    t_node="t_node",
-                    k=_pair_key(c.name, t.path, "h", hs),
-                    kg=_pair_key(c.name, t.path, "g", gs),
+                    source_node="source_node",
+                    target_node="target_node",
+                    pair_key=_pair_key(c.name, t.path, "h", hs),
+                    pair_key_check=_pair_key(c.name, t.path, "g", gs),
                     cluster="cluster",
                     label="label",
-                    source="s_key",
-                    target="t_key",
+                    source="source_key",
+                    target="target_key",
                     pair="pair",
                     writable=pl.lit(s.writable and t.writable),
-                    s_raw=s_raw,
-                    sv=sv,
-                    s_fail=s_fail,
-                    t_raw=t_raw,
-                    tv=tv,
-                    t_fail=t_fail,
+                    source_rendered=source_rendered,
+                    source_value=source_value,
+                    source_unconvertible=source_unconvertible,
+                    target_rendered=target_rendered,
+                    target_value=target_value,
+                    target_unconvertible=target_unconvertible,
                 )
             )
     if not parts:
@@ -135,42 +142,54 @@ def mapped_pairs(
     def synced_key(seed: int) -> pl.Expr:
         return combine([key_hash(pl.col(c), seed) for c in SYNCED_KEY], seed)
 
-    synced = state.synced.lazy().select(
-        k=synced_key(hs), kg_synced=synced_key(gs), base="value", has_base=pl.lit(True)
+    synced_values = state.synced.lazy().select(
+        pair_key=synced_key(hs),
+        synced_key_check=synced_key(gs),
+        synced="value",
+        has_synced=pl.lit(True),
     )
     details = pl.concat(
         [
-            df.select(pl.lit(i).alias("flow_idx"), "pair", *DETAIL_COLUMNS)
+            df.select(pl.lit(i).alias("flow_idx"), "pair", *sch.SIDE_DETAILS)
             for i, df in pairs_of.items()
         ]
     )
     del pairs_of
     long = pl.concat(parts).collect(engine=ENGINE)
     if not offsets and long.height:  # flows sharing a name: order by a full sort instead
-        long = long.sort("flow_rank", "s_node", "t_node", "prop_rank").with_columns(
+        long = long.sort("flow_rank", "source_node", "target_node", "prop_rank").with_columns(
             order=pl.int_range(pl.len(), dtype=pl.UInt64)
         )
     # Joined on the key column alone, then put beside: no gather of the wide frame.
-    base = long.lazy().select("k").join(synced, on="k", how="left", maintain_order="left")
-    if (base := base.collect(engine=ENGINE)).height == long.height:
-        long = long.hstack(base.drop("k").get_columns())
+    matched = (
+        long.lazy()
+        .select("pair_key")
+        .join(synced_values, on="pair_key", how="left", maintain_order="left")
+    )
+    if (matched := matched.collect(engine=ENGINE)).height == long.height:
+        long = long.hstack(matched.drop("pair_key").get_columns())
     else:  # a synced key more than once (not written by `apply`): every match is a row
         long = (
             long.lazy()
-            .join(synced, on="k", how="left", maintain_order="left")
+            .join(synced_values, on="pair_key", how="left", maintain_order="left")
             .collect(engine=ENGINE)
         )
-    long = long.with_columns(pl.col("has_base").fill_null(False))
+    long = long.with_columns(pl.col("has_synced").fill_null(False))
     check(
-        bool((long["kg_synced"].is_null() | (long["kg_synced"] == long["kg"])).all()),
+        bool(
+            (
+                long["synced_key_check"].is_null()
+                | (long["synced_key_check"] == long["pair_key_check"])
+            ).all()
+        ),
         "last synced values",
     )
-    return long.drop("k", "kg", "kg_synced"), details
+    return long.drop("pair_key", "pair_key_check", "synced_key_check"), details
 
 
 def _pair_rank() -> pl.Expr:
     """0-based rank of a pair by (source node, target node), i.e. by record keys."""
-    st = pl.col("s_node").cast(pl.UInt64) * (1 << 32) + pl.col("t_node").cast(pl.UInt64)
+    st = pl.col("source_node").cast(pl.UInt64) * (1 << 32) + pl.col("target_node").cast(pl.UInt64)
     return st.rank("ordinal").cast(pl.UInt64) - 1
 
 
@@ -190,6 +209,7 @@ def _offsets(ctxs: list[FlowCtx], n_pairs: dict[int, int]) -> dict[int, int]:
 
 
 def _pair_key(flow: str, prop: str, which: str, seed: int) -> pl.Expr:
-    """The synced-value key hash of a pair row from its sides' key hashes `s_h`/`t_h` (or g)."""
-    sides = [pl.col(f"s_{which}"), pl.col(f"t_{which}")]
+    """The synced-value key hash of a pair row from its sides' key hashes `source_h`/`target_h`
+    (or `_g`)."""
+    sides = [pl.col(f"source_{which}"), pl.col(f"target_{which}")]
     return combine([literal_hash(flow, seed), literal_hash(prop, seed), *sides], seed)

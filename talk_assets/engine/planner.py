@@ -53,80 +53,79 @@ def _plan(
     seeds: tuple[int, int],
 ) -> SyncPlan:
     ident, merges = identify(records, ctxs, state, datatypes, seeds)
-    cl = ident.clusters
-    recs = attached(records, ctxs, ident)
-    cl_nodes = cl.hstack([ident.index["node"], ident.index["label"]]).lazy()
-    long_df, details = mapped_pairs(recs, ctxs, ident, state)
+    clusters = ident.clusters
+    attached_records = attached(records, ctxs, ident)
+    cluster_nodes = clusters.hstack([ident.index["node"], ident.index["label"]]).lazy()
+    long_df, details = mapped_pairs(attached_records, ctxs, ident, state)
     long = long_df.lazy()
     # `order`: the output order (flow, source, target, property) as one integer (`pairs.py`).
-    mapped = (
-        long.select(
-            *[
-                c
-                for c in sch.MAPPED
-                if c not in ("source_value", "target_value", "synced", "has_synced")
-            ],
-            "order",
-            source_value="sv",
-            target_value="tv",
-            synced="base",
-            has_synced="has_base",
-        )
-        .sort("order")
-        .drop("order")
-    )
+    mapped = long.select(*sch.MAPPED, "order").sort("order").drop("order")
     coercion_rejects = pl.concat(
         [
-            long.filter(pl.col("s_fail")).select(
+            long.filter(pl.col("source_unconvertible")).select(
                 "flow",
                 record="source",
                 property="source_property",
-                value="s_raw",
+                value="source_rendered",
                 reason=pl.concat_str([pl.lit("cannot convert to "), pl.col("type")]),
             ),
-            long.filter(pl.col("t_fail")).select(
+            long.filter(pl.col("target_unconvertible")).select(
                 "flow",
                 record="target",
                 property="property",
-                value="t_raw",
+                value="target_rendered",
                 reason=pl.concat_str([pl.lit("cannot convert to "), pl.col("type")]),
             ),
         ]
     )
     # Rows `decide` would answer `none` for (equal, and equal to the synced value) are dropped
     # first; the rest get their records' ids, parents and timestamps.
-    settled = pl.col("sv").eq_missing(pl.col("tv")) & pl.col("has_base")
-    settled = settled & pl.col("base").eq_missing(pl.col("sv"))
-    dec = decide(
-        long.filter(pl.col("writable") & ~pl.col("s_fail") & ~pl.col("t_fail") & ~settled).join(
-            details.lazy(), on=["flow_idx", "pair"], how="left"
-        )
+    settled = pl.col("source_value").eq_missing(pl.col("target_value")) & pl.col("has_synced")
+    settled = settled & pl.col("synced").eq_missing(pl.col("source_value"))
+    decided = decide(
+        long.filter(
+            pl.col("writable")
+            & ~pl.col("source_unconvertible")
+            & ~pl.col("target_unconvertible")
+            & ~settled
+        ).join(details.lazy(), on=["flow_idx", "pair"], how="left")
     ).filter(pl.col("action") != "none")
 
     targets: dict[str, list[FlowCtx]] = {}
     for c in ctxs:
         if c.inserts:
             targets.setdefault(c.rf.target.key, []).append(c)
-    ins = [
-        plan_inserts(recs, group[0].rf.target, group, cl_nodes, state.inserted.lazy())
+    insert_plans = [
+        plan_inserts(
+            attached_records, group[0].rf.target, group, cluster_nodes, state.inserted.lazy()
+        )
         for group in targets.values()
     ]
-    mapped_df, dec_df, rejects_df = collect_all(
+    mapped_df, decided_df, rejects_df = collect_all(
         [
             mapped,
-            dec,
-            pl.concat([coercion_rejects, *[i.rejects for i in ins]], how="vertical_relaxed"),
+            decided,
+            pl.concat(
+                [coercion_rejects, *[i.rejects for i in insert_plans]], how="vertical_relaxed"
+            ),
         ]
     )
-    upd, upd_rejects = (
+    updates, update_rejects = (
         f.collect(engine=ENGINE)
-        for f in update_rows(dec_df.lazy().filter(pl.col("action") != "agree"))
+        for f in update_rows(decided_df.lazy().filter(pl.col("action") != "agree"))
     )
     # Clusters with a planned write or insert settle in this plan (cascade.py); the rest keep
     # the decisions above (agreements and rejects only: they write nothing).
-    done = settle(recs, ctxs, long_df, details, upd.filter(pl.col("write"))["label"], ins)
+    done = settle(
+        attached_records,
+        ctxs,
+        long_df,
+        details,
+        updates.filter(pl.col("write"))["label"],
+        insert_plans,
+    )
     keep = ~pl.col("label").is_in(done.touched.implode())
-    agreed = dec_df.filter((pl.col("action") == "agree") & keep)
+    agreed = decided_df.filter((pl.col("action") == "agree") & keep)
     baselines = pl.concat(
         [
             agreed.select(
@@ -140,7 +139,7 @@ def _plan(
                 written_path=pl.lit(None, pl.String),
                 written_type=pl.lit(None, pl.String),
             ),
-            upd.filter(keep).select(list(sch.BASELINES)[:9]),
+            updates.filter(keep).select(list(sch.BASELINES)[:9]),
             done.baselines,
         ],
         how="diagonal_relaxed",
@@ -148,7 +147,7 @@ def _plan(
     rejects_df = pl.concat(
         [
             rejects_df,
-            upd_rejects.filter(keep).drop("label"),
+            update_rejects.filter(keep).drop("label"),
             done.rejects,
         ],
         how="vertical_relaxed",
@@ -157,14 +156,14 @@ def _plan(
     conflicts_df = pl.concat(
         [
             sch.conform(
-                dec_df.filter(pl.col("conflict") & keep).select(
+                decided_df.filter(pl.col("conflict") & keep).select(
                     "flow",
                     "source",
                     "target",
                     "property",
-                    source_value="sv",
-                    target_value="tv",
-                    synced="base",
+                    "source_value",
+                    "target_value",
+                    "synced",
                     winner=pl.when(pl.col("action") == "to_target")
                     .then(pl.lit("source"))
                     .otherwise(pl.lit("target")),
@@ -177,7 +176,7 @@ def _plan(
         ]
     )
     skipped_df = pl.concat(
-        [*collect_all([i.skipped for i in ins]), done.skipped], how="vertical_relaxed"
+        [*collect_all([i.skipped for i in insert_plans]), done.skipped], how="vertical_relaxed"
     )
     inserts_df, sources_df, base_df = done.inserts, done.insert_sources, baselines
     writes = write_rows(inserts_df, updates_df)
@@ -185,7 +184,7 @@ def _plan(
         [(c.name, n) for c in ctxs for n in c.notes], schema=sch.NOTES, orient="row"
     )
     return SyncPlan(
-        clusters=cl,
+        clusters=clusters,
         mapped=sch.conform(mapped_df, sch.MAPPED),
         inserts=_sorted(inserts_df, sch.INSERTS, ["write_id"]),
         insert_sources=_sorted(sources_df, sch.INSERT_SOURCES, ["write_id", "flow", "source"]),

@@ -1,9 +1,10 @@
 """Three-way reconciliation (S4, S5) of mapped pairs against the last synced value.
 
-Input: one row per (flow, source, target, property) with canonical `sv` (source value), `tv`
-(target value), `base` (last synced value) and `has_base`, plus the records' last-changed
-timestamps `s_ts`/`t_ts`. Output adds `action` (`none`, `agree`, `to_target`, `to_source`),
-`value` (what both sides hold afterwards), `reason`, and `conflict` (both sides edited).
+Input: one row per (flow, source, target, property) with canonical `source_value`,
+`target_value`, `synced` (last synced value) and `has_synced`, plus the records' last-changed
+timestamps `source_changed_at`/`target_changed_at`. Output adds `action` (`none`, `agree`,
+`to_target`, `to_source`), `value` (what both sides hold afterwards), `reason`, and `conflict`
+(both sides edited).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ def _ts(col: str) -> pl.Expr:
 
 
 def decide(long: pl.LazyFrame) -> pl.LazyFrame:
-    source_value, target_value = pl.col("sv"), pl.col("tv")
-    synced, has_synced = pl.col("base"), pl.col("has_base")
+    source_value, target_value = pl.col("source_value"), pl.col("target_value")
+    synced, has_synced = pl.col("synced"), pl.col("has_synced")
     eq = source_value.eq_missing(target_value)
     source_changed = ~source_value.eq_missing(synced) | ~has_synced
     target_changed = ~target_value.eq_missing(synced) | ~has_synced
@@ -65,7 +66,7 @@ def decide(long: pl.LazyFrame) -> pl.LazyFrame:
     )
     out = long.with_columns(action=action, reason=reason, conflict=conflict)
     # Timestamps are parsed for the (rare) conflicts only.
-    newer_target = (_ts("t_ts") > _ts("s_ts")).fill_null(False)
+    newer_target = (_ts("target_changed_at") > _ts("source_changed_at")).fill_null(False)
     settled = out.filter(~pl.col("conflict")).with_columns(
         value=pl.when(pl.col("action") == "to_source").then(target_value).otherwise(source_value)
     )

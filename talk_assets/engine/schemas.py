@@ -181,18 +181,19 @@ COUNTS: Schema = {"datatype": STRING, "inserts": INT64, "updates": INT64, "write
 
 UINT32 = pl.UInt32()
 
-PAIR_DETAILS: Schema = {
-    "flow_idx": pl.Int32(),
-    "pair": UINT32,
-    "s_id": STRING,
-    "t_id": STRING,
-    "s_parent": STRING,
-    "t_parent": STRING,
-    "s_ts": STRING,
-    "t_ts": STRING,
+SIDE_DETAILS: Schema = {
+    "source_id": STRING,
+    "target_id": STRING,
+    "source_parent": STRING,
+    "target_parent": STRING,
+    "source_changed_at": STRING,
+    "target_changed_at": STRING,
 }
-"""Per linked pair (flow_idx, pair): the sides' ids, parent ids and last-changed timestamps,
-which only the few rows to write need; joined back to LONG by (flow_idx, pair)."""
+"""The sides' record ids, parent ids and last-changed timestamps (PAIR_DETAILS, CASCADE_ROW)."""
+
+PAIR_DETAILS: Schema = {"flow_idx": pl.Int32(), "pair": UINT32, **SIDE_DETAILS}
+"""Per linked pair (flow_idx, pair): its SIDE_DETAILS, which only the few rows to write need;
+joined back to LONG by (flow_idx, pair)."""
 
 LONG: Schema = {
     "flow": STRING,
@@ -202,85 +203,84 @@ LONG: Schema = {
     "property": STRING,
     "source_property": STRING,
     "type": STRING,
-    "s_type": STRING,
-    "t_type": STRING,
-    "s_dt": STRING,
-    "t_dt": STRING,
-    "s_raw": STRING,
-    "sv": STRING,
-    "t_raw": STRING,
-    "tv": STRING,
-    "base": STRING,
+    "source_field_type": STRING,
+    "target_field_type": STRING,
+    "source_datatype": STRING,
+    "target_datatype": STRING,
+    "source_rendered": STRING,
+    "source_value": STRING,
+    "target_rendered": STRING,
+    "target_value": STRING,
+    "synced": STRING,
     "flow_idx": pl.Int32(),
     "flow_rank": UINT32,
     "prop_rank": UINT32,
-    "s_node": UINT32,
-    "t_node": UINT32,
+    "source_node": UINT32,
+    "target_node": UINT32,
     "order": pl.UInt64(),
     "label": UINT32,
     "pair": UINT32,
     "writable": BOOLEAN,
-    "s_fail": BOOLEAN,
-    "t_fail": BOOLEAN,
-    "has_base": BOOLEAN,
+    "source_unconvertible": BOOLEAN,
+    "target_unconvertible": BOOLEAN,
+    "has_synced": BOOLEAN,
 }
 """The first pass's pair rows (`pairs.py`): one per flow, linked pair and mapped property.
-`s_`/`t_` columns are the source/target side's: field type, datatype key, node id, rendered
-value (`raw`) and whether it failed to convert (`fail`); sv/tv the values in the comparison
-`type`, base/has_base the last synced value; flow_rank/prop_rank/order the output order;
-label the pair's cluster label, pair its row in PAIR_DETAILS."""
+`source_`/`target_` columns are that side's: field type, datatype key, node id, value as the
+field renders it (`rendered`) and whether it failed to convert (`unconvertible`);
+source_value/target_value the values in the comparison `type`, synced/has_synced the last
+synced value; flow_rank/prop_rank/order the output order; label the pair's cluster label, pair
+its row in PAIR_DETAILS."""
 
 CASCADE_ROW: Schema = {
     "flow": STRING,
     "flow_idx": pl.Int32(),
     "label": UINT32,
     "cluster": STRING,
-    "s_ref": STRING,
-    "t_ref": STRING,
-    "s_virt": BOOLEAN,
-    "t_virt": BOOLEAN,
+    "source_ref": STRING,
+    "target_ref": STRING,
+    "source_virtual": BOOLEAN,
+    "target_virtual": BOOLEAN,
     "property": STRING,
     "source_property": STRING,
     "type": STRING,
-    "s_type": STRING,
-    "t_type": STRING,
-    "s_dt": STRING,
-    "t_dt": STRING,
-    "s_raw0": STRING,
-    "t_raw0": STRING,
-    "base0": STRING,
-    "has_base0": BOOLEAN,
-    "s_id": STRING,
-    "t_id": STRING,
-    "s_parent": STRING,
-    "t_parent": STRING,
-    "s_ts": STRING,
-    "t_ts": STRING,
+    "source_field_type": STRING,
+    "target_field_type": STRING,
+    "source_datatype": STRING,
+    "target_datatype": STRING,
+    "source_rendered_before": STRING,
+    "target_rendered_before": STRING,
+    "synced_before": STRING,
+    "has_synced_before": BOOLEAN,
+    **SIDE_DETAILS,
 }
-"""A pair row of a touched cluster in the cascade (`cascade.py`). s_ref/t_ref: a record key,
-or an insert's write_id for a virtual record (s_virt/t_virt); raw0/base0/has_base0: the
-values and last synced value before the rounds."""
+"""A pair row of a touched cluster in the cascade (`cascade.py`). source_ref/target_ref: a
+record key, or an insert's write_id for a virtual record (source_virtual/target_virtual);
+`*_rendered_before` and synced_before/has_synced_before: the values and last synced value
+before the rounds."""
 
 OVERLAY: Schema = {
     "ref": STRING,
     "path": STRING,
     "value": STRING,
     "fixed": BOOLEAN,
-    "w_giver": STRING,
-    "w_flow": STRING,
-    "w_flow_idx": pl.Int32(),
-    "w_direction": STRING,
-    "w_reason": STRING,
-    "w_ftype": STRING,
-    "w_dt": STRING,
-    "w_id": STRING,
-    "w_parent": STRING,
-    "w_old": STRING,
-    "w_cluster": STRING,
+    "given_by": STRING,
+    "writer_flow": STRING,
+    "writer_flow_idx": pl.Int32(),
+    "write_direction": STRING,
+    "write_reason": STRING,
+    "written_type": STRING,
+    "written_datatype": STRING,
+    "written_record_id": STRING,
+    "written_parent_id": STRING,
+    "value_before_write": STRING,
+    "written_cluster": STRING,
 }
 """Planned values in the cascade: per record (`ref`, as in CASCADE_ROW) and field path, the
 value it holds once the plan's writes are confirmed. fixed: a target filter value of an
-insert. `w_` columns describe the write that gives it (null for an insert's own values)."""
+insert. The other columns describe the write that gives it (null for an insert's own values):
+the record it comes from (`given_by`), the writing flow, its direction and reason, and the
+written record's datatype, id, parent id, cluster, field type and value before the write."""
 
 PLANNED_UPDATE: Schema = {
     "write_id": STRING,
@@ -294,13 +294,13 @@ PLANNED_UPDATE: Schema = {
     "parent_id": STRING,
     "cluster": STRING,
     "path": STRING,
-    "ftype": STRING,
+    "field_type": STRING,
     "old_value": STRING,
     "new_value": STRING,
     "reason": STRING,
 }
 """Update rows before they are grouped into WRITES: one per (record, field path) with the
-field's type (`ftype`); becomes UPDATES (`path` as property)."""
+field's type (`field_type`); becomes UPDATES (`path` as property)."""
 
 
 def empty(schema: Schema) -> pl.DataFrame:

@@ -18,13 +18,13 @@ def update_rows(dec: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     rows = dec.with_columns(
         direction=pl.col("action"),
         record=pl.when(to_t).then("target").otherwise("source"),
-        record_id=pl.when(to_t).then("t_id").otherwise("s_id"),
-        parent_id=pl.when(to_t).then("t_parent").otherwise("s_parent"),
-        datatype=pl.when(to_t).then("t_dt").otherwise("s_dt"),
+        record_id=pl.when(to_t).then("target_id").otherwise("source_id"),
+        parent_id=pl.when(to_t).then("target_parent").otherwise("source_parent"),
+        datatype=pl.when(to_t).then("target_datatype").otherwise("source_datatype"),
         path=pl.when(to_t).then("property").otherwise("source_property"),
-        ftype=pl.when(to_t).then("t_type").otherwise("s_type"),
-        old_value=pl.when(to_t).then("t_raw").otherwise("s_raw"),
-    ).with_columns(new_value=parse_dynamic(pl.col("value"), pl.col("ftype")))
+        field_type=pl.when(to_t).then("target_field_type").otherwise("source_field_type"),
+        old_value=pl.when(to_t).then("target_rendered").otherwise("source_rendered"),
+    ).with_columns(new_value=parse_dynamic(pl.col("value"), pl.col("field_type")))
     bad = pl.col("new_value").is_null()
     rejects = rows.filter(bad).select(
         "flow",
@@ -32,7 +32,7 @@ def update_rows(dec: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
         "record",
         property="path",
         value="value",
-        reason=pl.concat_str([pl.lit("cannot convert to "), pl.col("ftype")]),
+        reason=pl.concat_str([pl.lit("cannot convert to "), pl.col("field_type")]),
     )
     rows = rows.filter(~bad).with_columns(
         write=~pl.col("new_value").eq_missing(pl.col("old_value")),
@@ -43,7 +43,7 @@ def update_rows(dec: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
             pl.concat_str([pl.lit("update:"), pl.col("record")])
         ),
         written_path=pl.when(pl.col("write")).then("path"),
-        written_type=pl.when(pl.col("write")).then("ftype"),
+        written_type=pl.when(pl.col("write")).then("field_type"),
     )
     return rows, rejects
 
@@ -69,7 +69,9 @@ def write_rows(inserts: pl.DataFrame, updates: pl.DataFrame) -> pl.DataFrame:
             pl.col(
                 "system", "datatype", "record", "record_id", "parent_id", "cluster", "flow"
             ).first(),
-            values=json_object(pl.col("path"), json_value(pl.col("new_value"), pl.col("ftype"))),
+            values=json_object(
+                pl.col("path"), json_value(pl.col("new_value"), pl.col("field_type"))
+            ),
         )
         .with_columns(op=pl.lit("update"))
     )

@@ -22,8 +22,11 @@ SEED, SIZE = 11, 10
 
 
 @pytest.fixture(scope="module")
-def emulators() -> Iterator[Emulators]:
-    with running_emulators(seed=SEED, size=SIZE, rate_limits=False) as emu:
+def emulators(request: pytest.FixtureRequest) -> Iterator[Emulators]:
+    """Both emulators for the module: sample data from its `EMULATOR_DATA` (seed and size), by
+    default SEED and SIZE."""
+    data = getattr(request.module, "EMULATOR_DATA", {"seed": SEED, "size": SIZE})
+    with running_emulators(**data, rate_limits=False) as emu:
         yield emu
 
 

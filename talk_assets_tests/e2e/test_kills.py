@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,10 +29,11 @@ from talk_assets.defs.dead_runs import PID_TAG
 from talk_assets.defs.runner import RunReport, dagster_instance, run_sync
 from talk_assets.defs.settings import SyncSettings
 from talk_assets.store.tenant import STATE_SCHEMA, TenantStore, tenant_path
-from talk_assets.systems.emulator import Emulators, running_emulators
+from talk_assets.systems.emulator import Emulators
 
 TALK_ASSETS = str(Path(sys.executable).parent / "talk-assets")
 SEED, SIZE = 11, 5
+EMULATOR_DATA = {"seed": SEED, "size": SIZE}  # the `emulators` fixture's sample data
 LAST = "Kuttvik"  # the scenario's people, apart from the sample data
 NEW = "Nyperson"
 EDIT = "Brukerendring"
@@ -45,12 +46,6 @@ COUNTED = {
 }
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def emulators() -> Iterator[Emulators]:
-    with running_emulators(seed=SEED, size=SIZE, rate_limits=False) as emu:
-        yield emu
 
 
 def all_pages(emu: Emulators, system: str, path: str) -> list[dict]:

@@ -22,6 +22,22 @@ def frame(key: str, rows: list[dict]) -> pl.DataFrame:
     return pl.DataFrame([{c: r.get(c) for c in schema} for r in rows], schema=schema, orient="row")
 
 
+def edit_first_names(
+    customers: pl.DataFrame, edits: list[tuple[int, str]], changed: str
+) -> pl.DataFrame:
+    """Customers with `FirstName` edited at each (row, value) of `edits` (rows past the end are
+    left out); an edit stamps every row's `LastChangedDateTimeOffset` with `changed`."""
+    for idx, value in edits:
+        if idx < customers.height:
+            customers = customers.with_columns(
+                FirstName=pl.when(pl.int_range(pl.len()) == idx)
+                .then(pl.lit(value, pl.String))
+                .otherwise("FirstName"),
+                LastChangedDateTimeOffset=pl.lit(changed),
+            )
+    return customers
+
+
 def execute(
     records: Mapping[str, pl.DataFrame],
     plan: SyncPlan,

@@ -15,7 +15,7 @@ from talk_assets.systems import datatype
 from talk_assets.systems.derived import derive_records
 from talk_assets.systems.records import FrameBuilder
 from talk_assets.systems.sampling import generate
-from talk_assets_tests.engine.sim import execute, frame, run
+from talk_assets_tests.engine.sim import edit_first_names, execute, frame, run
 
 FLOWS = {f.name: f for f in committed_flows()}
 CUST, CP, CONTACTS = "powerofficego.customers", "powerofficego.contactpersons", "crmoffice.contacts"
@@ -201,15 +201,6 @@ def test_s5_chained_flows_plan_apply_replan_is_empty(customers, people, contacts
     assert replan.is_empty, replan.writes
     assert replan.clusters["record"].is_unique().all()
     # Edits travel through the chain (customer -> contact person -> contact) in one run.
-    cust = records[CUST]
-    for idx, value in edits:
-        if idx < cust.height:
-            cust = cust.with_columns(
-                FirstName=pl.when(pl.int_range(pl.len()) == idx)
-                .then(pl.lit(value, pl.String))
-                .otherwise("FirstName"),
-                LastChangedDateTimeOffset=pl.lit("2024-09-01T00:00:00+00:00"),
-            )
-    records[CUST] = cust
+    records[CUST] = edit_first_names(records[CUST], edits, "2024-09-01T00:00:00+00:00")
     records, state, _ = run(records, CHAINED, state)
     assert make_plan(records, CHAINED, state).is_empty

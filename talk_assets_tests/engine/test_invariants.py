@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from talk_assets.engine import SyncState, apply, make_plan
 from talk_assets.flows.spec import committed_flows
-from talk_assets_tests.engine.sim import execute, frame, run
+from talk_assets_tests.engine.sim import edit_first_names, execute, frame, run
 
 CUST, EMP, CONTACTS = "powerofficego.customers", "powerofficego.employees", "crmoffice.contacts"
 FLOWS = [
@@ -68,16 +68,7 @@ def test_plan_apply_replan_is_empty(data, edits):
     records, state, _ = run(records, FLOWS, state)
     assert make_plan(records, FLOWS, state).is_empty
     # Edits on the source side sync, then the state is steady again.
-    cust = records[CUST]
-    for idx, value in edits:
-        if idx < cust.height:
-            cust = cust.with_columns(
-                FirstName=pl.when(pl.int_range(pl.len()) == idx)
-                .then(pl.lit(value, pl.String))
-                .otherwise("FirstName"),
-                LastChangedDateTimeOffset=pl.lit("2024-09-01T00:00:00+00:00"),
-            )
-    records[CUST] = cust
+    records[CUST] = edit_first_names(records[CUST], edits, "2024-09-01T00:00:00+00:00")
     records, state, _ = run(records, FLOWS, state)
     replan = make_plan(records, FLOWS, state)
     assert replan.is_empty

@@ -29,11 +29,9 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import copy
 import json
 import math
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -43,63 +41,21 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from talk_assets.systems.crmoffice.payloads import (
+    DATATYPES,
+    check_record,
+    error_response,
+    merge_patch,
+    validate,
+)
 from talk_assets.systems.crmoffice.sample_data import ID_PREFIX as CRMOFFICE_ID_PREFIX
-from talk_assets.systems.crmoffice.schema import CRMOFFICE
 from talk_assets.systems.crmoffice.system import SPEC
 from talk_assets.systems.emulator.app import Emulator, HttpError
-from talk_assets.systems.emulator.validation import Shape, check_object, is_empty, shape_of
-from talk_assets.systems.schema import Datatype
 from talk_assets.systems.timestamps import format_timestamp, parse_timestamp
 
 Json = dict[str, Any]
 
-DATATYPES: dict[str, Datatype] = {dt.endpoint: dt for dt in CRMOFFICE.datatypes if dt.endpoint}
-SHAPES: dict[str, Shape] = {name: shape_of(dt) for name, dt in DATATYPES.items()}
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
-CODES = {
-    400: "invalid_request",
-    401: "unauthorized",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    422: "validation_failed",
-    429: "rate_limited",
-    500: "internal_error",
-    503: "unavailable",
-}
-
-
-def error_response(
-    status: int, message: str, field: str | None = None, code: str | None = None
-) -> Response:
-    body = {
-        "error": {"code": code or CODES.get(status, "error"), "message": message, "field": field}
-    }
-    return JSONResponse(body, status_code=status)
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
-
-
-def _valid_starts_at(value: str) -> bool:
-    try:
-        if len(value) == 10:
-            date.fromisoformat(value)
-        else:
-            datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    return True
 
 
 class CrmofficeEmulator(Emulator):
@@ -320,26 +276,6 @@ class CrmofficeEmulator(Emulator):
     def _key(request: Request, key: str) -> str:
         return f"{request.scope.get('crmoffice.client', '')}\x00{key}"
 
-    def _validate(self, name: str, body: Json) -> Json:
-        values, problems = check_object(SHAPES[name], body)
-        for p in problems:
-            status = 422 if p.kind == "type" else 400
-            raise HttpError(status, p.message, field=p.path)
-        return values
-
-    def _check_record(self, name: str, record: Json) -> None:
-        for f in DATATYPES[name].required:
-            if is_empty(record.get(f)):
-                raise HttpError(422, f"The field {f} is required.", field=f)
-        starts = record.get("startsAt")
-        if name == "activities" and starts is not None and not _valid_starts_at(starts):
-            raise HttpError(
-                422, f"startsAt {starts!r} is not an ISO date or date-time.", field="startsAt"
-            )
-        company = record.get("companyId")
-        if name == "contacts" and company is not None and company not in self.records["companies"]:
-            raise HttpError(422, f"companyId {company!r} names no company.", field="companyId")
-
     async def create(self, name: str, request: Request) -> Response:
         body = await self._json_object(request)
         key = request.headers.get("idempotency-key")
@@ -354,8 +290,8 @@ class CrmofficeEmulator(Emulator):
                         code="idempotency_key_reused",
                     )
                 return JSONResponse(self.records[name].get(entry["id"], entry["record"]))
-        values = merge_patch({}, self._validate(name, body))
-        self._check_record(name, values)
+        values = merge_patch({}, validate(name, body))
+        check_record(name, values, self.records["companies"])
         record = {"id": self.new_id(name), **values}
         record["updatedAt"] = format_timestamp(self.stamp(), zulu=True)
         self.records[name][record["id"]] = record
@@ -379,10 +315,10 @@ class CrmofficeEmulator(Emulator):
                 code="unsupported_media_type",
             )
         body = await self._json_object(request)
-        self._validate(name, body)
+        validate(name, body)
         fields = {k: v for k, v in current.items() if k not in ("id", "updatedAt")}
         merged = merge_patch(fields, body)
-        self._check_record(name, merged)
+        check_record(name, merged, self.records["companies"])
         if merged == fields:
             return JSONResponse(current)
         record = {"id": record_id, **merged, "updatedAt": format_timestamp(self.stamp(), zulu=True)}

@@ -50,7 +50,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from talk_assets.systems.emulator.app import Emulator, HttpError
-from talk_assets.systems.emulator.validation import Shape, check_object, is_empty, shape_of
+from talk_assets.systems.emulator.validation import Shape, check_object, shape_of
 from talk_assets.systems.powerofficego.payloads import (
     apply_patch,
     blank,
@@ -58,10 +58,7 @@ from talk_assets.systems.powerofficego.payloads import (
     invalid,
     problem,
 )
-from talk_assets.systems.powerofficego.sample_data import (
-    CUSTOMER_NUMBER_START,
-    SUPPLIER_NUMBER_START,
-)
+from talk_assets.systems.powerofficego.records import PARTIES, Numbers, complete
 from talk_assets.systems.powerofficego.sample_data import ID_START as POWEROFFICEGO_ID_START
 from talk_assets.systems.powerofficego.schema import POWEROFFICEGO
 from talk_assets.systems.powerofficego.system import SPEC
@@ -82,7 +79,6 @@ SEQUENCE = {
     "products": "products",
     "projects": "projects",
 }
-PARTIES = ("customers", "suppliers")
 MAX_PAGE_SIZE = 20_000
 
 
@@ -91,7 +87,7 @@ class PowerofficegoEmulator(Emulator):
 
     def __init__(self, **options: Any) -> None:
         self.records: dict[str, dict[int, Json]] = {name: {} for name in SEQUENCE}
-        self.top_numbers: dict[str, int] = {}
+        self.numbers = Numbers(self.records)
         self.next_ids: dict[str, int] = dict(POWEROFFICEGO_ID_START)
         super().__init__(**options)
 
@@ -102,7 +98,7 @@ class PowerofficegoEmulator(Emulator):
 
     def _load(self, records: dict[str, list[Json]], next_ids: dict[str, int]) -> None:
         self.records = {name: {r["Id"]: r for r in records.get(name, [])} for name in SEQUENCE}
-        self.top_numbers: dict[str, int] = {}
+        self.numbers = Numbers(self.records)
         self.next_ids = dict(POWEROFFICEGO_ID_START)
         for name, rows in self.records.items():
             seq = SEQUENCE[name]
@@ -344,58 +340,15 @@ class PowerofficegoEmulator(Emulator):
             record[name] = full_object(node, value) if isinstance(node, dict) and value else value
         if owner is not None:
             record["ContactId"] = owner
-        self._complete(dt, record, None)
+        complete(dt, record, None, lambda: self.new_id("addresses"))
         record["Id"] = self.new_id(SEQUENCE[dt.name])
         if "Number" in record and record["Number"] is None:
-            record["Number"] = self._next_number(dt.name)
-        self._note_number(dt.name, record)
+            record["Number"] = self.numbers.next(dt.name)
+        self.numbers.note(dt.name, record)
         record["LastChangedDateTimeOffset"] = format_timestamp(self.stamp())
         self.records[dt.name][record["Id"]] = record
         self.persist()
         return JSONResponse(record, status_code=201)
-
-    def _next_number(self, name: str) -> int:
-        """The next free `Number`: one above the highest ever stored, kept as a high-water mark
-        (one scan after a load, O(1) per insert after that); numbers are never reused."""
-        if name not in self.top_numbers:
-            start = {"customers": CUSTOMER_NUMBER_START, "suppliers": SUPPLIER_NUMBER_START}
-            used = (r["Number"] for r in self.records[name].values())
-            self.top_numbers[name] = max(
-                [start.get(name, 1) - 1, *(n for n in used if isinstance(n, int))]
-            )
-        self.top_numbers[name] += 1
-        return self.top_numbers[name]
-
-    def _note_number(self, name: str, record: Json) -> None:
-        """Keep the high-water mark above a `Number` a client chose itself."""
-        number = record.get("Number")
-        if name in self.top_numbers and isinstance(number, int):
-            self.top_numbers[name] = max(self.top_numbers[name], number)
-
-    def _complete(self, dt: Datatype, record: Json, old: Json | None) -> None:
-        """Derived values, MailAddress ids and required fields of a record about to be stored."""
-        if dt.name in PARTIES:
-            derived = " ".join(x for x in (record["FirstName"], record["LastName"]) if x)
-            names_changed = old is not None and (
-                (record["FirstName"], record["LastName"]) != (old["FirstName"], old["LastName"])
-            )
-            name_kept = old is not None and record["Name"] == old["Name"]
-            if derived and (
-                is_empty(record["Name"]) or (record["IsPerson"] and names_changed and name_kept)
-            ):
-                record["Name"] = derived
-            if is_empty(record["Name"]) and is_empty(record["LastName"]):
-                kind = "customer" if dt.name == "customers" else "supplier"
-                msg = f"A {kind} needs a Name or a LastName."
-                raise HttpError(400, msg, errors={"Name": [msg]})
-            address = record["MailAddress"]
-            if isinstance(address, dict) and address.get("Id") is None:
-                old_address = (old or {}).get("MailAddress") or {}
-                address["Id"] = old_address.get("Id") or self.new_id("addresses")
-        missing = [f for f in dt.required if is_empty(record.get(f))]
-        if missing:
-            errors = {f: [f"The {f} field is required."] for f in missing}
-            raise HttpError(400, " ".join(m[0] for m in errors.values()), errors=errors)
 
     async def patch(
         self, dt: Datatype, record_id: int, request: Request, owner: int | None = None
@@ -408,10 +361,10 @@ class PowerofficegoEmulator(Emulator):
         if not isinstance(operations, list):
             raise HttpError(400, "A JSON Patch document is a JSON array of operations.")
         doc = apply_patch(SHAPES[dt.name], current, operations)
-        self._complete(dt, doc, current)
+        complete(dt, doc, current, lambda: self.new_id("addresses"))
         if doc == current:
             return JSONResponse(current)
-        self._note_number(dt.name, doc)
+        self.numbers.note(dt.name, doc)
         doc["LastChangedDateTimeOffset"] = format_timestamp(self.stamp())
         self.records[dt.name][record_id] = doc
         self.persist()

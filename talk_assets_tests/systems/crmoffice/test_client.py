@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,31 +12,12 @@ from talk_assets.systems import datatype
 from talk_assets.systems.connector import WriteOp
 from talk_assets.systems.crmoffice.client import CrmofficeClient
 from talk_assets.systems.emulator import Emulators, running_emulators
+from talk_assets_tests.systems.clients import FAST
 
 DATATYPES = ["contacts", "companies", "activities"]
-FAST = dict(
-    timeout=3.0,
-    requests_per_second=None,
-    backoff_initial=0.02,
-    backoff_max=0.2,
-    max_attempts=8,
-    max_retry_seconds=20,
-    timeout_grace=0.2,
-)
-
-
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Emulators]:
-    with running_emulators(seed=12, size=20, rate_limits=False) as emulators:
-        yield emulators
-
-
-@pytest.fixture
-def client(emu: Emulators) -> Iterator[CrmofficeClient]:
-    emu.crmoffice.set_faults(0)
-    with CrmofficeClient.from_env(emu.env, **FAST) as c:
-        yield c
-    emu.crmoffice.set_faults(0)
+SYSTEM = "crmoffice"
+CLIENT = CrmofficeClient
+EMULATOR_DATA = {"seed": 12, "size": 20}
 
 
 def new_values(name: str, i: int) -> dict[str, Any]:
@@ -128,15 +108,15 @@ def test_write_many_rejects_a_bad_record_and_writes_the_next(client: CrmofficeCl
     assert results[5].record is not None and results[5].record["subject"] == "Ok igjen"
 
 
-def test_lost_answers_on_insert_never_duplicate(emu: Emulators, client: CrmofficeClient) -> None:
+def test_lost_answers_on_insert_never_duplicate(emus: Emulators, client: CrmofficeClient) -> None:
     ops = [
         WriteOp.insert("contacts", {"givenName": "Tap", "familyName": f"K{i}"}, reference=f"lk{i}")
         for i in range(20)
     ]
     before = client.read("contacts").frame.height
-    emu.crmoffice.set_faults(0.35, ["drop", "drop_after", "500"])
+    emus.crmoffice.set_faults(0.35, ["drop", "drop_after", "500"])
     results = client.write_many_blocking(ops, concurrency=4)
-    emu.crmoffice.set_faults(0)
+    emus.crmoffice.set_faults(0)
     assert all(r.outcome == "inserted" for r in results), [r.message for r in results]
     assert any(r.recovered for r in results)
     after = client.read("contacts").frame
@@ -146,14 +126,14 @@ def test_lost_answers_on_insert_never_duplicate(emu: Emulators, client: Crmoffic
 
 
 def test_timeouts_on_insert_with_slow_answers_never_duplicate(
-    emu: Emulators, client: CrmofficeClient
+    emus: Emulators, client: CrmofficeClient
 ) -> None:
     """The answer comes after the client gave up (slow > timeout): the key makes resending safe."""
     with CrmofficeClient.from_env(
-        emu.env, **{**FAST, "timeout": 0.15, "timeout_grace": 0.2}
+        emus.env, **{**FAST, "timeout": 0.15, "timeout_grace": 0.2}
     ) as impatient:
         before = impatient.read("companies").frame.height
-        emu.crmoffice.set_faults(0.5, ["slow"], slow_seconds=0.3)
+        emus.crmoffice.set_faults(0.5, ["slow"], slow_seconds=0.3)
         try:
             results = impatient.write_many_blocking(
                 [
@@ -162,7 +142,7 @@ def test_timeouts_on_insert_with_slow_answers_never_duplicate(
                 ]
             )
         finally:
-            emu.crmoffice.set_faults(0)
+            emus.crmoffice.set_faults(0)
         assert all(r.ok for r in results), [r.message for r in results]
         time.sleep(0.35)  # let any answer still in flight land
         after = impatient.read("companies").frame
@@ -170,13 +150,13 @@ def test_timeouts_on_insert_with_slow_answers_never_duplicate(
         assert impatient.transport.statuses["ReadTimeout"] > 0
 
 
-def test_5xx_bursts_and_429s_during_reads(emu: Emulators, client: CrmofficeClient) -> None:
+def test_5xx_bursts_and_429s_during_reads(emus: Emulators, client: CrmofficeClient) -> None:
     expected = client.read("activities").frame
-    emu.crmoffice.set_faults(0.3, ["500", "503", "429", "drop"])
+    emus.crmoffice.set_faults(0.3, ["500", "503", "429", "drop"])
     try:
         got = client.read("activities", page_size=expected.height // 2 + 1).frame
     finally:
-        emu.crmoffice.set_faults(0)
+        emus.crmoffice.set_faults(0)
     assert got.equals(expected)
 
 

@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
-from talk_assets.systems.emulator import Emulators, SystemHandle, running_emulators
+from talk_assets.systems.emulator import SystemHandle
 
+SYSTEM = "crmoffice"
+EMULATOR_DATA = {"seed": 5, "size": 8}
 MERGE = {"Content-Type": "application/merge-patch+json"}
-
-
-@pytest.fixture(scope="module")
-def emus() -> Iterator[Emulators]:
-    with running_emulators(seed=5, size=8, rate_limits=False) as e:
-        yield e
-
-
-@pytest.fixture
-def crm(emus: Emulators) -> SystemHandle:
-    emus.crmoffice.reset(seed=5, size=8)
-    return emus.crmoffice
-
-
-@pytest.fixture
-def api(crm: SystemHandle) -> Iterator[httpx.Client]:
-    with crm.client() as client:
-        yield client
 
 
 def error_of(answer: httpx.Response, status: int) -> dict:
@@ -56,36 +38,37 @@ def read_all(api: httpx.Client, datatype: str, **params: object) -> list[dict]:
 # --- auth ------------------------------------------------------------------------------------------
 
 
-def test_token_endpoint(crm: SystemHandle) -> None:
-    env = crm.env
+def test_token_endpoint(system: SystemHandle) -> None:
+    env = system.env
     form = {
         "grant_type": "client_credentials",
         "client_id": env["CRMOFFICE_CLIENT_ID"],
         "client_secret": env["CRMOFFICE_CLIENT_SECRET"],
         "scope": "crmoffice",
     }
-    ok = httpx.post(crm.token_url, data=form)
+    ok = httpx.post(system.token_url, data=form)
     assert ok.status_code == 200
     assert ok.json()["token_type"] == "Bearer" and ok.json()["expires_in"] == 3600
     basic = httpx.post(
-        crm.token_url,
+        system.token_url,
         data={"grant_type": "client_credentials"},
         auth=(env["CRMOFFICE_CLIENT_ID"], env["CRMOFFICE_CLIENT_SECRET"]),
     )
     assert basic.status_code == 200
-    error_of(httpx.post(crm.token_url, data={**form, "client_secret": "x"}), 401)
+    error_of(httpx.post(system.token_url, data={**form, "client_secret": "x"}), 401)
     assert (
-        error_of(httpx.post(crm.token_url, data={**form, "grant_type": "x"}), 400)["field"]
+        error_of(httpx.post(system.token_url, data={**form, "grant_type": "x"}), 400)["field"]
         == "grant_type"
     )
     assert (
-        error_of(httpx.post(crm.token_url, data={**form, "scope": "all"}), 400)["field"] == "scope"
+        error_of(httpx.post(system.token_url, data={**form, "scope": "all"}), 400)["field"]
+        == "scope"
     )
 
 
-def test_api_needs_a_valid_token(crm: SystemHandle) -> None:
-    assert error_of(httpx.get(crm.base_url + "/contacts"), 401)["code"] == "unauthorized"
-    error_of(httpx.get(crm.base_url + "/contacts", headers={"Authorization": "Bearer x"}), 401)
+def test_api_needs_a_valid_token(system: SystemHandle) -> None:
+    assert error_of(httpx.get(system.base_url + "/contacts"), 401)["code"] == "unauthorized"
+    error_of(httpx.get(system.base_url + "/contacts", headers={"Authorization": "Bearer x"}), 401)
 
 
 # --- lists -----------------------------------------------------------------------------------------
@@ -99,7 +82,7 @@ def test_lists(api: httpx.Client, datatype: str) -> None:
     assert all(isinstance(r["id"], str) and r["updatedAt"].endswith("Z") for r in body["items"])
 
 
-def test_paging_edges(crm: SystemHandle, api: httpx.Client) -> None:
+def test_paging_edges(system: SystemHandle, api: httpx.Client) -> None:
     everything = api.get("/contacts").json()["items"]
     exact = api.get("/contacts", params={"limit": 8}).json()
     assert exact == {"items": everything, "nextCursor": None}
@@ -110,7 +93,7 @@ def test_paging_edges(crm: SystemHandle, api: httpx.Client) -> None:
     assert read_all(api, "contacts", limit=3) == everything
     for bad in ({"limit": 0}, {"limit": 1001}, {"limit": "x"}, {"cursor": "not-a-cursor"}):
         assert error_of(api.get("/contacts", params=bad), 400)["field"] in ("limit", "cursor")
-    crm.reset()
+    system.reset()
     assert api.get("/contacts").json() == {"items": [], "nextCursor": None}
 
 

@@ -20,11 +20,7 @@ from talk_assets.systems.emulator import (
 )
 from talk_assets.systems.emulator.controls import FAULT_KINDS
 
-
-@pytest.fixture(scope="module")
-def emus() -> Iterator[Emulators]:
-    with running_emulators(seed=2, size=6, rate_limits=False) as e:
-        yield e
+EMULATOR_DATA = {"seed": 2, "size": 6}
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +29,7 @@ def clean(request: pytest.FixtureRequest) -> Iterator[None]:
     if "emus" in request.fixturenames:
         emus: Emulators = request.getfixturevalue("emus")
         emus.set_faults(0.0, list(FAULT_KINDS))
-        emus.reset(seed=2, size=6)
+        emus.reset(**EMULATOR_DATA)
 
 
 def hook(handle: SystemHandle, method: str, name: str, body: object = None) -> httpx.Response:

@@ -13,36 +13,17 @@ from talk_assets.systems import SchemaError, datatype
 from talk_assets.systems.connector import WriteOp, WriteRejected
 from talk_assets.systems.emulator import Emulators, running_emulators
 from talk_assets.systems.powerofficego.client import PowerOfficeGoClient
+from talk_assets_tests.systems.clients import FAST
 
 DATATYPES = ["customers", "suppliers", "contactpersons", "employees", "products", "projects"]
-FAST = dict(
-    timeout=3.0,
-    requests_per_second=None,
-    backoff_initial=0.02,
-    backoff_max=0.2,
-    max_attempts=8,
-    max_retry_seconds=20,
-    timeout_grace=0.2,
-)
+SYSTEM = "powerofficego"
+CLIENT = PowerOfficeGoClient
+EMULATOR_DATA = {"seed": 11, "size": 20}
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[Emulators]:
-    with running_emulators(seed=11, size=20, rate_limits=False) as emulators:
-        yield emulators
-
-
-@pytest.fixture
-def client(emu: Emulators) -> Iterator[PowerOfficeGoClient]:
-    emu.powerofficego.set_faults(0)
-    with PowerOfficeGoClient.from_env(emu.env, **FAST) as c:
-        yield c
-    emu.powerofficego.set_faults(0)
-
-
-def api_count(emu: Emulators, endpoint: str) -> int:
+def api_count(emus: Emulators, endpoint: str) -> int:
     """Records of a datatype, counted with plain httpx (not through the client under test)."""
-    env = emu.env
+    env = emus.env
     token = httpx.post(
         env["POWEROFFICEGO_TOKEN_URL"],
         data={"grant_type": "client_credentials"},
@@ -76,12 +57,12 @@ def new_values(name: str, i: int, client: PowerOfficeGoClient) -> tuple[dict[str
 
 @pytest.mark.parametrize("name", DATATYPES)
 def test_every_datatype_reads_fully_and_incrementally(
-    emu: Emulators, client: PowerOfficeGoClient, name: str
+    emus: Emulators, client: PowerOfficeGoClient, name: str
 ) -> None:
     dt = datatype(f"powerofficego.{name}")
     full = client.read(name, page_size=6)
     assert dict(full.frame.schema) == dt.polars_schema()
-    assert full.frame.height == api_count(emu, str(dt.endpoint)) > 6
+    assert full.frame.height == api_count(emus, str(dt.endpoint)) > 6
     assert full.pages == full.frame.height // 6 + 1
     assert full.frame["Id"].is_unique().all()
     assert full.cursor == max(full.frame["LastChangedDateTimeOffset"].to_list())
@@ -184,7 +165,7 @@ def test_write_many_rejects_a_bad_record_and_writes_the_next(client: PowerOffice
 
 
 def test_lost_answers_on_insert_never_duplicate(
-    emu: Emulators, client: PowerOfficeGoClient
+    emus: Emulators, client: PowerOfficeGoClient
 ) -> None:
     """drop (before processing), drop_after (processed, answer lost) and 500s on every call,
     inserts of datatypes with a reference field and without one (matched on values)."""
@@ -201,9 +182,9 @@ def test_lost_answers_on_insert_never_duplicate(
             )
         )
         ops.append(WriteOp.insert("products", {"Name": f"Tapt vare {i}"}, reference=f"lost-v{i}"))
-    emu.powerofficego.set_faults(0.35, ["drop", "drop_after", "500"])
+    emus.powerofficego.set_faults(0.35, ["drop", "drop_after", "500"])
     results = client.write_many_blocking(ops, concurrency=4)
-    emu.powerofficego.set_faults(0)
+    emus.powerofficego.set_faults(0)
     assert [r.outcome for r in results] == ["inserted"] * len(ops), [r.message for r in results]
     assert any(r.recovered for r in results)  # some answers were lost and found again
 
@@ -223,10 +204,10 @@ def test_lost_answers_on_insert_never_duplicate(
 
 
 def test_5xx_bursts_and_dropped_reads_are_retried(
-    emu: Emulators, client: PowerOfficeGoClient
+    emus: Emulators, client: PowerOfficeGoClient
 ) -> None:
     clean = {name: client.read(name).frame for name in ("customers", "projects")}
-    emu.powerofficego.set_faults(0.4, ["500", "drop", "slow"], slow_seconds=0.05)
+    emus.powerofficego.set_faults(0.4, ["500", "drop", "slow"], slow_seconds=0.05)
     try:
         for name, frame in clean.items():
             assert client.read(name, page_size=4).frame.equals(frame)
@@ -234,20 +215,20 @@ def test_5xx_bursts_and_dropped_reads_are_retried(
         stored = client.update("projects", project["Id"], {"EndDate": "2030-12-31"})
         assert stored["EndDate"] == "2030-12-31"
     finally:
-        emu.powerofficego.set_faults(0)
+        emus.powerofficego.set_faults(0)
     statuses = client.transport.statuses
     assert statuses[500] + statuses["RemoteProtocolError"] > 0
 
 
-def test_429_storm_is_ridden_out(client: PowerOfficeGoClient, emu: Emulators) -> None:
+def test_429_storm_is_ridden_out(client: PowerOfficeGoClient, emus: Emulators) -> None:
     """Every other answer a 429 with `Retry-After: 1`: slow, but nothing fails."""
     expected = client.read("products").frame
-    emu.powerofficego.set_faults(0.5, ["429"])
+    emus.powerofficego.set_faults(0.5, ["429"])
     started = time.monotonic()
     try:
         frame = client.read("products", page_size=expected.height // 2 + 1).frame
     finally:
-        emu.powerofficego.set_faults(0)
+        emus.powerofficego.set_faults(0)
     assert frame.equals(expected)
     waited = time.monotonic() - started
     assert waited >= client.transport.statuses[429] * 1.0 > 0  # Retry-After honoured
@@ -294,22 +275,22 @@ def test_token_expiry_mid_run() -> None:
         assert c.transport.statuses[401] > 0
 
 
-def test_timed_out_inserts_are_given_time_to_land_before_the_lookup(emu: Emulators) -> None:
+def test_timed_out_inserts_are_given_time_to_land_before_the_lookup(emus: Emulators) -> None:
     """Slow answers (0.3 s) beyond the timeout (0.15 s): the client waits `timeout_grace`, looks
     the reference up and resends only what is not there. (This emulator drops a slow write
     whose client has gone, so here the lookups find nothing and the resends carry the inserts;
     writes that land with their answer lost are the drop_after test's.)"""
     settings = {**FAST, "timeout": 0.15, "timeout_grace": 0.4}
-    with PowerOfficeGoClient.from_env(emu.env, **settings) as impatient:
+    with PowerOfficeGoClient.from_env(emus.env, **settings) as impatient:
         ops = [
             WriteOp.insert("customers", {"Name": f"Treg {i}"}, reference=f"slow-c{i}")
             for i in range(6)
         ]
-        emu.powerofficego.set_faults(0.3, ["slow"], slow_seconds=0.3)
+        emus.powerofficego.set_faults(0.3, ["slow"], slow_seconds=0.3)
         try:
             results = impatient.write_many_blocking(ops)
         finally:
-            emu.powerofficego.set_faults(0)
+            emus.powerofficego.set_faults(0)
         assert all(r.ok for r in results), [r.message for r in results]
         assert impatient.transport.statuses["ReadTimeout"] > 0
         customers = impatient.read("customers").frame

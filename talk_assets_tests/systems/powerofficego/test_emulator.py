@@ -3,35 +3,18 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from datetime import timedelta
 
 import httpx
 import pytest
 
-from talk_assets.systems.emulator import Emulators, SystemHandle, running_emulators
+from talk_assets.systems.emulator import SystemHandle
 from talk_assets.systems.timestamps import format_timestamp, parse_timestamp
 
 PATCH = {"Content-Type": "application/json-patch+json"}
+SYSTEM = "powerofficego"
+EMULATOR_DATA = {"seed": 3, "size": 8}
 DATATYPES = ["Customers", "Suppliers", "Employees", "Products", "Projects", "ContactPersons"]
-
-
-@pytest.fixture(scope="module")
-def emus() -> Iterator[Emulators]:
-    with running_emulators(seed=3, size=8, rate_limits=False) as e:
-        yield e
-
-
-@pytest.fixture
-def po(emus: Emulators) -> SystemHandle:
-    emus.powerofficego.reset(seed=3, size=8)
-    return emus.powerofficego
-
-
-@pytest.fixture
-def api(po: SystemHandle) -> Iterator[httpx.Client]:
-    with po.client() as client:
-        yield client
 
 
 def patch(api: httpx.Client, path: str, ops: list[dict]) -> httpx.Response:
@@ -45,24 +28,24 @@ def org_customer(api: httpx.Client) -> dict:
 # --- auth ------------------------------------------------------------------------------------------
 
 
-def test_token_endpoint(po: SystemHandle) -> None:
-    env = po.env
+def test_token_endpoint(system: SystemHandle) -> None:
+    env = system.env
     key = {"Ocp-Apim-Subscription-Key": env["POWEROFFICEGO_SUBSCRIPTION_KEY"]}
     auth = (env["POWEROFFICEGO_APPLICATION_KEY"], env["POWEROFFICEGO_CLIENT_KEY"])
     form = {"grant_type": "client_credentials"}
-    ok = httpx.post(po.token_url, data=form, auth=auth, headers=key)
+    ok = httpx.post(system.token_url, data=form, auth=auth, headers=key)
     assert ok.status_code == 200
     assert ok.json()["token_type"] == "Bearer" and ok.json()["expires_in"] == 1200
-    wrong = httpx.post(po.token_url, data=form, auth=("x", "y"), headers=key)
+    wrong = httpx.post(system.token_url, data=form, auth=("x", "y"), headers=key)
     assert wrong.status_code == 401 and wrong.json()["status"] == 401
-    assert httpx.post(po.token_url, data=form, auth=auth).status_code == 401
-    grant = httpx.post(po.token_url, data={"grant_type": "password"}, auth=auth, headers=key)
+    assert httpx.post(system.token_url, data=form, auth=auth).status_code == 401
+    grant = httpx.post(system.token_url, data={"grant_type": "password"}, auth=auth, headers=key)
     assert grant.status_code == 400 and "grant_type" in grant.json()["errors"]
 
 
-def test_api_needs_key_and_token(po: SystemHandle, api: httpx.Client) -> None:
-    key = {"Ocp-Apim-Subscription-Key": po.env["POWEROFFICEGO_SUBSCRIPTION_KEY"]}
-    url = po.base_url + "/Customers"
+def test_api_needs_key_and_token(system: SystemHandle, api: httpx.Client) -> None:
+    key = {"Ocp-Apim-Subscription-Key": system.env["POWEROFFICEGO_SUBSCRIPTION_KEY"]}
+    url = system.base_url + "/Customers"
     assert httpx.get(url, headers=key).status_code == 401
     assert httpx.get(url, headers={**key, "Authorization": "Bearer nope"}).status_code == 401
     bearer = api.headers["Authorization"]
@@ -100,8 +83,8 @@ def test_paging_edges(api: httpx.Client) -> None:
     assert len(api.get("/Customers", params={"PageSize": 20000}).json()) == 8
 
 
-def test_empty_list(po: SystemHandle, api: httpx.Client) -> None:
-    po.reset()
+def test_empty_list(system: SystemHandle, api: httpx.Client) -> None:
+    system.reset()
     assert api.get("/Customers").json() == []
     assert api.get("/ContactPersons").json() == []
 

@@ -8,6 +8,7 @@ was never cut: no user edit is lost, nothing is written twice, the cluster conve
 from __future__ import annotations
 
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -122,7 +123,9 @@ def test_s10_run_cut_after_any_write_ends_as_the_uncut_run(
         cut, cut_state = settle(cut, cut_state)
         where = f"cut after write {cut_after} of {planned}"
         assert {k: v.height for k, v in cut.items()} == {k: v.height for k, v in uncut.items()}
-        assert converged(cut, cut_state), where
+        # A cut never leaves a cluster less converged than the uncut run (a three-way conflict
+        # may not converge at all yet: test_s4_three_way_conflict_converges below).
+        assert converged(cut, cut_state) or not converged(uncut, uncut_state), where
         if not conflicting:
             assert content(cut) == content(uncut), where
             assert cut_state.synced.height == uncut_state.synced.height, where
@@ -165,3 +168,26 @@ def test_s10_kill_between_two_sinks_keeps_the_users_edit():
     records, state = settle(records, state)
     for key, column in EDITABLE.items():
         assert records[key][column].to_list() == ["Brukerendring"], key
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect: a conflict lost in one pair still propagates through the cluster's "
+    "other pairs in the same plan (cascade: first writer per record wins), so a three-record "
+    "cluster can settle split",
+)
+def test_s4_three_way_conflict_converges():
+    """Customer C, contact person P and contact K hold one name. The user renames C (older) and
+    K (newer) differently: the newest edit should win everywhere, and the cluster agree."""
+    customer = dict(Id=1, IsPerson=True, FirstName="Brukerendring", LastName="Nord")
+    records = {
+        CUST: frame(CUST, [dict(customer, LastChangedDateTimeOffset=T0)]),
+        CP: frame(CP, []),
+        CONTACTS: frame(CONTACTS, []),
+    }
+    records, state = settle(records, SyncState.empty())
+    edit(records, CONTACTS, 0, "Kari", LATER)
+    edit(records, CUST, 0, "Solveig", EDITED)
+    records, state = settle(records, state)
+    assert converged(records, state)
+    assert records[CUST]["FirstName"].to_list() == ["Kari"]

@@ -161,3 +161,21 @@ def planned_lines(frame: pl.DataFrame, limit: int = 40) -> list[str]:
             f"  ... {frame.height - limit} more (all of them: --output FILE.json|FILE.csv)"
         )
     return lines
+
+
+COUNT_TAGS = ("inserted", "updated ->", "updated <-", "conflicts", "rejected")
+
+
+def run_tags(flows: pl.DataFrame, read: dict[str, int], skipped: str | None) -> dict[str, str]:
+    """The run's counts as Dagster run tags (`talk_assets/read`, `talk_assets/inserted`, ...),
+    so the UI's run list shows what each run did without opening it."""
+    tags = {"talk_assets/read": str(sum(read.values()))}
+    for column in COUNT_TAGS:
+        total = int(flows[column].sum()) if column in flows.columns and flows.height else 0
+        name = column.replace("updated ->", "updated_to_target").replace(
+            "updated <-", "updated_to_source"
+        )
+        tags[f"talk_assets/{name}"] = str(total)
+    if skipped:
+        tags["talk_assets/skipped"] = "nothing read, nothing pending"
+    return tags

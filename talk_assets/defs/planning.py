@@ -43,7 +43,9 @@ def flow_key(flow: ResolvedFlow) -> AssetKey:
 
 
 def flow_group(flow: ResolvedFlow) -> str:
-    return "flow_" + flow.flow.name
+    """Every flow asset in one group, so the UI's groups read as a map: one per system (the
+    sources), `talk` (planning), `flows`, `sinks`."""
+    return "flows"
 
 
 def load_state(store: TenantStore) -> SyncState:
@@ -139,7 +141,13 @@ def build_planning(
         "clusters": {source_key(dt) for dt in datatypes},
         "plan": {source_key(dt) for dt in datatypes},
     }
-    checks = [AssetCheckSpec("no_record_in_two_clusters", asset=CLUSTERS_KEY)]
+    checks = [
+        AssetCheckSpec(
+            "no_record_in_two_clusters",
+            asset=CLUSTERS_KEY,
+            description="S1: every record belongs to exactly one cluster.",
+        )
+    ]
     for f in flows:
         name = f.flow.name
         edges = edges_of(f)
@@ -164,8 +172,20 @@ def build_planning(
         )
         deps[name] = {source_key(f.source), source_key(f.target)}
         checks += [
-            AssetCheckSpec("mapped_properties_resolve", asset=flow_key(f)),
-            AssetCheckSpec("rejects_below_threshold", asset=flow_key(f)),
+            AssetCheckSpec(
+                "mapped_properties_resolve",
+                asset=flow_key(f),
+                description="S7: every mapped property is a column of the records read.",
+            ),
+            AssetCheckSpec(
+                "rejects_below_threshold",
+                asset=flow_key(f),
+                description=(
+                    "S6/S10: the share of this flow's source records with a reject stays under "
+                    "the threshold; the rejected rows are in `rejects_preview` and in "
+                    "`talk-assets log --operation reject`."
+                ),
+            ),
         ]
 
     @multi_asset(
@@ -273,7 +293,11 @@ def build_planning(
                 check_name="rejects_below_threshold",
                 passed=share <= settings.max_reject_share,
                 severity=AssetCheckSeverity.WARN,
-                metadata={"reject_share": round(share, 4), "threshold": settings.max_reject_share},
+                metadata={
+                    "reject_share": round(share, 4),
+                    "threshold": settings.max_reject_share,
+                    "rejected_rows": markdown_table(rejects, rows=20),
+                },
             )
 
     return _plan

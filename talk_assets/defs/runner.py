@@ -20,7 +20,7 @@ import polars as pl
 from dagster import DagsterInstance, Failure
 from rich.console import Console
 
-from talk_assets.defs.answers import planned_rows, reason_lines, reasons
+from talk_assets.defs.answers import planned_rows, reason_lines, reasons, run_tags
 from talk_assets.defs.build import SYNC_JOB, TENANT_TAG, build_definitions
 from talk_assets.defs.dead_runs import FinishedRun, hold_tenant, owner_tags
 from talk_assets.defs.failures import StepFailure, step_failures, summary
@@ -207,6 +207,7 @@ def run_sync(
             answers = report(run_settings, result.run_id, flows)
         except Failure:  # the run failed before it planned
             answers = Answers(_empty_report())
+        instance.add_run_tags(result.run_id, run_tags(answers.flows, read, skipped))
     return RunReport(
         success=result.success,
         run_id=result.run_id,

@@ -109,7 +109,13 @@ def build_sink(dt: Datatype, flows: Sequence[ResolvedFlow], pool: str) -> Assets
         deps=[PLAN_KEY, *(flow_key(f) for f in related)],
         required_resource_keys={dt.system, "settings"},
         pool=pool,
-        check_specs=[AssetCheckSpec("no_duplicate_inserts", asset=key)],
+        check_specs=[
+            AssetCheckSpec(
+                "no_duplicate_inserts",
+                asset=key,
+                description="S10: no source record was inserted twice into this datatype.",
+            )
+        ],
         description=(
             f"Write this run's planned inserts and updates of {dt.key} through the "
             f"{dt.system} API, then record links, last synced values and the sync log."

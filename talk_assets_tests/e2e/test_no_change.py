@@ -63,3 +63,16 @@ def test_s10_a_plan_whose_sinks_did_not_finish_is_planned_again(world: World, mo
     assert rep.writes == 1
     names = [e["LastName"] for e in world.po("/Employees") if str(e["Id"]) == emp]
     assert names == ["Avbrutt"]
+
+
+def test_s11_runs_carry_their_counts_as_tags(world: World):
+    """The UI's run list shows what each run did (read, inserted, updated, rejected)."""
+    rep = world.sync()
+    tags = world.instance.get_run_by_id(rep.run_id).tags
+    assert int(tags["talk_assets/read"]) == sum(rep.read.values()) > 0
+    assert int(tags["talk_assets/inserted"]) == int(rep.flows["inserted"].sum()) > 0
+    assert "talk_assets/skipped" not in tags
+    world.settle()
+    idle = world.sync()
+    assert idle.skipped
+    assert world.instance.get_run_by_id(idle.run_id).tags["talk_assets/skipped"]

@@ -1,8 +1,8 @@
 """Inserts (S3, S8): one new target record per cluster that lacks one.
 
 Flows into the same target datatype are planned together: their candidates are grouped by
-cluster, values merged in document order (first non-empty wins), so five flows into Crmoffice
-Contacts give one contact per person cluster.
+cluster, values merged in document order (first non-empty wins), so several flows into one
+target datatype give one record per cluster.
 """
 
 from __future__ import annotations

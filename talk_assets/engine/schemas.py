@@ -1,6 +1,6 @@
 """Fixed schemas of every frame the engine takes or returns.
 
-Record keys are `"{datatype.key}:{id}"` (`powerofficego.customers:17`); values are canonical
+Record keys are `"{datatype.key}:{id}"` (`acme.customers:17`); values are canonical
 strings (null = empty) in the flow's target data type, see `mapping.py`. Every frame below is
 flat (no lists or structs) so it can be stored as a DuckDB table as is.
 """

@@ -315,7 +315,7 @@ def _metadata(
             ),
             rows=20,
         ),
-        "preview": markdown_table(receipt),
+        "preview": markdown_table(_key_columns_first(receipt)),
     }
 
 
@@ -326,3 +326,13 @@ def _duplicates(store: TenantStore, dt: Datatype) -> pl.DataFrame:
         return pl.DataFrame(schema={"flow": pl.String, "source": pl.String, "n": pl.UInt32})
     mine = inserted.filter(pl.col("target").str.starts_with(dt.key + ":"))
     return mine.group_by("flow", "source").agg(n=pl.len()).filter(pl.col("n") > 1)
+
+
+RECEIPT_KEY_COLUMNS = ("operation", "record_id", "source_record", "properties", "error")
+
+
+def _key_columns_first(receipt: pl.DataFrame) -> pl.DataFrame:
+    """The sync-log rows with what a reader looks for first (what happened to which record,
+    and why) on the left; run id and time, the same on every row, last."""
+    rest = [c for c in receipt.columns if c not in RECEIPT_KEY_COLUMNS]
+    return receipt.select(*RECEIPT_KEY_COLUMNS, *rest)

@@ -127,8 +127,12 @@ def intents(
     ops: list[WriteOp], datatype: str, run_id: str, insert_sources: pl.DataFrame
 ) -> pl.DataFrame:
     """Write-ahead rows for the inserts about to be sent (see `sinks.run_sink`)."""
+    inserts = [op.key for op in ops if op.kind == "insert"]
+    if not inserts:
+        return pl.DataFrame(schema=INTENTS)
     served: dict[str, list[list[str]]] = {}
-    for write_id, flow, source in insert_sources.select("write_id", "flow", "source").iter_rows():
+    mine = insert_sources.filter(pl.col("write_id").is_in(inserts))  # this batch's, not the plan's
+    for write_id, flow, source in mine.select("write_id", "flow", "source").iter_rows():
         served.setdefault(write_id, []).append([flow, source])
     time = datetime.now(UTC)
     rows = [

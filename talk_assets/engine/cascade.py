@@ -11,7 +11,12 @@ once the plan's writes are confirmed, until nothing changes:
   values; a pair's last synced value is the state's at first, then what the pair agreed on in
   the previous round (so each round is what the next run would do);
 - a value written into a virtual record joins its insert; into a real record it becomes an
-  update of this plan (one value per record and property, first flow in document order);
+  update of this plan (one value per record and property: the newest edit's, then the first
+  flow in document order);
+- a planned value carries the timestamp of the edit it comes from, so a conflict is won by the
+  newest edit in the whole cluster, not per pair: a value that lost a conflict in one pair does
+  not win through another (S4); conflicts with equal timestamps go one way for the cluster
+  (`cascade_rounds._one_tie_break`);
 - rounds end when no planned value changes (bounded: `2 * flows + 2` rounds).
 
 A contributor of an insert (a source record the insert was made from) first meets the new record

@@ -7,7 +7,7 @@ import polars as pl
 from talk_assets.engine.cascade_rows import coerce_str
 from talk_assets.engine.lazy import ENGINE
 from talk_assets.engine.mapping import parse_dynamic
-from talk_assets.engine.reconcile import decide
+from talk_assets.engine.reconcile import decide, timestamp
 
 STRING = pl.String
 
@@ -22,19 +22,30 @@ def rounds(rows: pl.DataFrame, overlay: pl.DataFrame, max_rounds: int):
     """
     rows = rows.with_columns(synced=pl.col("synced_before"), has_synced=pl.col("has_synced_before"))
     conflicts, rejects, givers = [], [], []
+    first_source = dict(rows.group_by("source_datatype").agg(pl.col("flow_idx").min()).iter_rows())
     for _ in range(max_rounds):
-        planned = overlay.select("ref", "path", "value")
+        planned = overlay.select("ref", "path", "value", "changed_at")
         current = (
             rows.join(
                 planned.rename(
-                    {"ref": "source_ref", "path": "source_property", "value": "source_planned"}
+                    {
+                        "ref": "source_ref",
+                        "path": "source_property",
+                        "value": "source_planned",
+                        "changed_at": "source_planned_at",
+                    }
                 ),
                 on=["source_ref", "source_property"],
                 how="left",
             )
             .join(
                 planned.rename(
-                    {"ref": "target_ref", "path": "property", "value": "target_planned"}
+                    {
+                        "ref": "target_ref",
+                        "path": "property",
+                        "value": "target_planned",
+                        "changed_at": "target_planned_at",
+                    }
                 ),
                 on=["target_ref", "property"],
                 how="left",
@@ -42,6 +53,14 @@ def rounds(rows: pl.DataFrame, overlay: pl.DataFrame, max_rounds: int):
             .with_columns(
                 source_current=pl.coalesce("source_planned", "source_rendered_before"),
                 target_current=pl.coalesce("target_planned", "target_rendered_before"),
+                # A planned value is as new as the edit it comes from (S4: conflicts and
+                # competing writes go to the newest edit, wherever in the cluster it was made).
+                source_changed_at=pl.when(pl.col("source_planned").is_not_null())
+                .then(pl.coalesce("source_planned_at", "source_changed_at"))
+                .otherwise("source_changed_at"),
+                target_changed_at=pl.when(pl.col("target_planned").is_not_null())
+                .then(pl.coalesce("target_planned_at", "target_changed_at"))
+                .otherwise("target_changed_at"),
             )
             .with_columns(
                 source_value=coerce_str(
@@ -52,7 +71,9 @@ def rounds(rows: pl.DataFrame, overlay: pl.DataFrame, max_rounds: int):
                 ),
             )
         )
-        decided = decide(current.lazy()).collect(engine=ENGINE).sort("row_id")
+        decided = _one_tie_break(
+            decide(current.lazy()).collect(engine=ENGINE).sort("row_id"), first_source
+        )
         eq = pl.col("source_value").eq_missing(pl.col("target_value"))
         defer = (
             pl.col("from_contributor")
@@ -84,6 +105,7 @@ def rounds(rows: pl.DataFrame, overlay: pl.DataFrame, max_rounds: int):
             record_id=pl.when(to_t).then("target_id").otherwise("source_id"),
             parent_id=pl.when(to_t).then("target_parent").otherwise("source_parent"),
             given_by=pl.when(to_t).then("source_ref").otherwise("target_ref"),
+            changed_at=pl.when(to_t).then("source_changed_at").otherwise("target_changed_at"),
             cluster="cluster",
             direction="action",
             reason="reason",
@@ -92,14 +114,12 @@ def rounds(rows: pl.DataFrame, overlay: pl.DataFrame, max_rounds: int):
         moving = moving.with_columns(new_value=parse_dynamic(pl.col("value"), pl.col("field_type")))
         bad = moving.filter(pl.col("new_value").is_null())
         rejects.append(bad)
-        chosen = (
+        chosen = _newest_first(
             moving.filter(
                 pl.col("new_value").is_not_null()
                 & ~pl.col("new_value").eq_missing(pl.col("current_value"))
-            )
-            .sort("flow_idx", "source_ref", "target_ref")
-            .unique(subset=["ref", "path"], keep="first", maintain_order=True)
-        )
+            ).sort("flow_idx", "source_ref", "target_ref")
+        ).unique(subset=["ref", "path"], keep="first", maintain_order=True)
         settles = decided.select(
             pl.col("action").is_in(["agree", "to_target", "to_source", "defer"])
             & ~pl.col("row_id").is_in(bad["row_id"].implode())
@@ -127,6 +147,7 @@ def rounds(rows: pl.DataFrame, overlay: pl.DataFrame, max_rounds: int):
             written_parent_id="parent_id",
             value_before_write="value_before_write",
             written_cluster="cluster",
+            changed_at="changed_at",
         )
         overlay = pl.concat(
             [overlay.join(written.select("ref", "path"), on=["ref", "path"], how="anti"), written]
@@ -137,4 +158,50 @@ def rounds(rows: pl.DataFrame, overlay: pl.DataFrame, max_rounds: int):
         pl.concat(conflicts, how="vertical_relaxed"),
         pl.concat(rejects, how="vertical_relaxed"),
         pl.concat(givers)["given_by"] if givers else pl.Series("given_by", [], STRING),
+    )
+
+
+def _newest_first(writes: pl.DataFrame) -> pl.DataFrame:
+    """Writes (in document order) with those competing for one record and path put newest edit
+    first (S4; ties and unknown timestamps keep document order). Only competing writes with
+    different values are reordered: timestamps are parsed for those (rare) rows only."""
+    contested = pl.col("new_value").n_unique().over("ref", "path") > 1
+    mask = writes.select(contested).to_series()
+    if not mask.any():
+        return writes
+    ordered = (
+        writes.filter(mask)
+        .with_row_index("_order")
+        .sort([timestamp("changed_at"), "_order"], descending=[True, False], nulls_last=True)
+        .drop("_order")
+    )
+    return pl.concat([ordered, writes.filter(~mask)])
+
+
+def _one_tie_break(decided: pl.DataFrame, first_source: dict[str, int]) -> pl.DataFrame:
+    """Conflicts with equal timestamps, decided one way for the whole cluster: the side whose
+    datatype is the source of the earliest flow wins (then the smaller record key). Per pair
+    ("the document's source side") two flows in opposite directions would swap the values."""
+    tie = pl.col("conflict") & (
+        timestamp("source_changed_at") == timestamp("target_changed_at")
+    ).fill_null(False)
+    if not decided.select(tie.any()).item():
+        return decided
+    last = len(first_source) + 1_000_000
+
+    def rank(side_: str) -> pl.Expr:
+        return pl.col(f"{side_}_datatype").replace_strict(
+            first_source, default=last, return_dtype=pl.Int64
+        )
+
+    target_wins = tie & (
+        (rank("target") < rank("source"))
+        | ((rank("target") == rank("source")) & (pl.col("target_ref") < pl.col("source_ref")))
+    )
+    return decided.with_columns(
+        action=pl.when(target_wins).then(pl.lit("to_source")).otherwise("action"),
+        reason=pl.when(target_wins)
+        .then(pl.lit("conflict: tie, the cluster's first source side wins"))
+        .otherwise("reason"),
+        value=pl.when(target_wins).then("target_value").otherwise("value"),
     )

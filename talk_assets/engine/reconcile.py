@@ -12,7 +12,7 @@ from __future__ import annotations
 import polars as pl
 
 
-def _ts(col: str) -> pl.Expr:
+def timestamp(col: str) -> pl.Expr:
     return pl.col(col).str.to_datetime(time_zone="UTC", strict=False)
 
 
@@ -66,7 +66,9 @@ def decide(long: pl.LazyFrame) -> pl.LazyFrame:
     )
     out = long.with_columns(action=action, reason=reason, conflict=conflict)
     # Timestamps are parsed for the (rare) conflicts only.
-    newer_target = (_ts("target_changed_at") > _ts("source_changed_at")).fill_null(False)
+    newer_target = (timestamp("target_changed_at") > timestamp("source_changed_at")).fill_null(
+        False
+    )
     settled = out.filter(~pl.col("conflict")).with_columns(
         value=pl.when(pl.col("action") == "to_source").then(target_value).otherwise(source_value)
     )

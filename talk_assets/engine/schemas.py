@@ -275,12 +275,15 @@ OVERLAY: Schema = {
     "written_parent_id": STRING,
     "value_before_write": STRING,
     "written_cluster": STRING,
+    "changed_at": STRING,
 }
 """Planned values in the cascade: per record (`ref`, as in CASCADE_ROW) and field path, the
 value it holds once the plan's writes are confirmed. fixed: a target filter value of an
 insert. The other columns describe the write that gives it (null for an insert's own values):
 the record it comes from (`given_by`), the writing flow, its direction and reason, and the
-written record's datatype, id, parent id, cluster, field type and value before the write."""
+written record's datatype, id, parent id, cluster, field type and value before the write, and
+`changed_at`: the last-changed timestamp of the edit the value comes from (the giver's, carried
+along the writes), which decides conflicts and competing writes in later rounds (S4)."""
 
 PLANNED_UPDATE: Schema = {
     "write_id": STRING,

@@ -69,6 +69,7 @@ def system_problems(
     """URL and credential problems of every registered system (or `specs`)."""
     from talk_assets.systems import registry
     from talk_assets.systems.connector.endpoints import credential_problem, url_problem
+    from talk_assets.systems.connector.settings import pace_problem
 
     env = os.environ if env is None else env
     problems: list[str] = []
@@ -79,6 +80,9 @@ def system_problems(
         }
         bad_urls = [url_problem(spec.env_var(arg), url) for arg, url in urls.items()]
         problems += [p for p in bad_urls if p]
+        pace = pace_problem(spec.env_var("requests_per_second"), env)
+        if pace:
+            problems.append(pace)
         if not any(bad_urls):
             creds = {arg: env.get(spec.env_var(arg)) for arg in spec.credentials}
             problem = credential_problem(spec, urls, creds)

@@ -79,18 +79,15 @@ def nothing_to_do(store: TenantStore, sinks: Sequence[str]) -> str | None:
     if store.count(STATE_SCHEMA, CHANGES) != seen or store.count(STATE_SCHEMA, INTENTS_TABLE):
         return None
     this = pl.DataFrame({"run_id": [run_id]})
-    if SINKS_DONE in tables or sinks:
-        done = (
-            store.query(
-                f"select distinct sink from {STATE_SCHEMA}.{SINKS_DONE} "
-                "where run_id in (select run_id from this)",
-                this=this,
-            )["sink"].to_list()
-            if SINKS_DONE in tables
-            else []
-        )
-        if set(sinks) - set(done):
-            return None
+    done: list[str] = []
+    if SINKS_DONE in tables:
+        done = store.query(
+            f"select distinct sink from {STATE_SCHEMA}.{SINKS_DONE} "
+            "where run_id in (select run_id from this)",
+            this=this,
+        )["sink"].to_list()
+    if set(sinks) - set(done):
+        return None
     if "sync_log" in tables:
         failed = store.query(
             f"select 1 from {STATE_SCHEMA}.sync_log where run_id in (select run_id from this) "

@@ -7,25 +7,30 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from talk_assets.errors import ConfigError
 
-class ConfigError(ValueError):
-    """A setting in the environment that cannot be used; the message names the variable."""
+__all__ = ["ConfigError", "HttpSettings", "pace_from_env", "pace_problem"]
+
+
+def pace_problem(variable: str, env: Mapping[str, str]) -> str | None:
+    """Why `variable` (`<SYSTEM>_REQUESTS_PER_SECOND`) is no pace (None when unset or valid)."""
+    text = (env.get(variable) or "").strip()
+    try:
+        valid = not text or 0 <= float(text) < math.inf
+    except ValueError:
+        valid = False
+    return None if valid else f"{variable} must be requests per second (0 = no pace), got {text!r}"
 
 
 def pace_from_env(variable: str, env: Mapping[str, str]) -> float | None:
-    """The client's pace from `variable` (`<SYSTEM>_REQUESTS_PER_SECOND`), for tenants
-    with other agreed limits; 0 = no client-side pace (unlimited emulators); None when unset
-    (the system's own limit applies)."""
+    """The client's pace from `variable`, for tenants with other agreed limits; 0 = no
+    client-side pace (unlimited emulators); None when unset (the system's own limit applies).
+    An unusable value is the product's `ConfigError` naming the variable."""
+    problem = pace_problem(variable, env)
+    if problem:
+        raise ConfigError(problem)
     text = (env.get(variable) or "").strip()
-    if not text:
-        return None
-    try:
-        pace = float(text)
-    except ValueError:
-        pace = math.nan
-    if not (0 <= pace < math.inf):
-        raise ConfigError(f"{variable} must be requests per second (0 = no pace), got {text!r}")
-    return pace
+    return float(text) if text else None
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,13 @@ class PropertyEdge:
     rule: str
     source_writable: bool
     target_writable: bool
+    not_in_api: str | None = None
+    """Why a side of this mapping is not in the API (the edge is lineage only), or None."""
 
     @property
     def direction(self) -> str:
+        if self.not_in_api:
+            return f"not in the API ({self.not_in_api}); never synced"
         if self.source_writable and self.target_writable:
             return "both ways"
         if self.target_writable:
@@ -53,8 +57,10 @@ def edges_of(resolved: ResolvedFlow) -> list[PropertyEdge]:
             rule=resolved.flow.rule.value,
             source_writable=s.writable,
             target_writable=t.writable,
+            not_in_api="; ".join(f"{f.path}: {f.not_in_api}" for f in (s, t) if f.not_in_api)
+            or None,
         )
-        for s, t, typ in resolved.properties
+        for s, t, typ in [*resolved.properties, *resolved.not_in_api]
     ]
 
 
@@ -74,7 +80,7 @@ def resolve_property(text: str) -> tuple[Datatype, Field]:
             f"e.g. {example.key}.{example.fields[-1].path}"
         )
     dt = system(parts[0]).datatype(parts[1])
-    return dt, dt.field(".".join(parts[2:]))
+    return dt, dt.lookup(".".join(parts[2:]))
 
 
 def connected(start: str, edges: Sequence[PropertyEdge]) -> list[PropertyEdge]:

@@ -31,6 +31,8 @@ def lineage_command(args: argparse.Namespace) -> int:
         return 2
     start = field_key(dt, f)
     flags = [x for x, on in (("identity", f.identity), ("read-only", f.read_only)) if on]
+    if f.not_in_api:
+        flags.append(f"not in the API: {f.not_in_api}")
     print(f"{start} ({f.type}{', ' + ', '.join(flags) if flags else ''})")
     if f.aliases:
         print(f"  named in documents as: {', '.join(f.aliases)}")

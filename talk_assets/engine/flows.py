@@ -88,6 +88,12 @@ def prepare(flows: list[ResolvedFlow | Flow]) -> list[FlowCtx]:
                 ctx.notes.append(
                     f"{s.path} -> {t.path}: read-only or identity, compared but never written"
                 )
+        for s, t, _ in rf.not_in_api:
+            reason = "; ".join(f"{f.path}: {f.not_in_api}" for f in (s, t) if f.not_in_api)
+            ctx.notes.append(
+                f"{s.path} -> {t.path}: not in the API ({reason}); kept for lineage, never "
+                "read, planned or sent"
+            )
         out.append(ctx)
     return out
 

@@ -9,6 +9,8 @@ Every flow is then checked against the schemas. A flow is
 - active: it takes part in the one graph of all active flows;
 - off: switched off (`enabled: false`), or a conditional flow whose condition gives no
   machine-readable filter (the spec's `filter`, or a condition that already is one);
+- active with mappings "not in the API": a property the schema declares as documented but
+  absent from the real API (`Datatype.not_in_api`) is reported and kept for lineage, never run;
 - in error: a datatype, qualifier, property, data type or filter that does not resolve, or a
   name another active flow has too. `active_flows` refuses then, naming document, flow and
   property, before anything runs.
@@ -51,6 +53,8 @@ class CatalogFlow:
     document: str
     problems: list[str] = field(default_factory=list)
     """Names that do not resolve (an error: the flow cannot run)."""
+    not_in_api: list[str] = field(default_factory=list)
+    """Mappings kept for lineage whose property the API does not have: reported, never run."""
     off_reason: str | None = None
     engine_condition: str | None = None
     """The machine-readable filter handed to the engine as the flow's condition."""
@@ -179,19 +183,27 @@ def _check(entry: CatalogFlow) -> None:
         except SchemaError as exc:
             problems.append(f"{role} {ref.title.strip()!r}: {exc}")
 
-    def field(role: str, name: str, what: str) -> None:
+    def field(role: str, name: str, what: str, lookup: bool = False) -> str | None:
+        """The reason the API lacks the field, or None; a name that does not resolve is a
+        problem (merge criteria must be in the API, property mappings may be documented only)."""
         if role in sides:
             try:
-                sides[role].field(name)
+                return (sides[role].lookup if lookup else sides[role].field)(name).not_in_api
             except SchemaError as exc:
                 problems.append(f"{what} {name!r}: {exc}")
+        return None
 
     for c in flow.merge_criteria:
         field("source", c.source, "merge criterion")
         field("target", c.target, "merge criterion")
     for p in flow.properties:
-        field("source", p.source, "property")
-        field("target", p.target, "property")
+        for role, name in (("source", p.source), ("target", p.target)):
+            reason = field(role, name, "property", lookup=True)
+            if reason:
+                entry.not_in_api.append(
+                    f"property {p.source!r} -> {p.target!r}: {role} {name!r} is not in the API "
+                    f"({reason}); kept for lineage, never read or sent"
+                )
         if p.type not in FIELD_TYPES:
             problems.append(
                 f"property {p.source!r} -> {p.target!r}: data type {p.type!r} is not one of "

@@ -57,6 +57,8 @@ def list_command(args: argparse.Namespace) -> int:
         print(f"{e.status:<7} {e.flow.name:<{width}} {_shown(e.origin)}")
         for problem in e.problems:
             print(f"        {problem}")
+        for absent in e.not_in_api:
+            print(f"        not in the API: {absent}")
         if e.off_reason and not e.problems:
             print(f"        {e.off_reason}")
     counts = {s: sum(e.status == s for e in entries) for s in (ACTIVE, OFF, ERROR)}

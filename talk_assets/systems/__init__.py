@@ -87,18 +87,21 @@ class ResolvedFlow:
                     self._field(self.target, c.target, "merge criterion"),
                 )
             )
+        self.not_in_api: list[tuple[Field, Field, str]] = []
+        """Mappings with a side the API does not have (`Field.not_in_api`): kept for lineage
+        and reports, never read, planned or sent."""
         for p in flow.properties:
-            self.properties.append(
-                (
-                    self._field(self.source, p.source, "property"),
-                    self._field(self.target, p.target, "property"),
-                    p.type,
-                )
+            mapping = (
+                self._field(self.source, p.source, "property", lookup=True),
+                self._field(self.target, p.target, "property", lookup=True),
+                p.type,
             )
+            in_api = mapping[0].in_api and mapping[1].in_api
+            (self.properties if in_api else self.not_in_api).append(mapping)
 
-    def _field(self, dt: Datatype, name: str, what: str) -> Field:
+    def _field(self, dt: Datatype, name: str, what: str, lookup: bool = False) -> Field:
         try:
-            return dt.field(name)
+            return dt.lookup(name) if lookup else dt.field(name)
         except SchemaError as exc:
             raise SchemaError(f"flow {self.flow.title!r}, {what} {name!r}: {exc}") from None
 

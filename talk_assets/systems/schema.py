@@ -4,6 +4,11 @@ A field's `path` is its dotted path in the API payload (`MailAddress.City`) and 
 column name of the field in every polars frame and DuckDB table of the product. Documents name
 fields loosely (`city`, `lastChanged`, `mailAddress.city`); `Datatype.field()` resolves such a
 name case-insensitively, through the field's aliases.
+
+Some names documents use have no field in the real API (PowerOffice's contact persons have no
+`DateOfBirth`). A datatype declares them as `not_in_api` fields, each with the reason:
+`Datatype.lookup()` resolves them (for lineage and reporting), `Datatype.field()` does not, so
+nothing reads, plans or sends them.
 """
 
 from __future__ import annotations
@@ -33,10 +38,16 @@ class Field:
     read_only: bool = False
     identity: bool = False
     aliases: tuple[str, ...] = ()
+    not_in_api: str | None = None
+    """Why the API has no such field, for a name documents use all the same (None: it has)."""
 
     @property
     def writable(self) -> bool:
-        return not (self.read_only or self.identity)
+        return not (self.read_only or self.identity or self.not_in_api)
+
+    @property
+    def in_api(self) -> bool:
+        return self.not_in_api is None
 
     @property
     def parts(self) -> tuple[str, ...]:
@@ -72,6 +83,9 @@ class Datatype:
     """Datatypes whose records embed this one (`addresses` in `suppliers`)."""
     embedded_as: str | None = None
     """For derived datatypes: the object path in the parent record (`MailAddress`)."""
+    not_in_api: tuple[Field, ...] = ()
+    """Names documents use that the API does not have, each with `Field.not_in_api` (the
+    reason): resolved by `lookup()` for lineage and reports, never read or written."""
 
     @property
     def key(self) -> str:
@@ -79,14 +93,24 @@ class Datatype:
 
     def field(self, name: str) -> Field:
         """The field a document's property name means, case-insensitively, through aliases."""
-        wanted = name.strip().lower()
-        for f in self.fields:
-            if f.path.lower() == wanted or wanted in (a.lower() for a in f.aliases):
-                return f
+        found = _named(self.fields, name)
+        if found is not None:
+            return found
+        absent = _named(self.not_in_api, name)
+        if absent is not None:
+            raise SchemaError(
+                f"{self.system}.{self.name} field {absent.path!r} is not in the API: "
+                f"{absent.not_in_api}"
+            )
         raise SchemaError(
             f"{self.system}.{self.name} has no field {name!r} "
             f"(known: {', '.join(f.path for f in self.fields)})"
         )
+
+    def lookup(self, name: str) -> Field:
+        """Like `field()`, but a name the API lacks resolves to its `not_in_api` field."""
+        absent = _named(self.not_in_api, name)
+        return absent if absent is not None else self.field(name)
 
     def has_field(self, name: str) -> bool:
         try:
@@ -129,6 +153,14 @@ class System:
             f"{self.title} has no datatype {name!r} "
             f"(known: {', '.join(dt.name for dt in self.datatypes)})"
         )
+
+
+def _named(fields: tuple[Field, ...], name: str) -> Field | None:
+    wanted = name.strip().lower()
+    for f in fields:
+        if f.path.lower() == wanted or wanted in (a.lower() for a in f.aliases):
+            return f
+    return None
 
 
 def _norm(name: str) -> str:

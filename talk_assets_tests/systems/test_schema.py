@@ -9,10 +9,25 @@ def test_every_property_of_every_committed_flow_resolves():
     flows = committed_flows()
     assert len(flows) == 9
     resolved = [resolve_flow(f) for f in flows]
-    assert sum(len(r.properties) for r in resolved) == 33
+    assert sum(len(r.properties) for r in resolved) == 31
     for r in resolved:
-        assert len(r.properties) == len(r.flow.properties)
+        assert len(r.properties) + len(r.not_in_api) == len(r.flow.properties)
         assert len(r.criteria) == len(r.flow.merge_criteria)
+    # dateOfBirth <-> contact persons: documented, but the API has no such field (lineage only)
+    absent = [(s.path, t.path) for r in resolved for s, t, _ in r.not_in_api]
+    assert absent == [("DateOfBirth", "DateOfBirth")] * 2
+    assert all(not (s.writable or t.writable) for r in resolved for s, t, _ in r.not_in_api)
+
+
+def test_a_name_not_in_the_api_resolves_only_for_lineage():
+    cp = datatype("powerofficego.contactpersons")
+    absent = cp.lookup("dateOfBirth")
+    assert absent.path == "DateOfBirth" and not absent.in_api and not absent.writable
+    assert "ContactPersonDto" in (absent.not_in_api or "")
+    with pytest.raises(SchemaError, match="'DateOfBirth' is not in the API: .*ContactPersonDto"):
+        cp.field("dateOfBirth")
+    assert "DateOfBirth" not in cp.polars_schema()
+    assert datatype("powerofficego.customers").lookup("dateOfBirth").in_api
 
 
 def test_document_names_resolve_to_real_fields_case_insensitively():

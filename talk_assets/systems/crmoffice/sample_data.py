@@ -68,9 +68,29 @@ class _Gen:
                 if self.rng.random() < 0.1:
                     address["postalArea"] = ""
                 record["visitAddress"] = address
+            post = self.post_address(record.get("visitAddress"))
+            if post is not None:
+                record["postAddress"] = post
             record["updatedAt"] = self.crm_stamp()
             out.append(record)
         return out
+
+    def post_address(self, visit: Json | None) -> Json | None:
+        """Missing, the visit address again, a post box, or partial (no country)."""
+        roll = self.rng.random()
+        if roll < 0.25:
+            return None
+        if roll < 0.5 and visit:
+            return dict(visit)
+        address = {
+            "streetAddress": f"Postboks {self.rng.randint(1, 9999)}",
+            "postCode": self.fake.postcode(),
+            "postalArea": self.fake.city(),
+            "country": "NO" if roll < 0.9 else None,
+        }
+        if address["country"] is None:
+            del address["country"]
+        return address
 
     def contacts(self, people: list[Json], companies: list[Json]) -> list[Json]:
         persons = [p for p in people if p.get("IsPerson", True) and p.get("FirstName")]

@@ -6,7 +6,8 @@
 - Every call needs `Ocp-Apim-Subscription-Key` and `Authorization: Bearer ...` (401 without).
   10 requests per second per subscription key (token requests included), else 429 with
   `Retry-After`.
-- `GET /v2/{Customers|Suppliers|Employees|Products|Projects|ContactPersons}`: a bare JSON array
+- `GET /v2/{Customers|Suppliers|Employees|Products|Projects|ContactPersons|ProjectActivities|
+  TimeTracking/Activities}`: a bare JSON array
   ordered by `Id`; `PageNumber` (from 1) and `PageSize` (default 5000, 1..20000); an empty page
   is `[]` with 200. Filters (query names match case-insensitively, as in ASP.NET):
   - `lastChangedDateTimeOffsetGreaterThan=ISO` (exclusive; an offset is required),
@@ -23,11 +24,13 @@
   nested path under a null `MailAddress` does not exist (400): add the whole object instead.
   A failed `test` or any invalid operation rejects the whole patch (400). A patch that changes
   nothing leaves `LastChangedDateTimeOffset` as it was. DELETE answers 200 with no body; 409 for
-  a customer or supplier that still has contact persons.
+  a customer or supplier that still has contact persons, or a project with project activities.
 - Validation: unknown fields, read-only fields (`Id`, `LastChangedDateTimeOffset`,
   `MailAddress.Id`) and wrong types are 400 problem details naming the field in `errors`;
-  required fields (contact persons and employees: FirstName and LastName; products and
-  projects: Name; customers and suppliers: a Name or a LastName). A person's missing `Name` is
+  required fields (contact persons and employees: FirstName and LastName; products, projects
+  and time-tracking activities: Name; project activities: ProjectId, naming an existing project,
+  and Name; customers and suppliers: a Name or a LastName). Contact persons have no
+  `DateOfBirth` (as the real ContactPersonDto): sending one is a 400 naming it. A person's missing `Name` is
   derived from FirstName and LastName (and follows them when they change). `MailAddress` gets an
   `Id` unique across customers and suppliers; replacing the object keeps its Id. Customers,
   suppliers and employees get the next free `Number` when none is given.
@@ -58,7 +61,14 @@ from talk_assets.systems.powerofficego.payloads import (
     invalid,
     problem,
 )
-from talk_assets.systems.powerofficego.records import PARTIES, Numbers, complete
+from talk_assets.systems.powerofficego.records import (
+    PARTIES,
+    Numbers,
+    check_references,
+    complete,
+    referenced_by,
+    refuse_not_in_api,
+)
 from talk_assets.systems.powerofficego.sample_data import ID_START as POWEROFFICEGO_ID_START
 from talk_assets.systems.powerofficego.schema import POWEROFFICEGO
 from talk_assets.systems.powerofficego.system import SPEC
@@ -78,6 +88,8 @@ SEQUENCE = {
     "employees": "employees",
     "products": "products",
     "projects": "projects",
+    "timetrackingactivities": "timetrackingactivities",
+    "projectactivities": "projectactivities",
 }
 MAX_PAGE_SIZE = 20_000
 
@@ -201,10 +213,12 @@ class PowerofficegoEmulator(Emulator):
     async def _dispatch(self, request: Request) -> Response:
         parts = [p for p in request.path_params["rest"].split("/") if p]
         method = request.method
-        if not parts or parts[0].lower() not in DATATYPES:
+        # the longest endpoint the path starts with (`TimeTracking/Activities/7`)
+        n = next((n for n in (2, 1) if "/".join(parts[:n]).lower() in DATATYPES), 0)
+        if not parts or not n:
             raise HttpError(404, f"No resource {method} {request.url.path}.")
-        dt = DATATYPES[parts[0].lower()]
-        ids = [self._int(p, request) for p in parts[1:]]
+        dt = DATATYPES["/".join(parts[:n]).lower()]
+        ids = [self._int(p, request) for p in parts[n:]]
         routes: dict[int, dict[str, Callable[[], Awaitable[Response]]]]
         if dt.name == "contactpersons":
             routes = {
@@ -331,6 +345,7 @@ class PowerofficegoEmulator(Emulator):
                     msg = f"ContactId {given} does not match the contact {owner} in the path."
                     raise HttpError(400, msg, errors={"ContactId": [msg]})
                 body = {k: v for k, v in body.items() if k.lower() != "contactid"}
+        refuse_not_in_api(dt, list(body) if isinstance(body, dict) else [])
         values, problems = check_object(shape, body, ignore_case=True)
         if problems:
             raise invalid(problems)
@@ -341,6 +356,7 @@ class PowerofficegoEmulator(Emulator):
         if owner is not None:
             record["ContactId"] = owner
         complete(dt, record, None, lambda: self.new_id("addresses"))
+        check_references(dt, record, self.records)
         record["Id"] = self.new_id(SEQUENCE[dt.name])
         if "Number" in record and record["Number"] is None:
             record["Number"] = self.numbers.next(dt.name)
@@ -360,8 +376,10 @@ class PowerofficegoEmulator(Emulator):
         operations = await self._json(request)
         if not isinstance(operations, list):
             raise HttpError(400, "A JSON Patch document is a JSON array of operations.")
+        refuse_not_in_api(dt, [op.get("path", "") for op in operations if isinstance(op, dict)])
         doc = apply_patch(SHAPES[dt.name], current, operations)
         complete(dt, doc, current, lambda: self.new_id("addresses"))
+        check_references(dt, doc, self.records)
         if doc == current:
             return JSONResponse(current)
         self.numbers.note(dt.name, doc)
@@ -376,6 +394,9 @@ class PowerofficegoEmulator(Emulator):
             r["ContactId"] == record_id for r in self.records["contactpersons"].values()
         ):
             raise HttpError(409, f"{dt.endpoint} with id = {record_id} has contact persons.")
+        child = referenced_by(dt.name, record_id, self.records)
+        if child is not None:
+            raise HttpError(409, f"{dt.endpoint} with id = {record_id} has {child}.")
         del self.records[dt.name][record_id]
         self.persist()
         return Response(status_code=200)

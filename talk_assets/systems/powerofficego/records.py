@@ -1,6 +1,6 @@
 """Record rules of the Powerofficego emulator: what the API completes or refuses in a record
-about to be stored (derived `Name`, `MailAddress` ids, required fields) and the next free
-`Number` of customers, suppliers and employees."""
+about to be stored (derived `Name`, `MailAddress` ids, required fields, references to other
+records) and the next free `Number` of customers, suppliers and employees."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from talk_assets.systems.schema import Datatype
 Json = dict[str, Any]
 
 PARTIES = ("customers", "suppliers")
+REFERENCES = {"projectactivities": ("ProjectId", ("projects",))}
+"""Datatype -> (field, datatypes the id it holds must be found in): checked on every write."""
 NUMBER_START = {"customers": CUSTOMER_NUMBER_START, "suppliers": SUPPLIER_NUMBER_START}
 
 
@@ -72,3 +74,33 @@ def complete(
     if missing:
         errors = {f: [f"The {f} field is required."] for f in missing}
         raise HttpError(400, " ".join(m[0] for m in errors.values()), errors=errors)
+
+
+def check_references(dt: Datatype, record: Json, records: dict[str, dict[int, Json]]) -> None:
+    """A record's reference (`ProjectId` of a project activity) must name an existing record."""
+    if dt.name not in REFERENCES:
+        return
+    field, targets = REFERENCES[dt.name]
+    value = record.get(field)
+    if value is not None and not any(value in records[t] for t in targets):
+        msg = f"{field} {value} does not name an existing record of {', '.join(targets)}."
+        raise HttpError(400, msg, errors={field: [msg]})
+
+
+def referenced_by(name: str, record_id: int, records: dict[str, dict[int, Json]]) -> str | None:
+    """The datatype of a record that refers to this one (so it cannot be deleted), or None."""
+    for child, (field, targets) in REFERENCES.items():
+        if name in targets and any(r[field] == record_id for r in records[child].values()):
+            return child
+    return None
+
+
+def refuse_not_in_api(dt: Datatype, names: list[Any]) -> None:
+    """400 naming a field the real API does not have (`Datatype.not_in_api`), with the reason;
+    `names`: a body's keys or a patch's pointers (`/DateOfBirth`)."""
+    for name in names:
+        wanted = str(name).strip("/").split("/")[0].lower()
+        absent = next((f for f in dt.not_in_api if f.path.lower() == wanted), None)
+        if absent is not None:
+            msg = f"The field {absent.path} does not exist on {dt.endpoint}: {absent.not_in_api}."
+            raise HttpError(400, msg, errors={absent.path: [msg]})

@@ -1,5 +1,6 @@
 """PowerOffice Go sample data: customers and suppliers (persons and organisations mixed),
-contact persons under the organisations, employees, products and projects."""
+contact persons under the organisations, employees, products, projects, time-tracking activities
+and project activities (under the projects)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ ID_START = {
     "employees": 3_000_001,
     "products": 4_000_001,
     "projects": 5_000_001,
+    "timetrackingactivities": 6_000_001,
+    "projectactivities": 7_000_001,
     "addresses": 9_000_001,
 }
 CUSTOMER_NUMBER_START = 10_000
@@ -49,11 +52,23 @@ _PRODUCTS = [
     "Serviceavgift",
 ]
 _PROJECTS = ["Oppgradering", "Innføring", "Rammeavtale", "Ombygging", "Kartlegging", "Migrering"]
+_ACTIVITIES = [
+    "Møte",
+    "Reise/kjøring",
+    "Fravær – sykdom",
+    "Utvikling",
+    "Rådgivning",
+    "Internt",
+    "Kurs & opplæring",
+    "Ferie",
+]
+_PROJECT_ACTIVITIES = ["Analyse", "Design", "Gjennomføring", "Testing", "Prosjektstyring", "Øvrig"]
 _TITLES = ["Innkjøper", "Daglig leder", "Økonomiansvarlig", "Kontaktperson", None, ""]
 
 
 def sample(ctx: SampleContext) -> dict[str, list[Json]]:
-    """customers, suppliers, contactpersons, employees, products, projects."""
+    """customers, suppliers, contactpersons, employees, products, projects,
+    timetrackingactivities, projectactivities."""
     g = _Gen(ctx)
     customers = g.parties("customers", person_share=0.55)
     suppliers = g.parties("suppliers", person_share=0.35)
@@ -62,13 +77,16 @@ def sample(ctx: SampleContext) -> dict[str, list[Json]]:
         suppliers[2]["EmailAddress"] = mailed[0]["EmailAddress"]  # shared across datatypes
     contact_persons = g.contact_persons(customers + suppliers)
     employees = g.employees()
+    projects = g.projects(employees, customers)
     return {
         "customers": customers,
         "suppliers": suppliers,
         "contactpersons": contact_persons,
         "employees": employees,
         "products": g.products(),
-        "projects": g.projects(employees, customers),
+        "projects": projects,
+        "timetrackingactivities": g.time_tracking_activities(),
+        "projectactivities": g.project_activities(projects),
     }
 
 
@@ -171,7 +189,6 @@ class _Gen:
                     "LastName": last,
                     "EmailAddress": email(first, last, domain) if self.rng.random() < 0.9 else "",
                     "PhoneNumber": self.phone(),
-                    "DateOfBirth": birth(self.rng) if self.rng.random() < 0.3 else None,
                     "Title": self.rng.choice(_TITLES),
                     "ExternalCode": None,
                     "MailAddress": self.address(with_id=False),
@@ -241,6 +258,47 @@ class _Gen:
                     else None,
                     "CustomerId": customer["Id"] if customer else None,
                     "IsActive": self.rng.random() < 0.75,
+                }
+            )
+        return out
+
+    def time_tracking_activities(self) -> list[Json]:
+        """Awkward on purpose: non-ASCII names, a name used twice, empty and missing codes."""
+        out = []
+        for i in range(self.size):
+            base = _ACTIVITIES[i % len(_ACTIVITIES)]
+            name = base if i < len(_ACTIVITIES) else f"{base} {i // len(_ACTIVITIES) + 1}"
+            roll = self.rng.random()
+            out.append(
+                {
+                    "Id": self.next_id("timetrackingactivities"),
+                    "LastChangedDateTimeOffset": self.stamp(),
+                    "Code": None if roll < 0.1 else "" if roll < 0.15 else f"T{100 + i}",
+                    "Name": name,
+                    "IsActive": self.rng.random() < 0.85,
+                }
+            )
+        if len(out) >= 3:
+            out[2]["Name"] = out[1]["Name"]  # the same name twice
+        return out
+
+    def project_activities(self, projects: list[Json]) -> list[Json]:
+        """Activities under existing projects; several per project, names repeated across
+        projects, some without a code."""
+        if not projects:
+            return []
+        out = []
+        for i in range(self.size):
+            project = projects[(i * 2) % len(projects)] if i % 3 else projects[0]
+            name = _PROJECT_ACTIVITIES[i % len(_PROJECT_ACTIVITIES)]
+            out.append(
+                {
+                    "Id": self.next_id("projectactivities"),
+                    "LastChangedDateTimeOffset": self.stamp(),
+                    "ProjectId": project["Id"],
+                    "Code": f"{project['Code']}-{i + 1:02d}" if self.rng.random() < 0.8 else None,
+                    "Name": name,
+                    "IsActive": self.rng.random() < 0.8,
                 }
             )
         return out

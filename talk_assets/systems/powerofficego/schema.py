@@ -72,7 +72,6 @@ CONTACT_PERSONS = Datatype(
         Field("LastName"),
         Field("EmailAddress", aliases=("email",)),
         Field("PhoneNumber"),
-        Field("DateOfBirth", "date"),
         Field("Title"),
         Field("ExternalCode"),
         *_mail_address(with_id=False, line2=False),
@@ -89,6 +88,14 @@ CONTACT_PERSONS = Datatype(
     required=("FirstName", "LastName"),
     parent="ContactId",
     parent_datatypes=("customers", "suppliers"),
+    not_in_api=(
+        Field(
+            "DateOfBirth",
+            "date",
+            aliases=("dateOfBirth",),
+            not_in_api="PowerOffice GO's ContactPersonDto has no DateOfBirth",
+        ),
+    ),
 )
 
 EMPLOYEES = Datatype(
@@ -150,6 +157,53 @@ PROJECTS = Datatype(
     required=("Name",),
 )
 
+TIME_TRACKING_ACTIVITIES = Datatype(
+    system="powerofficego",
+    name="timetrackingactivities",
+    endpoint="TimeTracking/Activities",
+    fields=(
+        *_common(),
+        Field("Code"),
+        Field("Name"),
+        Field("IsActive", "boolean", aliases=("active",)),
+    ),
+    id_field="Id",
+    last_changed_field="LastChangedDateTimeOffset",
+    aliases=(
+        "Timetrackingactivity",
+        "Timetrackingactivities",
+        "TimeTrackingActivity",
+        "TimeTrackingActivities",
+        "Time tracking activity",
+        "Time tracking activities",
+    ),
+    required=("Name",),
+)
+
+PROJECT_ACTIVITIES = Datatype(
+    system="powerofficego",
+    name="projectactivities",
+    endpoint="ProjectActivities",
+    fields=(
+        *_common(),
+        Field("ProjectId", "integer"),
+        Field("Code"),
+        Field("Name"),
+        Field("IsActive", "boolean", aliases=("active",)),
+    ),
+    id_field="Id",
+    last_changed_field="LastChangedDateTimeOffset",
+    aliases=(
+        "Projectactivity",
+        "Projectactivities",
+        "ProjectActivity",
+        "ProjectActivities",
+        "Project activity",
+        "Project activities",
+    ),
+    required=("ProjectId", "Name"),
+)
+
 ADDRESSES = Datatype(
     system="powerofficego",
     name="addresses",
@@ -176,6 +230,16 @@ ADDRESSES = Datatype(
 POWEROFFICEGO = System(
     name="powerofficego",
     title="Powerofficego",
-    datatypes=(CUSTOMERS, SUPPLIERS, CONTACT_PERSONS, EMPLOYEES, PRODUCTS, PROJECTS, ADDRESSES),
+    datatypes=(
+        CUSTOMERS,
+        SUPPLIERS,
+        CONTACT_PERSONS,
+        EMPLOYEES,
+        PRODUCTS,
+        PROJECTS,
+        TIME_TRACKING_ACTIVITIES,
+        PROJECT_ACTIVITIES,
+        ADDRESSES,
+    ),
     aliases=("poweroffice", "powerofficegov2", "poweroffice go"),
 )

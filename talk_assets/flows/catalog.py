@@ -201,7 +201,7 @@ def _check(entry: CatalogFlow) -> None:
             reason = field(role, name, "property", lookup=True)
             if reason:
                 entry.not_in_api.append(
-                    f"property {p.source!r} -> {p.target!r}: {role} {name!r} is not in the API "
+                    f"property {p.source!r} -> {p.target!r}: {role} {name!r} "
                     f"({reason}); kept for lineage, never read or sent"
                 )
         if p.type not in FIELD_TYPES:

@@ -24,7 +24,7 @@ def test_a_name_not_in_the_api_resolves_only_for_lineage():
     absent = cp.lookup("dateOfBirth")
     assert absent.path == "DateOfBirth" and not absent.in_api and not absent.writable
     assert "ContactPersonDto" in (absent.not_in_api or "")
-    with pytest.raises(SchemaError, match="'DateOfBirth' is not in the API: .*ContactPersonDto"):
+    with pytest.raises(SchemaError, match=r"'DateOfBirth' is not in the API: .*ContactPersonDto"):
         cp.field("dateOfBirth")
     assert "DateOfBirth" not in cp.polars_schema()
     assert datatype("powerofficego.customers").lookup("dateOfBirth").in_api

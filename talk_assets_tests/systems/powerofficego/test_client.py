@@ -15,7 +15,16 @@ from talk_assets.systems.emulator import Emulators, running_emulators
 from talk_assets.systems.powerofficego.client import PowerOfficeGoClient
 from talk_assets_tests.systems.clients import FAST
 
-DATATYPES = ["customers", "suppliers", "contactpersons", "employees", "products", "projects"]
+DATATYPES = [
+    "customers",
+    "suppliers",
+    "contactpersons",
+    "employees",
+    "products",
+    "projects",
+    "timetrackingactivities",
+    "projectactivities",
+]
 SYSTEM = "powerofficego"
 CLIENT = PowerOfficeGoClient
 EMULATOR_DATA = {"seed": 11, "size": 20}
@@ -52,6 +61,11 @@ def new_values(name: str, i: int, client: PowerOfficeGoClient) -> tuple[dict[str
         return {"FirstName": "Per", "LastName": f"Ansatt{i}", "StartDate": "2024-05-01"}, None
     if name == "products":
         return {"Name": f"Vare {i}", "UnitPrice": 99.5, "Code": f"V{i}"}, None
+    if name == "timetrackingactivities":
+        return {"Name": f"Reise {i}", "Code": f"R{i}", "active": True}, None
+    if name == "projectactivities":
+        project = client.read("projects").frame["Id"][0]
+        return {"projectId": project, "name": f"Testing {i}", "IsActive": False}, None
     return {"Name": f"Prosjekt {i}", "StartDate": "2024-01-01", "IsActive": True}, None
 
 

@@ -14,7 +14,16 @@ from talk_assets.systems.timestamps import format_timestamp, parse_timestamp
 PATCH = {"Content-Type": "application/json-patch+json"}
 SYSTEM = "powerofficego"
 EMULATOR_DATA = {"seed": 3, "size": 8}
-DATATYPES = ["Customers", "Suppliers", "Employees", "Products", "Projects", "ContactPersons"]
+DATATYPES = [
+    "Customers",
+    "Suppliers",
+    "Employees",
+    "Products",
+    "Projects",
+    "ContactPersons",
+    "TimeTracking/Activities",
+    "ProjectActivities",
+]
 
 
 def patch(api: httpx.Client, path: str, ops: list[dict]) -> httpx.Response:

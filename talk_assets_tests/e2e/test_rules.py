@@ -27,13 +27,14 @@ def linked_pair(world: World, left: str, right: str) -> tuple[str, str]:
     return pairs[0]
 
 
-def assert_one_partner_per_source_record(world: World) -> None:
-    """S1/S3: after the sync, every source record of every inserting flow has exactly one
-    record of the target datatype in its cluster, except the ones the plan rejected."""
+def assert_one_partner_per_source_record(world: World, flows: list[Flow] | None = None) -> None:
+    """S1/S3: after the sync, every source record of every inserting flow (default: the
+    committed ones) has exactly one record of the target datatype in its cluster, except the
+    ones the plan rejected."""
     rejected = set(world.table("plan", "rejects")["record"].to_list())
     cl = world.clusters()
     assert cl["record"].is_unique().all(), "a record is in two clusters"
-    for flow in (resolve_flow(f) for f in committed_flows()):
+    for flow in (resolve_flow(f) for f in (committed_flows() if flows is None else flows)):
         if not flow.flow.rule.inserts or not any(t.writable for _, t, _ in flow.properties):
             continue
         sources = cl.filter((pl.col("datatype") == flow.source.key) & ~pl.col("gone"))

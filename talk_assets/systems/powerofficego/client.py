@@ -6,11 +6,11 @@
   (`POST /ContactPersons/{contactId}`); updates are JSON Patch, one `replace` per property.
 - Unknown insert outcomes: customers and suppliers carry the insert's reference in
   `ExternalImportReference`, contact persons in `ExternalCode`; the connector looks the record up
-  by it. Employees, products and projects have no such field: the connector lists the records
-  changed since shortly before the first attempt (`HttpSettings.match_window`) and takes the
-  newest one whose fields equal every sent value. An identical record created by someone else in
-  that window would be taken for ours; for a sync that is harmless (linking to an identical
-  record), whereas a duplicate is not.
+  by it. Employees, products, projects and (project or time-tracking) activities have no such
+  field: the connector lists the records changed since shortly before the first attempt
+  (`HttpSettings.match_window`) and takes the newest one whose fields equal every sent value.
+  An identical record created by someone else in that window would be taken for ours; for a
+  sync that is harmless (linking to an identical record), whereas a duplicate is not.
 """
 
 from __future__ import annotations

@@ -109,7 +109,12 @@ class PowerofficegoEmulator(Emulator):
         self._load({name: records.get(name, []) for name in SEQUENCE}, {})
 
     def _load(self, records: dict[str, list[Json]], next_ids: dict[str, int]) -> None:
-        self.records = {name: {r["Id"]: r for r in records.get(name, [])} for name in SEQUENCE}
+        # stored records take the current shape (a field the API dropped, such as contact
+        # persons' DateOfBirth in an older data file, goes; a new one is null)
+        self.records = {
+            name: {r["Id"]: {k: r.get(k) for k in SHAPES[name]} for r in records.get(name, [])}
+            for name in SEQUENCE
+        }
         self.numbers = Numbers(self.records)
         self.next_ids = dict(POWEROFFICEGO_ID_START)
         for name, rows in self.records.items():

@@ -9,6 +9,7 @@ import pytest
 from talk_assets.systems import datatype
 from talk_assets.systems.connector import ApiError
 from talk_assets.systems.powerofficego.client import PowerOfficeGoClient
+from talk_assets.systems.powerofficego.emulator import PowerofficegoEmulator
 
 PATCH = {"Content-Type": "application/json-patch+json"}
 SYSTEM = "powerofficego"
@@ -151,3 +152,18 @@ def test_the_connector_round_trips_both_datatypes(client: PowerOfficeGoClient, a
     with pytest.raises(ApiError) as caught:
         client.insert("projectactivities", {"Name": "Uten prosjekt"}, reference="rt-bad")
     assert caught.value.field == "ProjectId"
+
+
+def test_an_older_data_file_takes_the_current_shape() -> None:
+    """Stored contact persons with a DateOfBirth (an older data file) lose it on load; records
+    without the new datatypes load empty ones."""
+    emulator = PowerofficegoEmulator(seed=2, size=3, rate_limits=False)
+    old = emulator.snapshot()
+    del old["records"]["projectactivities"]
+    person = old["records"]["contactpersons"][0]
+    person["DateOfBirth"] = "1970-05-06"
+    emulator.restore(old)
+    restored = emulator.records["contactpersons"][person["Id"]]
+    assert "DateOfBirth" not in restored and restored["LastName"] == person["LastName"]
+    assert emulator.records["projectactivities"] == {}
+    assert len(emulator.records["timetrackingactivities"]) == 3

@@ -82,6 +82,8 @@ def test_relations_point_at_existing_records(data: SampleData) -> None:
     for project in po["projects"]:
         assert project["ProjectManagerEmployeeId"] in employees | {None}
         assert project["CustomerId"] in customers | {None}
+    projects = {r["Id"] for r in po["projects"]}
+    assert {r["ProjectId"] for r in po["projectactivities"]} <= projects
     companies = {r["id"] for r in data.crmoffice["companies"]}
     assert {r["companyId"] for r in data.crmoffice["contacts"] if "companyId" in r} <= companies
 

@@ -7,9 +7,8 @@
   10 requests per second per subscription key (token requests included), else 429 with
   `Retry-After`.
 - `GET /v2/{Customers|Suppliers|Employees|Products|Projects|ContactPersons|ProjectActivities|
-  TimeTracking/Activities}`: a bare JSON array
-  ordered by `Id`; `PageNumber` (from 1) and `PageSize` (default 5000, 1..20000); an empty page
-  is `[]` with 200. Filters (query names match case-insensitively, as in ASP.NET):
+  TimeTracking/Activities}`: a bare JSON array ordered by `Id`; `PageNumber` (from 1) and
+  `PageSize` (default 5000, 1..20000); an empty page is `[]` with 200. Filters (query names match case-insensitively, as in ASP.NET):
   - `lastChangedDateTimeOffsetGreaterThan=ISO` (exclusive; an offset is required),
   - `externalImportReference=REF` on Customers and Suppliers (exact match): the lookup of a
     record by the reference written on insert,
@@ -30,10 +29,10 @@
   required fields (contact persons and employees: FirstName and LastName; products, projects
   and time-tracking activities: Name; project activities: ProjectId, naming an existing project,
   and Name; customers and suppliers: a Name or a LastName). Contact persons have no
-  `DateOfBirth` (as the real ContactPersonDto): sending one is a 400 naming it. A person's missing `Name` is
-  derived from FirstName and LastName (and follows them when they change). `MailAddress` gets an
-  `Id` unique across customers and suppliers; replacing the object keeps its Id. Customers,
-  suppliers and employees get the next free `Number` when none is given.
+  `DateOfBirth` (as the real ContactPersonDto): sending one is a 400 naming it. A person's
+  missing `Name` is derived from FirstName and LastName (and follows them when they change).
+  `MailAddress` gets an `Id` unique across customers and suppliers; replacing the object keeps
+  its Id. Customers, suppliers and employees get the next free `Number` when none is given.
 - Errors are RFC 7807 problem details `{"title", "status", "detail", "errors": {field: [..]}}`.
 """
 

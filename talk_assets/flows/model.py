@@ -74,6 +74,10 @@ class MergeCriterion:
     target: str
 
 
+NO_DATA_TYPE = "N/A"
+"""What a document writes (unquoted) where a mapping has no data type."""
+
+
 @dataclass(frozen=True)
 class PropertyMapping:
     """A source property synced with a target property, coerced to the target data type."""

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from talk_assets.flows.model import DatatypeRef, Flow
+from talk_assets.flows.model import NO_DATA_TYPE, DatatypeRef, Flow
 from talk_assets.systems.schema import Datatype, Field, SchemaError, System
+
+UNTYPED_AS = "string"
+"""A mapping whose document data type is `N/A` is compared and synced as a string (the values'
+rendering); the flow keeps `N/A` for lineage and rendering."""
 
 
 def _systems() -> tuple[System, ...]:
@@ -60,12 +64,15 @@ def resolve_ref(ref: DatatypeRef) -> tuple[Datatype, tuple[str, object] | None]:
     dt = system(ref.system).datatype(ref.datatype)
     if not ref.filter:
         return dt, None
-    try:  # a word ("person") or a parenthesised qualifier ("(human data)")
-        return dt, dt.filters[ref.filter.strip().strip("()").strip().lower()]
-    except KeyError:
-        raise SchemaError(
-            f"{dt.key} has no filter {ref.filter!r} (known: {', '.join(dt.filters) or 'none'})"
-        ) from None
+    word = ref.filter.strip().strip("()").strip().lower()  # "person" or "(human data)"
+    if word in dt.filters:
+        return dt, dt.filters[word]
+    if word in dt.qualifies_all:  # every record is one: nothing to filter
+        return dt, None
+    known = [*dt.filters, *(f"{q} (all records)" for q in dt.qualifies_all)]
+    raise SchemaError(
+        f"{dt.key} has no filter {ref.filter!r} (known: {', '.join(known) or 'none'})"
+    )
 
 
 class ResolvedFlow:
@@ -92,7 +99,7 @@ class ResolvedFlow:
                 (
                     self._field(self.source, p.source, "property"),
                     self._field(self.target, p.target, "property"),
-                    p.type,
+                    UNTYPED_AS if p.type == NO_DATA_TYPE else p.type,
                 )
             )
 

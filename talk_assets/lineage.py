@@ -49,12 +49,12 @@ def edges_of(resolved: ResolvedFlow) -> list[PropertyEdge]:
             flow_title=resolved.flow.title,
             source=field_key(resolved.source, s),
             target=field_key(resolved.target, t),
-            target_type=typ,
+            target_type=typ if doc.type == typ else f"{doc.type}, as {typ}",
             rule=resolved.flow.rule.value,
             source_writable=s.writable,
             target_writable=t.writable,
         )
-        for s, t, typ in resolved.properties
+        for (s, t, typ), doc in zip(resolved.properties, resolved.flow.properties, strict=True)
     ]
 
 

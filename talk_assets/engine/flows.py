@@ -114,10 +114,11 @@ def _read_condition(ctx: FlowCtx) -> None:
 
 
 def datatypes_of(ctxs: list[FlowCtx]) -> dict[str, Datatype]:
-    """Datatype key -> Datatype of every flow's source and target (the engine's only lookup)."""
+    """Datatype key -> Datatype of every flow's source, target and referenced datatypes
+    (`ResolvedFlow.datatypes`; the engine's only lookup)."""
     out: dict[str, Datatype] = {}
     for c in ctxs:
-        for dt in (c.rf.source, c.rf.target):
+        for dt in c.rf.datatypes:
             out.setdefault(dt.key, dt)
     return out
 

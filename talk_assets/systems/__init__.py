@@ -103,6 +103,16 @@ class ResolvedFlow:
                 )
             )
 
+    @property
+    def datatypes(self) -> list[Datatype]:
+        """The datatypes the flow needs read: source, target and, where new targets are created
+        under a parent, the datatypes the source's references name (a contact's company)."""
+        out = [self.source, self.target]
+        if self.target.parent and self.flow.rule.inserts:
+            system_ = system(self.source.system)
+            out += [system_.datatype(f.references) for f in self.source.references]
+        return out
+
     def _field(self, dt: Datatype, name: str, what: str) -> Field:
         try:
             return dt.field(name)

@@ -10,7 +10,7 @@ import polars as pl
 
 from talk_assets.engine import SyncState, make_plan
 from talk_assets.flows.document import import_file
-from talk_assets.systems import datatype
+from talk_assets.systems import datatype, resolve_flow
 from talk_assets_tests.engine.sim import frame, run
 
 DOCUMENTS = Path(__file__).parents[1] / "flows" / "documents"
@@ -67,7 +67,9 @@ def test_the_parent_is_the_customer_linked_to_the_contacts_company():
 def test_no_parent_is_a_reject_naming_record_field_and_reason_before_any_request():
     recs = records([contact(1, "co1"), contact(2, None), contact(3, "co9")], [company(1)])
     fl = [f for f in crm_flows() if f.target.datatype == "Contactperson"]  # no company flow
-    plan = make_plan(recs, fl, SyncState.empty(), datatypes=[datatype(COMPANIES), datatype(CUST)])
+    # The flow reads the companies its contacts reference, though no flow names them.
+    assert [d.key for d in resolve_flow(fl[0]).datatypes] == [CONTACTS, CP, COMPANIES]
+    plan = make_plan(recs, fl, SyncState.empty(), datatypes=[datatype(CUST)])
     assert plan.inserts.is_empty() and plan.writes.is_empty()
     rej = {r["record"]: r for r in plan.rejects.iter_rows(named=True)}
     one = rej[f"{CONTACTS}:ct1"]

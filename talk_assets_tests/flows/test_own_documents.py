@@ -15,6 +15,7 @@ from talk_assets.flows.catalog import ACTIVE, ERROR, FlowsError, active_flows, c
 from talk_assets.flows.document import import_file
 from talk_assets.flows.model import NO_DATA_TYPE, DatatypeRef, Flow, PropertyMapping, RuleKind
 from talk_assets.flows.spec import SPECS_DIR, committed_flows
+from talk_assets.lineage import edges_of
 from talk_assets.systems import resolve_flow
 from talk_assets_tests.engine.sim import frame
 
@@ -75,6 +76,8 @@ def test_a_mapping_without_data_type_is_kept_and_synced_as_string():
     (ctx,) = prepare([contacts])
     assert [typ for i, s, t, typ in ctx.properties if s.path == "directPhone"] == ["string"]
     assert any("directPhone -> phoneNumber: data type N/A" in n for n in ctx.notes)
+    (edge,) = [e for e in edges_of(resolve_flow(contacts)) if e.source.endswith("directPhone")]
+    assert edge.target_type == "N/A, as string"  # lineage shows what the document says
     # A number typed into the phone field syncs as its text.
     flow = Flow(
         DatatypeRef("Powerofficego", "Customers"),

@@ -150,3 +150,25 @@ def test_both_directions_reach_a_steady_state_with_one_partner_per_record(world:
     assert_one_partner_per_record_per_flow(world)
     (person,) = world.partners(f"crmoffice.contacts:{late['id']}", "powerofficego.contactpersons")
     assert person == f"powerofficego.contactpersons:{record['Id']}"
+
+
+def test_both_directions_under_faults_double_nothing(world: World):
+    """S10: runs that fail halfway while the systems misbehave leave no duplicate, in either
+    direction; the steady state after them has one partner per record per flow."""
+    world.flows = active_flows(PATHS)
+    company = crm_post(world, "/companies", name="Storm AS", orgNr=ORG_NR)
+    crm_post(world, "/contacts", givenName="Siri", familyName="Storm", companyId=company["id"])
+    world.emu.set_faults(0.25, ["429", "500", "503", "drop", "drop_after"])
+    for _ in range(6):  # runs may fail; none may double a record
+        world.sync()
+    world.emu.set_faults(0.0)
+    world.settle(max_runs=6)
+    assert_one_partner_per_record_per_flow(world)
+    for path, field in (
+        ("/Customers", "ExternalImportReference"),
+        ("/ContactPersons", "ExternalCode"),
+    ):
+        refs = [r[field] for r in world.po(path) if r[field]]
+        assert len(refs) == len(set(refs)), f"an insert into {path} landed twice"
+    (person,) = [p for p in world.po("/ContactPersons") if p["LastName"] == "Storm"]
+    assert person["ContactId"] == parent_customer(world, company["id"])

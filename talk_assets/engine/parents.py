@@ -83,20 +83,24 @@ def _referenced(
             .join(known, on="ref_key", how="left")
             .join(parents, on="ref_cluster", how="left")
         )
-        lacking = f"no parent {_parents_text(target)} record: {f.path}"
+        lacking = f"no parent {_parents_text(target)} record: "
         reason = (
             pl.when(pl.col("ref_key").is_null())
-            .then(pl.lit(f"{lacking} is empty"))
+            .then(pl.lit(f"{lacking}{f.path} is empty"))
             .when(pl.col("ref_cluster").is_null())
-            .then(pl.concat_str([pl.lit(f"{lacking} names "), "ref_key", pl.lit(", not known")]))
+            .then(
+                pl.concat_str(
+                    [pl.lit(f"{lacking}{f.path} names "), "ref_key", pl.lit(", not known")]
+                )
+            )
             .otherwise(
                 pl.concat_str(
                     [
-                        pl.lit(f"{lacking}: "),
+                        pl.lit(lacking),
                         "ref_key",
                         pl.lit(
-                            f" is not linked to a {target.system} {_parents_text(target)} "
-                            "record (planned again once it is)"
+                            f" ({f.path}) is not linked to a {target.system} "
+                            f"{_parents_text(target)} record (planned again once it is)"
                         ),
                     ]
                 )

@@ -96,7 +96,7 @@ def test_both_directions_reach_a_steady_state_with_one_partner_per_record(world:
     )
     assert rejects["property"].to_list() == ["companyId"]
     assert (
-        f"crmoffice.companies:{first['id']} is not linked to a powerofficego"
+        f"crmoffice.companies:{first['id']} (companyId) is not linked to a powerofficego"
         in (rejects["reason"][0])
     )
     assert not [p for p in world.po("/ContactPersons") if p["LastName"] == "Fjell"]

@@ -53,14 +53,18 @@ def edges_of(resolved: ResolvedFlow) -> list[PropertyEdge]:
             flow_title=resolved.flow.title,
             source=field_key(resolved.source, s),
             target=field_key(resolved.target, t),
-            target_type=typ,
+            target_type=typ if doc.type == typ else f"{doc.type}, as {typ}",
             rule=resolved.flow.rule.value,
             source_writable=s.writable,
             target_writable=t.writable,
             not_in_api="; ".join(f"{f.path}: {f.not_in_api}" for f in (s, t) if f.not_in_api)
             or None,
         )
-        for s, t, typ in [*resolved.properties, *resolved.not_in_api]
+        for (s, t, typ), doc in zip(
+            [*resolved.properties, *resolved.not_in_api],
+            [*resolved.property_docs, *resolved.not_in_api_docs],
+            strict=True,
+        )
     ]
 
 

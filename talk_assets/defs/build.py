@@ -31,8 +31,8 @@ def state_pool(tenant: str) -> str:
 def flow_datatypes(flows: Sequence[ResolvedFlow]) -> list[Datatype]:
     out: dict[str, Datatype] = {}
     for f in flows:
-        out.setdefault(f.source.key, f.source)
-        out.setdefault(f.target.key, f.target)
+        for dt in f.datatypes:  # source, target, datatypes a child's parent is found through
+            out.setdefault(dt.key, dt)
     return list(out.values())
 
 

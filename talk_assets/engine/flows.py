@@ -10,8 +10,8 @@ import polars as pl
 
 from talk_assets.engine.identity import record_key
 from talk_assets.engine.mapping import comparison_type
-from talk_assets.flows.model import Flow, RuleKind
-from talk_assets.systems import Datatype, Field, ResolvedFlow, resolve_flow
+from talk_assets.flows.model import NO_DATA_TYPE, Flow, RuleKind
+from talk_assets.systems import UNTYPED_AS, Datatype, Field, ResolvedFlow, resolve_flow
 
 _CONDITION = re.compile(r"^\s*([\w.]+)\s*(?:==|=|is)\s*(.+?)\s*$", re.IGNORECASE)
 
@@ -53,9 +53,13 @@ def _literal(text: str) -> object:
         return t
 
 
+def _word(text: str) -> str:
+    return text.strip().strip("()").strip().lower()
+
+
 def condition_filter(dt: Datatype, condition: str) -> tuple[str, object] | None:
     """A document condition as (field path, value): a filter word or `Field is value`."""
-    word = condition.strip().lower()
+    word = _word(condition)
     if word in dt.filters:
         return dt.filters[word]
     m = _CONDITION.match(condition)
@@ -72,14 +76,7 @@ def prepare(flows: list[ResolvedFlow | Flow]) -> list[FlowCtx]:
         ctx = FlowCtx(rf=rf, idx=idx, inserts=rule.inserts)
         if rule is RuleKind.MERGE_ONLY:
             ctx.notes.append("merge only: records are linked by merge criteria, never inserted")
-        if rule is RuleKind.CONDITIONAL_INSERT:
-            cond = condition_filter(rf.source, rf.flow.condition or "")
-            if cond is None:
-                ctx.inserts = False
-                ctx.notes.append(
-                    f"condition {rf.flow.condition!r} not understood: treated as merge only"
-                )
-            ctx.condition = cond
+        _read_condition(ctx)
         if not ctx.writable:
             ctx.notes.append("nothing to write: no writable mapped property; records only linked")
             ctx.inserts = False
@@ -94,15 +91,40 @@ def prepare(flows: list[ResolvedFlow | Flow]) -> list[FlowCtx]:
                 f"{s.path} -> {t.path}: not in the API ({reason}); kept for lineage, never "
                 "read, planned or sent"
             )
+        for p in rf.flow.properties:
+            if p.type == NO_DATA_TYPE:
+                ctx.notes.append(
+                    f"{p.source} -> {p.target}: data type {NO_DATA_TYPE} in the document, "
+                    f"compared and synced as {UNTYPED_AS}"
+                )
         out.append(ctx)
     return out
 
 
+def _read_condition(ctx: FlowCtx) -> None:
+    """The flow's machine-readable filter (else a conditional flow's condition) as
+    `ctx.condition`; it applies on top of the source datatype's qualifier (`rf.source_filter`).
+    One that is not understood switches inserts off."""
+    flow = ctx.rf.flow
+    conditional = flow.rule is RuleKind.CONDITIONAL_INSERT
+    text = flow.filter or (flow.condition if conditional else None)
+    if text is None and not conditional:
+        return
+    if text and _word(text) in ctx.rf.source.qualifies_all:
+        return  # every record meets it
+    ctx.condition = condition_filter(ctx.rf.source, text or "")
+    if ctx.condition is None:
+        ctx.inserts = False
+        what = "filter" if flow.filter else "condition"
+        ctx.notes.append(f"{what} {text!r} not understood: treated as merge only")
+
+
 def datatypes_of(ctxs: list[FlowCtx]) -> dict[str, Datatype]:
-    """Datatype key -> Datatype of every flow's source and target (the engine's only lookup)."""
+    """Datatype key -> Datatype of every flow's source, target and referenced datatypes
+    (`ResolvedFlow.datatypes`; the engine's only lookup)."""
     out: dict[str, Datatype] = {}
     for c in ctxs:
-        for dt in (c.rf.source, c.rf.target):
+        for dt in c.rf.datatypes:
             out.setdefault(dt.key, dt)
     return out
 

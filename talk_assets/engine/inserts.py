@@ -16,10 +16,8 @@ from talk_assets.engine import schemas as sch
 from talk_assets.engine.flows import FlowCtx, side
 from talk_assets.engine.identity import LABEL
 from talk_assets.engine.lazy import collect_all
-from talk_assets.engine.mapping import (
-    coerce,
-    parse_to,
-)
+from talk_assets.engine.mapping import coerce, parse_to
+from talk_assets.engine.parents import plan_parents
 from talk_assets.systems import Datatype
 
 
@@ -142,32 +140,19 @@ def plan_inserts(
     n_values = merged.group_by("cluster").agg(n=pl.len())
     skipped = []
 
-    # Child datatypes are created under a parent record: the source record must be one.
+    # Child datatypes are created under a parent record (`parents.py`).
     if target.parent:
-        parents = (
-            contributors.filter(pl.col("source_datatype").is_in(list(target.parent_datatypes)))
-            .group_by("cluster", maintain_order=True)
-            .agg(parent_id=pl.col("source_id").first())
+        parents = plan_parents(records, target, flows, contributors, clusters)
+        candidates = candidates.join(
+            parents.select("cluster", "parent_id"), on="cluster", how="left"
         )
-        candidates = candidates.join(parents, on="cluster", how="left")
-        orphans = candidates.filter(pl.col("parent_id").is_null())
+        orphans = parents.filter(pl.col("parent_id").is_null())
         skipped.append(
             orphans.join(n_values, on="cluster", how="anti").select(
-                "flow", record="source_key", reason=pl.lit("nothing to write")
+                "flow", "record", reason=pl.lit("nothing to write")
             )
         )
-        rejects.append(
-            orphans.join(n_values, on="cluster", how="semi").select(
-                "flow",
-                record="source_key",
-                property=pl.lit(target.parent),
-                value=pl.lit(None, pl.String),
-                reason=pl.lit(
-                    f"a {target.name} record is created under a "
-                    f"{' or '.join(target.parent_datatypes)} record; the source is none"
-                ),
-            )
-        )
+        rejects.append(orphans.join(n_values, on="cluster", how="semi"))
         candidates = candidates.filter(pl.col("parent_id").is_not_null())
     else:
         candidates = candidates.with_columns(parent_id=pl.lit(None, pl.String))

@@ -21,12 +21,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from talk_assets.errors import UserError
 from talk_assets.flows.document import DocumentError, import_file
-from talk_assets.flows.model import Flow, FlowDocument, RuleKind
+from talk_assets.flows.model import NO_DATA_TYPE, Flow, FlowDocument, RuleKind
 from talk_assets.flows.spec import SpecError, committed_spec_files, load_spec_file
 
 FLOWS_ENV = "TALK_ASSETS_FLOWS"
@@ -66,10 +66,9 @@ class CatalogFlow:
         return OFF if self.off_reason else ACTIVE
 
     def engine_flow(self) -> Flow:
-        """The flow as the engine runs it: a conditional flow's condition is its filter."""
-        if self.engine_condition is None or self.engine_condition == self.flow.condition:
-            return self.flow
-        return replace(self.flow, condition=self.engine_condition)
+        """The flow as the engine runs it: as written (the engine reads `filter` itself, and
+        applies it together with the datatype qualifier)."""
+        return self.flow
 
 
 def flow_paths(paths: Sequence[str | os.PathLike] | None = None) -> list[Path]:
@@ -204,15 +203,15 @@ def _check(entry: CatalogFlow) -> None:
                     f"property {p.source!r} -> {p.target!r}: {role} {name!r} "
                     f"({reason}); kept for lineage, never read or sent"
                 )
-        if p.type not in FIELD_TYPES:
+        if p.type not in FIELD_TYPES and p.type != NO_DATA_TYPE:
             problems.append(
                 f"property {p.source!r} -> {p.target!r}: data type {p.type!r} is not one of "
-                f"{', '.join(FIELD_TYPES)}"
+                f"{', '.join(FIELD_TYPES)} (or {NO_DATA_TYPE}: compared and synced as string)"
             )
-    if flow.rule is not RuleKind.CONDITIONAL_INSERT or "source" not in sides:
+    if "source" not in sides:
         return
     source = sides["source"]
-    if flow.filter:
+    if flow.filter:  # any rule: the engine applies it with the source's qualifier
         entry.engine_condition = condition_filter(source, flow.filter)
         if entry.engine_condition is None:
             words = ", ".join(source.filters) or "none"
@@ -220,6 +219,8 @@ def _check(entry: CatalogFlow) -> None:
                 f"filter {flow.filter!r} does not resolve: expected a filter word of "
                 f"{source.key} ({words}) or 'FIELD is VALUE' with a field of {source.key}"
             )
+        return
+    if flow.rule is not RuleKind.CONDITIONAL_INSERT:
         return
     entry.engine_condition = condition_filter(source, flow.condition or "")
     if entry.engine_condition is None:
@@ -233,7 +234,7 @@ def condition_filter(dt, text: str) -> str | None:
     """`text` as a condition the engine reads (a filter word of `dt`, or `FIELD is VALUE` with
     the field's path), or None when it is neither."""
     word = text.strip().strip("()").strip().lower()
-    if word in dt.filters:
+    if word in dt.filters or word in dt.qualifies_all:
         return word
     m = _FIELD_FILTER.match(text)
     if m and dt.has_field(m[1]):

@@ -74,6 +74,10 @@ class MergeCriterion:
     target: str
 
 
+NO_DATA_TYPE = "N/A"
+"""What a document writes (unquoted) where a mapping has no data type."""
+
+
 @dataclass(frozen=True)
 class PropertyMapping:
     """A source property synced with a target property, coerced to the target data type."""
@@ -98,8 +102,9 @@ class Flow:
     """How the document words the rule sentence."""
     filter: str | None = None
     """A machine-readable filter for the condition (spec only): a filter word of the source
-    datatype (`person`) or `FIELD is VALUE`. A conditional flow without one that its condition
-    does not already give stays off."""
+    datatype (`person`) or `FIELD is VALUE`. The engine reads it itself and applies it to the
+    flow's inserts together with the source's qualifier. A conditional flow without one that
+    its condition does not already give stays off."""
     enabled: bool = True
     """False switches the flow off (spec only); documents always import enabled."""
 

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from talk_assets.flows.model import DatatypeRef, Flow
+from talk_assets.flows.model import NO_DATA_TYPE, DatatypeRef, Flow, PropertyMapping
 from talk_assets.systems.schema import Datatype, Field, SchemaError, System
+
+UNTYPED_AS = "string"
+"""A mapping whose document data type is `N/A` is compared and synced as a string (the values'
+rendering); the flow keeps `N/A` for lineage and rendering."""
 
 
 def _systems() -> tuple[System, ...]:
@@ -60,12 +64,15 @@ def resolve_ref(ref: DatatypeRef) -> tuple[Datatype, tuple[str, object] | None]:
     dt = system(ref.system).datatype(ref.datatype)
     if not ref.filter:
         return dt, None
-    try:  # a word ("person") or a parenthesised qualifier ("(human data)")
-        return dt, dt.filters[ref.filter.strip().strip("()").strip().lower()]
-    except KeyError:
-        raise SchemaError(
-            f"{dt.key} has no filter {ref.filter!r} (known: {', '.join(dt.filters) or 'none'})"
-        ) from None
+    word = ref.filter.strip().strip("()").strip().lower()  # "person" or "(human data)"
+    if word in dt.filters:
+        return dt, dt.filters[word]
+    if word in dt.qualifies_all:  # every record is one: nothing to filter
+        return dt, None
+    known = [*dt.filters, *(f"{q} (all records)" for q in dt.qualifies_all)]
+    raise SchemaError(
+        f"{dt.key} has no filter {ref.filter!r} (known: {', '.join(known) or 'none'})"
+    )
 
 
 class ResolvedFlow:
@@ -90,14 +97,28 @@ class ResolvedFlow:
         self.not_in_api: list[tuple[Field, Field, str]] = []
         """Mappings with a side the API does not have (`Field.not_in_api`): kept for lineage
         and reports, never read, planned or sent."""
+        self.property_docs: list[PropertyMapping] = []
+        self.not_in_api_docs: list[PropertyMapping] = []
+        """The document's mappings behind `properties` and `not_in_api`, in the same order."""
         for p in flow.properties:
             mapping = (
                 self._field(self.source, p.source, "property", lookup=True),
                 self._field(self.target, p.target, "property", lookup=True),
-                p.type,
+                UNTYPED_AS if p.type == NO_DATA_TYPE else p.type,
             )
             in_api = mapping[0].in_api and mapping[1].in_api
             (self.properties if in_api else self.not_in_api).append(mapping)
+            (self.property_docs if in_api else self.not_in_api_docs).append(p)
+
+    @property
+    def datatypes(self) -> list[Datatype]:
+        """The datatypes the flow needs read: source, target and, where new targets are created
+        under a parent, the datatypes the source's references name (a contact's company)."""
+        out = [self.source, self.target]
+        if self.target.parent and self.flow.rule.inserts:
+            system_ = system(self.source.system)
+            out += [system_.datatype(f.references) for f in self.source.references]
+        return out
 
     def _field(self, dt: Datatype, name: str, what: str, lookup: bool = False) -> Field:
         try:

@@ -40,6 +40,9 @@ class Field:
     aliases: tuple[str, ...] = ()
     not_in_api: str | None = None
     """Why the API has no such field, for a name documents use all the same (None: it has)."""
+    references: str | None = None
+    """The datatype (same system) whose record id this field holds: `companyId` -> `companies`.
+    A new child record's parent may be found through it (`engine/parents.py`)."""
 
     @property
     def writable(self) -> bool:
@@ -75,6 +78,9 @@ class Datatype:
     """Fields a new record must have (paths); the system rejects an insert without them."""
     filters: dict[str, tuple[str, object]] = field(default_factory=dict, hash=False)
     """Document filter word -> (field path, required value): `person` -> (`IsPerson`, True)."""
+    qualifies_all: tuple[str, ...] = ()
+    """Document qualifiers every record of this datatype meets (`human data` for a datatype of
+    people only): they filter nothing. Any other qualifier does not resolve."""
     parent: str | None = None
     """For derived or child datatypes: the field holding the parent record's id."""
     parent_datatypes: tuple[str, ...] = ()
@@ -118,6 +124,11 @@ class Datatype:
         except SchemaError:
             return False
         return True
+
+    @property
+    def references(self) -> tuple[Field, ...]:
+        """Fields that hold the id of another record of this system."""
+        return tuple(f for f in self.fields if f.references)
 
     @property
     def id(self) -> Field:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from talk_assets.engine.flows import prepare
 from talk_assets.flows.catalog import ACTIVE, ERROR, OFF, FlowsError, active_flows, catalog
 from talk_assets.flows.document import import_file
 from talk_assets.flows.spec import committed_flows, dump_document
@@ -82,8 +83,9 @@ def test_a_condition_without_a_filter_stays_off_until_the_spec_gives_one(tmp_pat
     first, second = catalog([spec])
     assert (first.status, second.status) == (ACTIVE, OFF)
     (flow,) = active_flows([spec])
-    assert flow.condition == "person"  # the engine reads the filter as the condition
-    assert first.flow.condition.startswith("removed person customers")  # the spec keeps it
+    assert flow.filter == "person"  # the engine reads the filter itself ...
+    assert flow.condition.startswith("removed person customers")  # ... the condition is kept
+    assert prepare([flow])[0].condition == ("IsPerson", True)
 
 
 def test_a_field_filter_resolves_to_its_path_and_a_bad_one_is_an_error(tmp_path):
@@ -93,7 +95,8 @@ def test_a_field_filter_resolves_to_its_path_and_a_bad_one_is_an_error(tmp_path)
         )
 
     good = _spec(tmp_path, "note_before_rule.rst", with_filter("isperson is false"), "good.yaml")
-    assert active_flows([good])[0].condition == "IsPerson is false"
+    assert catalog([good])[0].engine_condition == "IsPerson is false"
+    assert prepare(active_flows([good]))[0].condition == ("IsPerson", False)
     bad = _spec(tmp_path, "note_before_rule.rst", with_filter("Colour is red"), "bad.yaml")
     assert catalog([bad])[0].status == ERROR
     with pytest.raises(FlowsError, match="filter 'Colour is red' does not resolve"):

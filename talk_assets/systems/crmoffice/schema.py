@@ -23,11 +23,12 @@ CONTACTS = Datatype(
         Field("directPhone", aliases=("phone",)),
         Field("mobilePhone", aliases=("mobile",)),
         Field("email", aliases=("emailAddress",)),
-        Field("companyId"),
+        Field("companyId", references="companies"),
     ),
     id_field="id",
     last_changed_field="updatedAt",
     aliases=("Contact", "Contacts"),
+    qualifies_all=("human data",),
 )
 
 COMPANIES = Datatype(
@@ -51,6 +52,7 @@ COMPANIES = Datatype(
     last_changed_field="updatedAt",
     aliases=("Company", "Companies"),
     required=("name",),
+    qualifies_all=("organisation data", "organization data"),
 )
 
 ACTIVITIES = Datatype(

@@ -185,11 +185,12 @@ def flow_asset_metadata(flow: ResolvedFlow) -> dict[str, object]:
 def flow_output(
     flow: ResolvedFlow, mapped: pl.DataFrame, updates: pl.DataFrame
 ) -> tuple[pl.DataFrame, dict[str, object]]:
-    """The flow table of this run's mapped rows and its output metadata."""
+    """The flow table of this run's mapped rows and its output metadata. The column schema
+    stays the definition's: the UI merges a materialization's schema with it and then shows
+    every column name in lower case (`givenname`)."""
     table = flow_table(flow, mapped, updates)
     return table, {
         "dagster/row_count": table.height,
-        "dagster/column_schema": flow_table_schema(flow),
         "dagster/column_lineage": flow_column_lineage(flow),
         "preview": markdown_table(table),
     }

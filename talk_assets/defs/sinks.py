@@ -138,7 +138,10 @@ def build_sink(dt: Datatype, flows: Sequence[ResolvedFlow], pool: str) -> Assets
             asset_key=key,
             check_name="no_duplicate_inserts",
             passed=duplicates.is_empty(),
-            metadata={"duplicates": markdown_table(duplicates)},
+            metadata={
+                "duplicate_inserts": duplicates.height,
+                "duplicates": markdown_table(duplicates),
+            },
         )
 
     return _sink
@@ -295,6 +298,7 @@ def _metadata(
     )
     conflicts = plan.conflicts.filter(mine)
     return {
+        "dagster/row_count": receipt.height,
         "dry_run": dry_run,
         "inserted": int((ops == "insert").sum()),
         "linked": plan.merges.filter(mine).height + int((ops == "insert").sum()),

@@ -51,10 +51,23 @@ RECEIPT_COLUMNS: dict[str, str] = {
 }
 
 
+def type_name(dtype: pl.DataType) -> str:
+    """A polars type as the schemas name field types: string, integer, number, boolean, ..."""
+    if dtype.is_integer():
+        return "integer"
+    if dtype.is_float():
+        return "number"
+    if isinstance(dtype, pl.Datetime):
+        return "datetime"
+    return {pl.String: "string", pl.Boolean: "boolean", pl.Date: "date"}.get(
+        dtype.base_type(), str(dtype).lower()
+    )
+
+
 def _schema(columns: dict[str, str], types: dict[str, pl.DataType]) -> TableSchema:
     return TableSchema(
         columns=[
-            TableColumn(name=name, type=str(types[name]), description=description)
+            TableColumn(name=name, type=type_name(types[name]), description=description)
             for name, description in columns.items()
         ]
     )

@@ -38,7 +38,7 @@ PAGES = {
     "flow_asset": "/assets/{flow}",
     "flow_lineage": "/assets/{flow}?view=lineage&lineageScope=upstream&lineageDepth=1",
     "flow_checks": "/assets/{flow}?view=checks",
-    "rejects_check": "/assets/{rejecting_flow}?view=checks&checkDetail=rejects_below_threshold",
+    "failing_check": "/assets/{failing_flow}?view=checks&checkDetail={failing_check}",
     "sink_asset": "/assets/{sink}",
     "sink_checks": "/assets/{sink}?view=checks",
     "plan_asset": "/assets/talk/plan",
@@ -79,6 +79,22 @@ def wait_ready(base: str, proc: subprocess.Popen, log: Path) -> None:
                 return
         time.sleep(1)
     raise SystemExit(f"dagster dev not ready in {READY_SECONDS} s:\n{log.read_text()[-3000:]}")
+
+
+CHECKS = """{ assetNodes { assetKey { path } assetChecksOrError { ... on AssetChecks {
+  checks { name executionForLatestMaterialization { status } } } } } }"""
+
+
+def failing_check(base: str) -> tuple[str, str] | None:
+    """(flow asset, check name) of a failed (or warning) check: what a failure looks like."""
+    nodes = httpx.post(f"{base}/graphql", json={"query": CHECKS}, timeout=30).json()
+    for node in nodes["data"]["assetNodes"]:
+        path = node["assetKey"]["path"]
+        for check in node["assetChecksOrError"].get("checks", []):
+            latest = check["executionForLatestMaterialization"] or {}
+            if path[0] == "flows" and latest.get("status") == "FAILED":
+                return "/".join(path), check["name"]
+    return None
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -140,7 +156,7 @@ def main() -> int:
     from talk_assets.defs.sinks import sink_datatypes, sink_key
     from talk_assets.defs.sources import source_key
     from talk_assets.flows.catalog import active_flows
-    from talk_assets.systems import resolve_flow
+    from talk_assets.systems import registry, resolve_flow
     from talk_assets.systems.emulator import running_emulators
 
     flows = [resolve_flow(f) for f in active_flows()]
@@ -148,10 +164,6 @@ def main() -> int:
         "flow": flow_key(flows[0]).to_user_string(),
         "sink": sink_key(sink_datatypes(flows)[0]).to_user_string(),
         "source": source_key(flows[0].target).to_user_string(),
-        # the demo data's customers without a first name are rejected by this flow
-        "rejecting_flow": flow_key(
-            next((f for f in flows if f.target.key == "powerofficego.contactpersons"), flows[0])
-        ).to_user_string(),
     }
     home = Path(tempfile.mkdtemp(prefix="talk_ui_"))
     try:
@@ -163,8 +175,7 @@ def main() -> int:
                 "TALK_ASSETS_TENANT": TENANT,
                 "TALK_ASSETS_ENV_FILE": os.devnull,
                 "DAGSTER_HOME": str(home / "dagster"),
-                "POWEROFFICEGO_REQUESTS_PER_SECOND": "0",
-                "CRMOFFICE_REQUESTS_PER_SECOND": "0",
+                **{f"{name.upper()}_REQUESTS_PER_SECOND": "0" for name in registry.names()},
             }
             env.pop("TALK_ASSETS_AUTOMATION", None)  # schedules and sensors stay stopped
             sync(env)
@@ -185,6 +196,8 @@ def main() -> int:
                 )
             try:
                 wait_ready(base, proc, log)
+                failing = failing_check(base) or (names["flow"], "rejects_below_threshold")
+                names["failing_flow"], names["failing_check"] = failing
                 for name, page in PAGES.items():
                     path = page.format(**{k: quote(v) for k, v in names.items()})
                     screenshot(chromium, base + path, out / f"{name}.png", args.window)

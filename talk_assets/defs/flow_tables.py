@@ -42,7 +42,8 @@ KEY_COLUMNS: dict[str, str] = {
 
 
 def flow_key(flow: ResolvedFlow) -> AssetKey:
-    """`flows/powerofficego_to_crmoffice/customers_person_to_contacts`."""
+    """`flows/acme_to_crm/customers_person_to_contacts`: the last part, the name the asset graph
+    shows, is short."""
     f = flow.flow
     systems = f"{slug(flow.source.system)}_to_{slug(flow.target.system)}"
     return AssetKey(["flows", systems, f"{slug(f.source.label)}_to_{slug(f.target.label)}"])

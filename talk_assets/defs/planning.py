@@ -234,7 +234,7 @@ def build_planning(
                 "dagster/row_count": clusters.height,
                 "clusters": clusters["cluster"].n_unique(),
                 "gone_records": int(clusters["gone"].sum() or 0),
-                "preview": markdown_table(clusters),
+                "preview": markdown_table(published_clusters(clusters)),
             },
         )
         yield AssetCheckResult(

@@ -3,8 +3,9 @@
 The engine plans all flows at once (five flows into one target datatype must agree on ONE
 contact per cluster), so a single multi-asset computes the plan and publishes it as
 `talk/clusters` (identity, S1/S2), one flow asset per flow (`flow_tables.py`: one row per
-linked pair, one column per mapped property, with per-property lineage) and `talk/plan` (the writes the sinks execute). The
-complete plan is also kept in the tenant file's `plan` schema for the sinks' `apply`.
+linked pair, one column per mapped property, with per-property lineage) and `talk/plan` (the
+writes the sinks execute). The complete plan is also kept in the tenant file's `plan` schema
+for the sinks' `apply`.
 """
 
 from collections.abc import Sequence

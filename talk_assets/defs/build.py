@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
 from talk_assets.defs.automation import build_change_sensor, build_schedules, record_run_failures
+from talk_assets.defs.flow_tables import check_unique_keys
 from talk_assets.defs.io_manager import PolarsDuckDBIOManager
 from talk_assets.defs.planning import build_planning
 from talk_assets.defs.settings import SyncSettings
@@ -53,6 +54,7 @@ def build_definitions(
     """Everything the UI and `talk-assets sync` run: assets, checks, the sync job, schedules,
     sensors and resources (configured from the environment)."""
     resolved = [resolve_flow(f) for f in (flows if flows is not None else active_flows())]
+    check_unique_keys(resolved)
     datatypes = flow_datatypes(resolved)
     settings = settings or SyncSettings(tenant=os.environ.get("TALK_ASSETS_TENANT", "default"))
     pool = state_pool(settings.tenant)

@@ -17,10 +17,7 @@ import polars as pl
 from dagster import (
     InitResourceContext,
     InputContext,
-    MetadataValue,
     OutputContext,
-    TableColumn,
-    TableSchema,
 )
 from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice
 from dagster_duckdb.io_manager import DuckDbClient, DuckDBIOManager
@@ -45,19 +42,8 @@ class PolarsDuckDBTypeHandler(DbTypeHandler[pl.DataFrame]):
         schema, table = _quote(table_slice.schema), _quote(table_slice.table)
         connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         connection.execute(f"CREATE OR REPLACE TABLE {schema}.{table} AS SELECT * FROM frame_arrow")
-        context.add_output_metadata(
-            {
-                "row_count": obj.height,
-                "dataframe_columns": MetadataValue.table_schema(
-                    TableSchema(
-                        columns=[
-                            TableColumn(name=name, type=str(dtype))
-                            for name, dtype in zip(obj.columns, obj.dtypes, strict=True)
-                        ]
-                    )
-                ),
-            }
-        )
+        # No row count or column schema here: each asset publishes `dagster/row_count` and a
+        # described `dagster/column_schema` itself (the UI would show both twice).
 
     def load_input(
         self, context: InputContext, table_slice: TableSlice, connection

@@ -6,44 +6,60 @@ from collections.abc import Sequence
 
 import polars as pl
 from dagster import (
-    AssetKey,
     MetadataValue,
     TableColumn,
-    TableColumnDep,
-    TableColumnLineage,
     TableSchema,
 )
 
 from talk_assets.lineage import PropertyEdge
-from talk_assets.systems import Datatype
+from talk_assets.systems import Datatype, Field
 
 PREVIEW_ROWS = 5
 
 
-def column_schema(frame: pl.DataFrame) -> TableSchema:
-    return TableSchema(columns=[TableColumn(name=n, type=str(t)) for n, t in frame.schema.items()])
+def field_description(dt: Datatype, f: Field) -> str:
+    """What the schema says of one field: type, id/cursor/parent role, read-only, required."""
+    notes = [f"{dt.system} {f.type}"]
+    if f.path == dt.id_field:
+        notes.append("record id")
+    elif f.identity:
+        notes.append("identity")
+    if f.path == dt.last_changed_field:
+        notes.append("last changed (the read cursor, S9)")
+    if f.path == dt.parent:
+        notes.append("parent record id")
+    notes.append("read-only" if not f.writable else "writable")
+    if f.path in dt.required:
+        notes.append("required on insert")
+    if f.aliases:
+        notes.append("document names: " + ", ".join(f.aliases))
+    return "; ".join(notes)
 
 
 def datatype_schema(dt: Datatype) -> TableSchema:
+    """`dagster/column_schema` of a source asset: its fields, described from the schema."""
     return TableSchema(
         columns=[
-            TableColumn(
-                name=f.path,
-                type=f.type,
-                description=", ".join(
-                    x
-                    for x in (
-                        "identity" if f.identity else "",
-                        "read-only" if f.read_only and not f.identity else "",
-                        ("aliases: " + ", ".join(f.aliases)) if f.aliases else "",
-                    )
-                    if x
-                )
-                or None,
-            )
+            TableColumn(name=f.path, type=f.type, description=field_description(dt, f))
             for f in dt.fields
         ]
     )
+
+
+def described_schema(frame: pl.DataFrame, descriptions: dict[str, str]) -> TableSchema:
+    """`dagster/column_schema` of a published frame, with a description per column."""
+    return TableSchema(
+        columns=[
+            TableColumn(name=n, type=str(t), description=descriptions.get(n))
+            for n, t in frame.schema.items()
+        ]
+    )
+
+
+def key_columns_first(frame: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
+    """The frame with the columns a reader looks rows up by on the left."""
+    first = [k for k in keys if k in frame.columns]
+    return frame.select(*first, *(c for c in frame.columns if c not in first))
 
 
 def markdown_table(frame: pl.DataFrame, rows: int = PREVIEW_ROWS) -> MetadataValue:
@@ -62,31 +78,6 @@ def markdown_table(frame: pl.DataFrame, rows: int = PREVIEW_ROWS) -> MetadataVal
     if frame.height > rows:
         lines.append(f"\n_{rows} of {frame.height} rows_")
     return MetadataValue.md("\n".join(lines))
-
-
-def asset_key_of(field_key: str) -> tuple[AssetKey, str]:
-    """`system.datatype.Address.City` -> (asset key, column)."""
-    system, datatype, column = field_key.split(".", 2)
-    return AssetKey([system, datatype]), column
-
-
-def column_lineage(
-    edges: Sequence[PropertyEdge], *, target_side: bool = True
-) -> TableColumnLineage:
-    """`dagster/column_lineage`: each property <- the other side's asset and property.
-
-    Flows sync both ways, so a property depends on its partner property in either direction;
-    `target_side` picks which end of each edge is the column of the asset being described.
-    """
-    deps: dict[str, list[TableColumnDep]] = {}
-    for edge in edges:
-        mine, other = (edge.target, edge.source) if target_side else (edge.source, edge.target)
-        _, column = asset_key_of(mine)
-        key, other_column = asset_key_of(other)
-        dep = TableColumnDep(asset_key=key, column_name=other_column)
-        if dep not in deps.setdefault(column, []):
-            deps[column].append(dep)
-    return TableColumnLineage(deps_by_column=deps)
 
 
 def lineage_table(edges: Sequence[PropertyEdge]) -> MetadataValue:

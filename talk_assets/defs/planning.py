@@ -2,9 +2,10 @@
 
 The engine plans all flows at once (five flows into one target datatype must agree on ONE
 contact per cluster), so a single multi-asset computes the plan and publishes it as
-`talk/clusters` (identity, S1/S2), one `flows/<flow>` asset per flow (mapped values of each
-linked pair, with per-property lineage) and `talk/plan` (the writes the sinks execute). The
-complete plan is also kept in the tenant file's `plan` schema for the sinks' `apply`.
+`talk/clusters` (identity, S1/S2), one flow asset per flow (`flow_tables.py`: one row per
+linked pair, one column per mapped property, with per-property lineage) and `talk/plan` (the
+writes the sinks execute). The complete plan is also kept in the tenant file's `plan` schema
+for the sinks' `apply`.
 """
 
 from collections.abc import Sequence
@@ -24,22 +25,24 @@ from dagster import (
     multi_asset,
 )
 
-from talk_assets.defs.metadata import column_lineage, column_schema, lineage_table, markdown_table
+from talk_assets.defs.flow_tables import flow_asset_metadata, flow_key, flow_output
+from talk_assets.defs.metadata import markdown_table
 from talk_assets.defs.progress import PLANS, nothing_to_do, record_plan
 from talk_assets.defs.settings import SyncSettings
 from talk_assets.defs.sources import OWNERS, conform, source_key
+from talk_assets.defs.table_docs import (
+    clusters_schema,
+    plan_schema,
+    published_clusters,
+    published_plan,
+)
 from talk_assets.engine import STATE_SCHEMAS, SyncPlan, SyncState, check_circuit_breaker, make_plan
-from talk_assets.lineage import edges_of
 from talk_assets.store.tenant import STATE_SCHEMA, TenantStore
 from talk_assets.systems import Datatype, ResolvedFlow
 
 PLAN_SCHEMA = "plan"
 CLUSTERS_KEY = AssetKey(["talk", "clusters"])
 PLAN_KEY = AssetKey(["talk", "plan"])
-
-
-def flow_key(flow: ResolvedFlow) -> AssetKey:
-    return AssetKey(["flows", flow.flow.name])
 
 
 def flow_group(flow: ResolvedFlow) -> str:
@@ -126,6 +129,7 @@ def build_planning(
             dagster_type=pl.DataFrame,
             is_required=False,
             description="Identity (S1, S2): every record -> its cluster of records that are the same thing.",
+            metadata={"dagster/column_schema": clusters_schema()},
         ),
         "plan": AssetOut(
             key=PLAN_KEY,
@@ -135,6 +139,7 @@ def build_planning(
             dagster_type=pl.DataFrame,
             is_required=False,
             description="The writes of this run, one row per target record (inserts and updates).",
+            metadata={"dagster/column_schema": plan_schema()},
         ),
     }
     deps: dict[str, set[AssetKey]] = {
@@ -150,7 +155,6 @@ def build_planning(
     ]
     for f in flows:
         name = f.flow.name
-        edges = edges_of(f)
         outs[name] = AssetOut(
             key=flow_key(f),
             group_name=flow_group(f),
@@ -159,16 +163,10 @@ def build_planning(
             dagster_type=pl.DataFrame,
             is_required=False,
             description=(
-                f"{f.flow.title} ({f.flow.rule.value}): mapped, type-coerced values of both sides "
-                "of every linked pair, with the last synced value."
+                f"{f.flow.title} ({f.flow.rule.value}): one row per linked pair, one column per "
+                "mapped target property, as the target holds it once this run's writes land."
             ),
-            metadata={
-                "rule": f.flow.rule.value,
-                "source_datatype": f.source.key,
-                "target_datatype": f.target.key,
-                "property_lineage": lineage_table(edges),
-                "dagster/column_lineage": column_lineage(edges),
-            },
+            metadata=flow_asset_metadata(f),
         )
         deps[name] = {source_key(f.source), source_key(f.target)}
         checks += [
@@ -231,13 +229,13 @@ def build_planning(
         clusters = plan.clusters
         dup = clusters.filter(pl.col("record").is_duplicated())
         yield Output(
-            clusters,
+            published_clusters(clusters),
             output_name="clusters",
             metadata={
                 "dagster/row_count": clusters.height,
                 "clusters": clusters["cluster"].n_unique(),
                 "gone_records": int(clusters["gone"].sum() or 0),
-                "preview": markdown_table(clusters),
+                "preview": markdown_table(published_clusters(clusters)),
             },
         )
         yield AssetCheckResult(
@@ -248,7 +246,7 @@ def build_planning(
         )
         counts = plan.counts()
         yield Output(
-            plan.writes,
+            published_plan(plan.writes),
             output_name="plan",
             metadata={
                 "dagster/row_count": plan.writes.height,
@@ -256,27 +254,25 @@ def build_planning(
                 "writes_per_datatype": markdown_table(counts, rows=counts.height or 1),
                 "conflicts": plan.conflicts.height,
                 "rejects": plan.rejects.height,
-                "preview": markdown_table(plan.writes),
+                "preview": markdown_table(published_plan(plan.writes)),
             },
         )
         for f in flows:
             name = f.flow.name
-            mapped = plan.mapped_for(name)
+            table, table_metadata = flow_output(f, plan.mapped_for(name), plan.updates)
             summary = flow_summary(plan, f)
             rejects = plan.rejects.filter(pl.col("flow") == name)
             yield Output(
-                mapped,
+                table,
                 output_name=name,
                 metadata={
-                    "dagster/row_count": mapped.height,
-                    "dagster/column_schema": column_schema(mapped),
+                    **table_metadata,
                     **summary,
                     "notes": "; ".join(plan.notes.filter(pl.col("flow") == name)["note"].to_list()),
                     "rejects_preview": markdown_table(rejects, rows=10),
                     "conflicts_preview": markdown_table(
                         plan.conflicts.filter(pl.col("flow") == name), rows=10
                     ),
-                    "preview": markdown_table(mapped),
                 },
             )
             missing = _unresolved_columns(f, frames)

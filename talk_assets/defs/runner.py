@@ -51,6 +51,8 @@ INSTANCE_CONFIG = f"""\
 {CONFIG_HEADER} for a new DAGSTER_HOME (rewritten while this line stays first).
 telemetry:
   enabled: false
+nux:  # no "join the community" dialog over the operator's UI
+  enabled: false
 run_monitoring:  # for runs the webserver and daemon launch (`dagster dev`)
   enabled: true
   poll_interval_seconds: 30

@@ -19,8 +19,9 @@ from dagster import (
 )
 
 from talk_assets.defs import connectors
+from talk_assets.defs.flow_tables import written_properties_lineage
 from talk_assets.defs.live import PROGRESS_EXTRA
-from talk_assets.defs.metadata import column_lineage, lineage_table, markdown_table
+from talk_assets.defs.metadata import lineage_table, markdown_table
 from talk_assets.defs.planning import PLAN_KEY, flow_key, load_plan, load_state
 from talk_assets.defs.progress import SINKS_DONE, sink_done_row
 from talk_assets.defs.recovery import INTENTS_TABLE
@@ -33,6 +34,7 @@ from talk_assets.defs.synclog import (
     value_history,
     write_log,
 )
+from talk_assets.defs.table_docs import published_receipt, receipt_schema
 from talk_assets.engine import SyncPlan, apply
 from talk_assets.lineage import PropertyEdge, edges_of
 from talk_assets.store.tenant import STATE_SCHEMA, TenantStore
@@ -122,7 +124,8 @@ def build_sink(dt: Datatype, flows: Sequence[ResolvedFlow], pool: str) -> Assets
         ),
         metadata={
             "property_lineage": lineage_table(edges),
-            "dagster/column_lineage": column_lineage(edges),
+            "dagster/column_lineage": written_properties_lineage(related, dt),
+            "dagster/column_schema": receipt_schema(),
         },
     )
     def _sink(context: AssetExecutionContext):
@@ -130,12 +133,15 @@ def build_sink(dt: Datatype, flows: Sequence[ResolvedFlow], pool: str) -> Assets
         receipt, metadata, duplicates = run_sink(
             context, dt, settings, getattr(context.resources, dt.system)
         )
-        yield Output(receipt, metadata=metadata)
+        yield Output(published_receipt(receipt), metadata=metadata)
         yield AssetCheckResult(
             asset_key=key,
             check_name="no_duplicate_inserts",
             passed=duplicates.is_empty(),
-            metadata={"duplicates": markdown_table(duplicates)},
+            metadata={
+                "duplicate_inserts": duplicates.height,
+                "duplicates": markdown_table(duplicates),
+            },
         )
 
     return _sink
@@ -292,6 +298,7 @@ def _metadata(
     )
     conflicts = plan.conflicts.filter(mine)
     return {
+        "dagster/row_count": receipt.height,
         "dry_run": dry_run,
         "inserted": int((ops == "insert").sum()),
         "linked": plan.merges.filter(mine).height + int((ops == "insert").sum()),
@@ -315,7 +322,7 @@ def _metadata(
             ),
             rows=20,
         ),
-        "preview": markdown_table(_key_columns_first(receipt)),
+        "preview": markdown_table(published_receipt(receipt)),
     }
 
 
@@ -326,13 +333,3 @@ def _duplicates(store: TenantStore, dt: Datatype) -> pl.DataFrame:
         return pl.DataFrame(schema={"flow": pl.String, "source": pl.String, "n": pl.UInt32})
     mine = inserted.filter(pl.col("target").str.starts_with(dt.key + ":"))
     return mine.group_by("flow", "source").agg(n=pl.len()).filter(pl.col("n") > 1)
-
-
-RECEIPT_KEY_COLUMNS = ("operation", "record_id", "source_record", "properties", "error")
-
-
-def _key_columns_first(receipt: pl.DataFrame) -> pl.DataFrame:
-    """The sync-log rows with what a reader looks for first (what happened to which record,
-    and why) on the left; run id and time, the same on every row, last."""
-    rest = [c for c in receipt.columns if c not in RECEIPT_KEY_COLUMNS]
-    return receipt.select(*RECEIPT_KEY_COLUMNS, *rest)

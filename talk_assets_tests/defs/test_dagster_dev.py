@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from talk_assets.defs.build import SYNC_JOB
+from talk_assets.defs.flow_tables import flow_key
 from talk_assets.defs.sinks import sink_datatypes
 from talk_assets.flows.spec import committed_flows
 from talk_assets.systems import resolve_flow
@@ -71,7 +72,7 @@ def expected_assets() -> set[str]:
     flows = [resolve_flow(f) for f in committed_flows()]
     keys = {"talk/clusters", "talk/plan"}
     for f in flows:
-        keys.add(f"flows/{f.flow.name}")
+        keys.add(flow_key(f).to_user_string())
         for dt in (f.source, f.target):
             keys.add(f"{dt.system}/{dt.name}")
     keys |= {f"sinks/{dt.system}__{dt.name}" for dt in sink_datatypes(flows)}

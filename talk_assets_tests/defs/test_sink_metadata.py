@@ -3,8 +3,8 @@
 import polars as pl
 
 from talk_assets.defs.metadata import markdown_table
-from talk_assets.defs.sinks import RECEIPT_KEY_COLUMNS, _key_columns_first
 from talk_assets.defs.synclog import SYNC_LOG
+from talk_assets.defs.table_docs import published_receipt
 
 
 def test_s11_receipt_preview_shows_operation_record_and_reason_first():
@@ -16,8 +16,8 @@ def test_s11_receipt_preview_shows_operation_record_and_reason_first():
         "error": "ownerId: not an integer",
     }
     receipt = pl.DataFrame([row], schema=SYNC_LOG)
-    ordered = _key_columns_first(receipt)
-    assert ordered.columns[: len(RECEIPT_KEY_COLUMNS)] == list(RECEIPT_KEY_COLUMNS)
+    ordered = published_receipt(receipt)
+    assert ordered.columns[:5] == ["operation", "record_id", "source_record", "properties", "error"]
     assert sorted(ordered.columns) == sorted(SYNC_LOG)
     header = markdown_table(ordered).value.splitlines()[0]
     assert header.startswith("| operation | record_id | source_record | properties | error |")

@@ -211,6 +211,6 @@ def test_the_ui_definitions_read_the_variable(monkeypatch, tmp_path):
         k.to_user_string() for k in build_definitions().resolve_asset_graph().get_all_asset_keys()
     }
     assert {k for k in keys if k.startswith("flows/")} == {
-        "flows/powerofficego_supplier__powerofficego_address",
-        "flows/powerofficego_customer__powerofficego_address",
+        "flows/powerofficego_to_powerofficego/supplier_to_address",
+        "flows/powerofficego_to_powerofficego/customer_to_address",
     }

@@ -51,10 +51,10 @@ def floor_seconds(write_requests: dict[str, int], floor: dict[str, dict[str, flo
     return sum(n / floor[system]["per_second"] for system, n in write_requests.items() if n)
 
 
-def edit_one_percent(emus: Emulators, store: TenantStore, size: int) -> int:
+def edit_one_percent(emus: Emulators, store: TenantStore, size: int, round_no: int = 0) -> int:
     """Edit 1% of PowerOffice employees (PhoneNumber) and 1% of the Crmoffice contacts linked
     to PowerOffice customers (givenName) through the APIs: edits the sync must carry across.
-    Answers the number of records edited."""
+    Each `round_no` writes other values. Answers the number of records edited."""
     count = max(1, size // 100)
     employees = [e for e, _ in linked_ids(store, "powerofficego.employees", "crmoffice.contacts")]
     contacts = [c for _, c in linked_ids(store, "powerofficego.customers", "crmoffice.contacts")]
@@ -63,7 +63,13 @@ def edit_one_percent(emus: Emulators, store: TenantStore, size: int) -> int:
         for i, emp in enumerate(employees[:count]):
             po.patch(
                 f"/Employees/{emp}",
-                json=[{"op": "replace", "path": "/PhoneNumber", "value": f"+47 900 {i:05d}"}],
+                json=[
+                    {
+                        "op": "replace",
+                        "path": "/PhoneNumber",
+                        "value": f"+47 9{round_no:02d} {i:05d}",
+                    }
+                ],
                 headers={"Content-Type": "application/json-patch+json"},
             ).raise_for_status()
             edited += 1
@@ -71,7 +77,7 @@ def edit_one_percent(emus: Emulators, store: TenantStore, size: int) -> int:
         for i, contact in enumerate(contacts[:count]):
             crm.patch(
                 f"/contacts/{contact}",
-                json={"givenName": f"Edited {i}"},
+                json={"givenName": f"Edited {i}" + (f" ({round_no})" if round_no else "")},
                 headers={"Content-Type": "application/merge-patch+json"},
             ).raise_for_status()
             edited += 1

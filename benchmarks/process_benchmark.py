@@ -23,7 +23,8 @@ it achieved while writing, against its limit, and the 429 answers (the emulators
 
 Bounded: the rate-limited run goes first; then sizes in order, a size skipped when its estimate
 (the last size's time scaled by records) does not fit in what is left of `--cap` seconds.
-`--profile FILE` runs one more no-change sync at the largest size under cProfile.
+`--profile DIR` runs, at the largest size, one more no-change sync and one more 1%-edited
+sync (after a second edit) under cProfile: `DIR/no-change-<N>.prof`, `DIR/1pct-edited-<N>.prof`.
 
     uv run python benchmarks/process_benchmark.py [--sizes 1000,10000,100000] [--cap 3600]
 
@@ -59,10 +60,12 @@ FLOOR_REQUESTS = 1000
 FLOOR_SECONDS = 5.0
 RUN_TIMEOUT = 3600.0
 PHASES = ("initial load", "settling", "no change", "1% edited")
+PROFILES = {"no change": "no-change-{size}.prof", "1% edited": "1pct-edited-{size}.prof"}
 
 
 def bench_size(size: int, profile: Path | None = None) -> dict:
-    """All phases at one size on one pair of emulators and one fresh tenant."""
+    """All phases at one size on one pair of emulators and one fresh tenant; with `profile`
+    (a folder), one more no-change and one more 1%-edited run under cProfile, not counted."""
     started = time.perf_counter()
     data, sample = sample_data(1, size)
     tenant = f"bench{size}"
@@ -84,10 +87,13 @@ def bench_size(size: int, profile: Path | None = None) -> dict:
         if settled:
             phases["no change"] = run()
             if profile is not None:
-                run(profile)
+                run(profile / PROFILES["no change"].format(size=size))
             store = TenantStore(tenant_path(tenant, Path(home)), read_only=True)
             edited = edit_one_percent(emus, store, size)
             phases["1% edited"] = {**run(), "edited_records": edited}
+            if profile is not None:
+                edit_one_percent(emus, store, size, round_no=1)
+                run(profile / PROFILES["1% edited"].format(size=size))
         floor = raw_write_floor(emus, FLOOR_REQUESTS, FLOOR_SECONDS)
     for phase in phases.values():
         at_floor = floor_seconds(phase.get("write_requests_by_system", {}), floor)
@@ -224,7 +230,9 @@ def main() -> int:
     parser.add_argument(
         "--limited-size", type=int, default=200, help="N under real rate limits; 0: skip"
     )
-    parser.add_argument("--profile", type=Path, help="cProfile one no-change run to this file")
+    parser.add_argument(
+        "--profile", type=Path, help="folder: cProfile a no-change and a 1%%-edited run there"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     started = time.perf_counter()
@@ -233,6 +241,8 @@ def main() -> int:
         print(f"rate-limited initial load at {args.limited_size}: running", flush=True)
         limited = bench_rate_limited(args.limited_size)
     largest = max(sizes) if sizes else 0
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
 
     def bench(size: int) -> dict:
         return bench_size(size, args.profile if size == largest else None)
@@ -251,11 +261,13 @@ def main() -> int:
         )
     if limited:
         console.print(limited_table(limited))
-    profile_top = None
+    profile_top = {}
     if args.profile and profiled is not None:
-        profile_top = top_cumulative(args.profile)
-        console.print(f"cProfile of a no-change run at {profiled:,} ({args.profile}):")
-        console.print("\n".join(profile_top), markup=False, highlight=False)
+        for phase, name in PROFILES.items():
+            path = args.profile / name.format(size=profiled)
+            profile_top[phase] = top_cumulative(path)
+            console.print(f"cProfile of a {phase} run at {profiled:,} ({path}):")
+            console.print("\n".join(profile_top[phase]), markup=False, highlight=False)
     write_report(
         "process_benchmark",
         settings={

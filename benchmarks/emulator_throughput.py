@@ -12,26 +12,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections.abc import Callable
 
-import httpx
+from harness import measure
 from report import write_report
 
 from talk_assets.systems.emulator import running_emulators
 
 PAGE = 100
-
-
-def measure(call: Callable[[int], httpx.Response], count: int, cap: float) -> dict[str, float]:
-    done, started = 0, time.perf_counter()
-    while done < count and time.perf_counter() - started < cap:
-        answer = call(done)
-        if not answer.is_success:
-            raise RuntimeError(f"{answer.status_code}: {answer.text[:200]}")
-        done += 1
-    elapsed = time.perf_counter() - started
-    return {"requests": done, "seconds": round(elapsed, 3), "per_second": round(done / elapsed, 1)}
 
 
 def run(size: int, count: int, cap: float) -> dict:

@@ -32,9 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness import edit_one_percent, raw_write_floor, settle, sizes_within_cap
 from report import write_report
-
-from talk_assets.store.clusters import linked_ids
 
 MAX_SETTLE = 4
 FLOOR_REQUESTS = 2000
@@ -60,47 +59,6 @@ def timed_sync(settings, instance, resources, emus) -> dict:
     }
 
 
-def edit_one_percent(emus, settings, size: int) -> int:
-    """Edit 1% of PowerOffice employees (PhoneNumber) and 1% of the Crmoffice contacts linked
-    to PowerOffice customers (givenName) through the APIs: edits the sync must carry across."""
-    count = max(1, size // 100)
-    employees = [
-        e for e, _ in linked_ids(settings.store(), "powerofficego.employees", "crmoffice.contacts")
-    ]
-    contacts = [
-        c for _, c in linked_ids(settings.store(), "powerofficego.customers", "crmoffice.contacts")
-    ]
-    edited = 0
-    with emus.powerofficego.client() as po:
-        for i, emp in enumerate(employees[:count]):
-            po.patch(
-                f"/Employees/{emp}",
-                json=[{"op": "replace", "path": "/PhoneNumber", "value": f"+47 900 {i:05d}"}],
-                headers={"Content-Type": "application/json-patch+json"},
-            ).raise_for_status()
-            edited += 1
-    with emus.crmoffice.client() as crm:
-        for i, contact in enumerate(contacts[:count]):
-            crm.patch(
-                f"/contacts/{contact}",
-                json={"givenName": f"Edited {i}"},
-                headers={"Content-Type": "application/merge-patch+json"},
-            ).raise_for_status()
-            edited += 1
-    return edited
-
-
-def raw_post_rate(emus) -> dict:
-    """Sequential raw POSTs to the Crmoffice emulator: the floor for one write request."""
-    done, started = 0, time.perf_counter()
-    with emus.crmoffice.client() as crm:
-        while done < FLOOR_REQUESTS and time.perf_counter() - started < FLOOR_SECONDS:
-            crm.post("/contacts", json={"givenName": f"Floor {done}"}).raise_for_status()
-            done += 1
-    seconds = time.perf_counter() - started
-    return {"requests": done, "seconds": round(seconds, 3), "per_second": round(done / seconds, 1)}
-
-
 def bench_size(size: int) -> dict:
     from dagster import DagsterInstance
 
@@ -124,31 +82,19 @@ def bench_size(size: int) -> dict:
         }
         with DagsterInstance.ephemeral() as instance:
             phases: dict[str, dict] = {}
-            phases["initial load"] = timed_sync(settings, instance, resources, emus)
-            settle = []
-            last = phases["initial load"]
-            while last["writes"] and len(settle) < MAX_SETTLE:
-                last = timed_sync(settings, instance, resources, emus)
-                settle.append(last)
-            if settle:
-                phases["settling"] = {
-                    "runs": len(settle),
-                    **{
-                        k: round(sum(r[k] for r in settle), 2)
-                        for k in ("seconds", "writes", "write_requests", "read")
-                    },
-                }
-                s = phases["settling"]
-                s["write_requests_per_second"] = (
-                    round(s["write_requests"] / s["seconds"], 1) if s["seconds"] else 0.0
-                )
-            if last["writes"]:
+            phases["initial load"], settling, settled = settle(
+                lambda: timed_sync(settings, instance, resources, emus), MAX_SETTLE, "writes"
+            )
+            if settling:
+                phases["settling"] = settling
+            if not settled:
                 raise RuntimeError(f"size {size}: no steady state after {MAX_SETTLE} runs")
             phases["steady state"] = timed_sync(settings, instance, resources, emus)
-            edited = edit_one_percent(emus, settings, size)
+            edited = edit_one_percent(emus, settings.store(), size)
             phases["1% edited"] = timed_sync(settings, instance, resources, emus)
             phases["1% edited"]["edited_records"] = edited
-            floor = raw_post_rate(emus)
+            floor = raw_write_floor(emus, FLOOR_REQUESTS, FLOOR_SECONDS, ("crmoffice",))
+            floor = floor["crmoffice"]
     for phase in phases.values():
         floor_seconds = phase["write_requests"] / floor["per_second"]
         phase["floor_seconds"] = round(floor_seconds, 3)
@@ -190,21 +136,7 @@ def main() -> int:
 
     load_environment()
     started = time.perf_counter()
-    results: list[dict] = []
-    skipped: list[dict] = []
-    for size in sizes:
-        left = args.cap - (time.perf_counter() - started)
-        if results:
-            prev = results[-1]
-            estimate = prev["total_seconds"] * size / prev["size"]
-        else:
-            estimate = 0.0
-        if estimate > left or left <= 0:
-            skipped.append({"size": size, "estimate_seconds": round(estimate), "left": round(left)})
-            print(f"size {size}: skipped (estimate {estimate:.0f} s, {left:.0f} s left)")
-            continue
-        print(f"size {size}: running", flush=True)
-        results.append(bench_size(size))
+    results, skipped = sizes_within_cap(sizes, args.cap, bench_size)
     print_table(results)
     for r in results:
         f = r["raw_post_floor"]

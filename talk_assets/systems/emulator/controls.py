@@ -72,6 +72,8 @@ class RateLimitWindows:
     def __init__(self, limit: int | None) -> None:
         self.limit = limit
         self._windows: dict[str, deque[float]] = {}
+        self.refused = 0
+        """Requests refused (429) since the start or the last `clear`: for benchmarks."""
 
     def retry_after(self, key: str) -> int | None:
         """None when the request may go ahead (and counts), else seconds to wait (>= 1)."""
@@ -82,12 +84,14 @@ class RateLimitWindows:
         while window and window[0] <= now - 1.0:
             window.popleft()
         if len(window) >= self.limit:
+            self.refused += 1
             return max(1, math.ceil(window[0] + 1.0 - now))
         window.append(now)
         return None
 
     def clear(self) -> None:
         self._windows.clear()
+        self.refused = 0
 
 
 @dataclass

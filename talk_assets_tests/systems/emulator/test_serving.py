@@ -215,8 +215,12 @@ def test_rate_limits() -> None:
             limited = api.get("/contacts")
             assert limited.json()["error"]["code"] == "rate_limited"
             assert int(limited.headers["Retry-After"]) >= 1
+            crm = {s.emulator.system: s.emulator for s in e.servers}["crmoffice"]
+            assert crm.limiter.refused == 3  # what benchmarks count
             time.sleep(1.05)
             assert api.get("/contacts").status_code == 200
+        e.crmoffice.reset()
+        assert crm.limiter.refused == 0
 
 
 def test_rate_limits_off(emus: Emulators) -> None:

@@ -1,0 +1,302 @@
+"""The whole `talk-assets sync` as a separate process: cost in proportion to change.
+
+This script serves both emulators on 127.0.0.1 (sample data generated once per size, cached
+as JSON in the temp folder) and runs every sync as `python -m talk_assets.cli sync` in a fresh
+child process, `TALK_ASSETS_HOME` in a temp folder, one tenant per size. For each size N
+(records per datatype), rate limits off and the clients' pace off
+(`<SYSTEM>_REQUESTS_PER_SECOND=0`):
+
+- initial load: the first sync on a fresh tenant, then settling runs until one sends no write
+  request (at most MAX_SETTLE);
+- no change: one more sync;
+- 1% edited: 1% of PowerOffice employees and 1% of the Crmoffice contacts linked to PowerOffice
+  customers edited through the APIs, then one sync.
+
+Columns: wall time of the child process, write requests (from `/_emulator/stats`), write
+requests per second, the floor (per system sequential keep-alive raw POSTs, measured after the
+runs on the same emulators; `x floor` = wall time / the time those requests take at the floor),
+the child's peak RSS (`os.wait4`), and each size's wall time over the 1k size's.
+
+Then under real rate limits (`--limited-size`, default 200): emulators enforcing their limits,
+the clients at their default pace, one initial load; per system the write requests per second
+it achieved while writing, against its limit, and the 429 answers (the emulators' refusals).
+
+Bounded: the rate-limited run goes first; then sizes in order, a size skipped when its estimate
+(the last size's time scaled by records) does not fit in what is left of `--cap` seconds.
+`--profile DIR` runs, at the largest size, one more no-change sync and one more 1%-edited
+sync (after a second edit) under cProfile: `DIR/no-change-<N>.prof`, `DIR/1pct-edited-<N>.prof`.
+
+    uv run python benchmarks/process_benchmark.py [--sizes 1000,10000,100000] [--cap 3600]
+
+Prints tables and writes benchmarks/results/process_benchmark.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from harness import edit_one_percent, floor_seconds, raw_write_floor, settle, sizes_within_cap
+from report import write_report
+from rich.console import Console
+from rich.table import Table
+from sync_process import (
+    RequestSampler,
+    emulator_of,
+    run_sync_process,
+    sample_data,
+    serving,
+    sync_env,
+)
+
+from talk_assets.store.tenant import TenantStore, tenant_path
+
+MAX_SETTLE = 4
+FLOOR_REQUESTS = 1000
+FLOOR_SECONDS = 5.0
+RUN_TIMEOUT = 3600.0
+PHASES = ("initial load", "settling", "no change", "1% edited")
+PROFILES = {"no change": "no-change-{size}.prof", "1% edited": "1pct-edited-{size}.prof"}
+
+
+def bench_size(size: int, profile: Path | None = None) -> dict:
+    """All phases at one size on one pair of emulators and one fresh tenant; with `profile`
+    (a folder), one more no-change and one more 1%-edited run under cProfile, not counted."""
+    started = time.perf_counter()
+    data, sample = sample_data(1, size)
+    tenant = f"bench{size}"
+    phases: dict[str, dict] = {}
+    with (
+        tempfile.TemporaryDirectory(prefix="process_benchmark_") as home,
+        serving(data, rate_limits=False) as emus,
+    ):
+        env = sync_env(emus, home, paced=False)
+
+        def run(profile_to: Path | None = None) -> dict:
+            return run_sync_process(
+                emus, env, home, tenant, timeout=RUN_TIMEOUT, profile=profile_to
+            )
+
+        phases["initial load"], settling, settled = settle(run, MAX_SETTLE)
+        if settling:
+            phases["settling"] = settling
+        if settled:
+            phases["no change"] = run()
+            if profile is not None:
+                run(profile / PROFILES["no change"].format(size=size))
+            store = TenantStore(tenant_path(tenant, Path(home)), read_only=True)
+            edited = edit_one_percent(emus, store, size)
+            phases["1% edited"] = {**run(), "edited_records": edited}
+            if profile is not None:
+                edit_one_percent(emus, store, size, round_no=1)
+                run(profile / PROFILES["1% edited"].format(size=size))
+        floor = raw_write_floor(emus, FLOOR_REQUESTS, FLOOR_SECONDS)
+    for phase in phases.values():
+        at_floor = floor_seconds(phase.get("write_requests_by_system", {}), floor)
+        phase["floor_seconds"] = round(at_floor, 3)
+        phase["ratio_to_floor"] = round(phase["seconds"] / at_floor, 1) if at_floor else None
+    return {
+        "size": size,
+        "settled": settled,
+        "sample_data": sample,
+        "phases": phases,
+        "raw_write_floor": floor,
+        "total_seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def bench_rate_limited(size: int) -> dict:
+    """One initial load at `size` with the emulators' rate limits on, the clients at their
+    default pace: per system the write rate achieved while writing, and the 429s."""
+    data, _ = sample_data(1, size)
+    with (
+        tempfile.TemporaryDirectory(prefix="process_benchmark_") as home,
+        serving(data, rate_limits=True) as emus,
+    ):
+        env = sync_env(emus, home, paced=True)
+        with RequestSampler(emus) as sampler:
+            run = run_sync_process(emus, env, home, "limited", timeout=RUN_TIMEOUT)
+        systems = {}
+        for handle in emus:
+            emulator = emulator_of(emus, handle.system)
+            systems[handle.system] = {
+                "limit_requests_per_second": emulator.rate_limit,
+                "answers_429": emulator.limiter.refused,
+                "write_window": sampler.write_window(handle.system),
+            }
+    return {"size": size, "initial load": run, "systems": systems}
+
+
+def add_ratios_to_1k(results: list[dict]) -> None:
+    """Each phase's wall time, write requests and peak RSS over the 1000-record size's."""
+    base = next((r for r in results if r["size"] == 1000), None)
+    if base is None:
+        return
+    for r in results:
+        for name, phase in r["phases"].items():
+            ref = base["phases"].get(name)
+            if ref is None:
+                continue
+            phase["vs_1k"] = {
+                key: round(phase[key] / ref[key], 2) if ref[key] else None
+                for key in ("seconds", "write_requests", "peak_rss_mb")
+            }
+
+
+def size_table(results: list[dict], skipped: list[dict]) -> Table:
+    table = Table(title="talk-assets sync as a process (rate limits off)")
+    for head in (
+        "N",
+        "phase",
+        "runs",
+        "wall s",
+        "x 1k",
+        "write req",
+        "req/s",
+        "floor req/s",
+        "x floor",
+        "peak RSS MB",
+    ):
+        table.add_column(head, justify="left" if head == "phase" else "right")
+    for r in results:
+        for name in PHASES:
+            p = r["phases"].get(name)
+            if p is None:
+                continue
+            at_floor = p["floor_seconds"]
+            table.add_row(
+                f"{r['size']:,}",
+                name,
+                str(p.get("runs", 1)),
+                f"{p['seconds']:.1f}",
+                _num(p.get("vs_1k", {}).get("seconds")),
+                f"{p['write_requests']:,}",
+                f"{p['write_requests_per_second']:,.0f}",
+                f"{p['write_requests'] / at_floor:,.0f}" if at_floor else "-",
+                _num(p["ratio_to_floor"]),
+                f"{p['peak_rss_mb']:,.0f}",
+            )
+        if not r["settled"]:
+            table.add_row(f"{r['size']:,}", f"not settled after {MAX_SETTLE} runs", *[""] * 8)
+    for s in skipped:
+        why = f"skipped: estimate {s['estimate_seconds']} s, {s['left']} s left of the cap"
+        table.add_row(f"{s['size']:,}", why, *[""] * 8)
+    return table
+
+
+def limited_table(limited: dict) -> Table:
+    run = limited["initial load"]
+    table = Table(
+        title=f"initial load at N = {limited['size']} under real rate limits "
+        f"(wall {run['seconds']:.1f} s, peak RSS {run['peak_rss_mb']:.0f} MB)"
+    )
+    for head in ("system", "write req", "write s", "write req/s", "all req/s", "limit", "429s"):
+        table.add_column(head, justify="left" if head == "system" else "right")
+    for system, s in limited["systems"].items():
+        w = s["write_window"]
+        table.add_row(
+            system,
+            f"{w['write_requests']:,}",
+            f"{w['seconds']:.1f}",
+            _num(w.get("write_requests_per_second")),
+            _num(w.get("requests_per_second")),
+            str(s["limit_requests_per_second"]),
+            str(s["answers_429"]),
+        )
+    return table
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def top_cumulative(profile: Path, count: int = 25) -> list[str]:
+    """The profile's top entries by cumulative time, as pstats prints them."""
+    import io
+
+    out = io.StringIO()
+    pstats.Stats(str(profile), stream=out).sort_stats("cumulative").print_stats(count)
+    return out.getvalue().splitlines()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000,100000", help="records per datatype")
+    parser.add_argument("--cap", type=float, default=3600.0, help="total seconds, at most")
+    parser.add_argument(
+        "--limited-size", type=int, default=200, help="N under real rate limits; 0: skip"
+    )
+    parser.add_argument(
+        "--profile", type=Path, help="folder: cProfile a no-change and a 1%%-edited run there"
+    )
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    started = time.perf_counter()
+    limited = None
+    if args.limited_size > 0:
+        print(f"rate-limited initial load at {args.limited_size}: running", flush=True)
+        limited = bench_rate_limited(args.limited_size)
+    largest = max(sizes) if sizes else 0
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+
+    def bench(size: int) -> dict:
+        return bench_size(size, args.profile if size == largest else None)
+
+    results, skipped = sizes_within_cap(sizes, args.cap, bench, spent=time.perf_counter() - started)
+    profiled = next((r["size"] for r in results if r["size"] == largest), None)
+    add_ratios_to_1k(results)
+    console = Console(width=140)
+    console.print(size_table(results, skipped))
+    for r in results:
+        floor = ", ".join(f"{s} {f['per_second']:,.0f}/s" for s, f in r["raw_write_floor"].items())
+        sample = r["sample_data"]
+        console.print(
+            f"N {r['size']:,}: raw POST floor {floor}; sample data {sample['source']} in "
+            f"{sample['seconds']} s; {r['total_seconds']} s in all"
+        )
+    if limited:
+        console.print(limited_table(limited))
+    profile_top = {}
+    if args.profile and profiled is not None:
+        for phase, name in PROFILES.items():
+            path = args.profile / name.format(size=profiled)
+            profile_top[phase] = top_cumulative(path)
+            console.print(f"cProfile of a {phase} run at {profiled:,} ({path}):")
+            console.print("\n".join(profile_top[phase]), markup=False, highlight=False)
+    write_report(
+        "process_benchmark",
+        settings={
+            "sizes": sizes,
+            "cap_seconds": args.cap,
+            "sync": "python -m talk_assets.cli sync --allow-mass-write, a fresh process per run",
+            "emulators": "served by the benchmark process (uvicorn threads), seed 1",
+            "emulator_rate_limits": False,
+            "client_requests_per_second": 0,
+            "floor": "per system sequential raw POSTs, one keep-alive httpx client, "
+            f"at most {FLOOR_REQUESTS} or {FLOOR_SECONDS} s",
+            "max_settle_runs": MAX_SETTLE,
+            "peak_rss": "ru_maxrss of the sync child (os.wait4)",
+        },
+        columns={
+            "seconds": "wall time of the sync process, start to exit",
+            "write_requests": "POST/PATCH/PUT/DELETE the emulators served during the run",
+            "floor_seconds": "the run's write requests at each system's raw POST rate",
+            "ratio_to_floor": "seconds / floor_seconds",
+            "vs_1k": "this size's value over the 1000-record size's, same phase",
+        },
+        results=results,
+        skipped=skipped,
+        rate_limited=limited,
+        profile={"size": profiled, "top_cumulative": profile_top} if profile_top else None,
+        total_seconds=round(time.perf_counter() - started, 1),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

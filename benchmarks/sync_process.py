@@ -1,0 +1,173 @@
+"""`talk-assets sync` as a separate process against emulators this process serves: the
+emulators (rate limits on or off, sample data generated once per size and cached), one sync
+run in a fresh child process (wall time, write requests per system from `/_emulator/stats`,
+the child's peak RSS from `os.wait4`, optionally under cProfile), and a sampler of the
+emulators' request counts for rates over time."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from talk_assets.systems import registry
+from talk_assets.systems.emulator import Emulators, start_emulators
+from talk_assets.systems.emulator.handles import WRITE_METHODS
+from talk_assets.systems.sampling import generate
+
+SAMPLE_CACHE = Path(tempfile.gettempdir()) / "talk_assets_bench_samples"
+"""Generated sample data as JSON, per (seed, size): generating 100k records per datatype takes
+long, reading it back is quicker."""
+
+
+def sample_data(seed: int, size: int, cache: Path | None = SAMPLE_CACHE) -> tuple[dict, dict]:
+    """The sample data of (seed, size), generated once for all systems (the emulators would
+    each generate it again) and cached in `cache`. Answers (data, how it was had)."""
+    started = time.perf_counter()
+    path = cache / f"seed{seed}_size{size}.json" if cache else None
+    if path is not None and path.is_file():
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data, {"source": "cache", "seconds": round(time.perf_counter() - started, 2)}
+    data = dict(generate(seed, size))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, path)
+    return data, {"source": "generated", "seconds": round(time.perf_counter() - started, 2)}
+
+
+@contextlib.contextmanager
+def serving(data: dict, *, rate_limits: bool) -> Iterator[Emulators]:
+    """Every registered system's emulator on a free loopback port, holding `data`."""
+    emus = start_emulators(size=0, rate_limits=rate_limits)
+    try:
+        for server in emus.servers:
+            server.emulator.load_records(data.get(server.emulator.system, {}))
+        yield emus
+    finally:
+        emus.stop()
+
+
+def emulator_of(emus: Emulators, system: str) -> Any:
+    return next(s.emulator for s in emus.servers if s.emulator.system == system)
+
+
+def request_counts(emus: Emulators) -> dict[str, dict[str, int]]:
+    """Per system, the requests served so far: all of them and the writes (tokens excluded)."""
+    counts = {}
+    for handle in emus:
+        rows = [r for r in handle.stats()["requests"] if "token" not in r["path"].lower()]
+        counts[handle.system] = {
+            "requests": sum(r["count"] for r in rows),
+            "writes": sum(r["count"] for r in rows if r["method"] in WRITE_METHODS),
+        }
+    return counts
+
+
+def sync_env(emus: Emulators, home: str, *, paced: bool) -> dict[str, str]:
+    """The sync's environment: the emulators' URLs and credentials, state under `home`, and the
+    clients' pace off (`<SYSTEM>_REQUESTS_PER_SECOND=0`) unless `paced` (their default)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TALK_ASSETS_", "DAGSTER_"))}
+    env.update(emus.env)
+    env.update(TALK_ASSETS_HOME=home, DAGSTER_HOME=str(Path(home) / "dagster"))
+    env["DAGSTER_DISABLE_TELEMETRY"] = "1"
+    for spec in registry.specs():
+        env.pop(spec.env_var("requests_per_second"), None)
+        if not paced:
+            env[spec.env_var("requests_per_second")] = "0"
+    return env
+
+
+def run_sync_process(
+    emus: Emulators,
+    env: dict[str, str],
+    home: str,
+    tenant: str,
+    *,
+    timeout: float,
+    profile: Path | None = None,
+) -> dict[str, Any]:
+    """One `talk-assets sync` in a fresh child process: wall time, write requests per system,
+    peak RSS of the child. Its output goes to `<home>/sync-<n>.out`; a failed run raises."""
+    cmd = [sys.executable]
+    if profile is not None:
+        cmd += ["-m", "cProfile", "-o", str(profile)]
+    cmd += ["-m", "talk_assets.cli", "sync", "--tenant", tenant, "--allow-mass-write"]
+    before = request_counts(emus)
+    out_path = Path(home) / f"sync-{len(list(Path(home).glob('sync-*.out'))) + 1}.out"
+    with out_path.open("w", encoding="utf-8") as out:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, cwd=home, stdout=out, stderr=subprocess.STDOUT)
+        killer = threading.Timer(timeout, proc.kill)
+        killer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            killer.cancel()
+        seconds = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        tail = out_path.read_text(encoding="utf-8")[-2000:]
+        raise RuntimeError(f"sync exited {proc.returncode} after {seconds:.0f} s:\n{tail}")
+    after = request_counts(emus)
+    writes = {s: after[s]["writes"] - before[s]["writes"] for s in after}
+    total = sum(writes.values())
+    return {
+        "seconds": round(seconds, 2),
+        "write_requests": total,
+        "write_requests_by_system": writes,
+        "write_requests_per_second": round(total / seconds, 1) if seconds else 0.0,
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # KiB on Linux
+    }
+
+
+class RequestSampler:
+    """Samples the emulators' request counts every `interval` seconds in a thread, for the
+    rates a run achieved while it wrote."""
+
+    def __init__(self, emus: Emulators, interval: float = 0.25) -> None:
+        self.emus, self.interval = emus, interval
+        self.samples: list[tuple[float, dict[str, dict[str, int]]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="request-sampler", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.perf_counter(), request_counts(self.emus)))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RequestSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.samples.append((time.perf_counter(), request_counts(self.emus)))
+
+    def write_window(self, system: str) -> dict[str, float]:
+        """From the first to the last sample in which `system`'s writes moved: its write
+        requests, all its requests, and both per second over that window."""
+        points = [(t, c[system]["writes"], c[system]["requests"]) for t, c in self.samples]
+        moved = [i for i in range(1, len(points)) if points[i][1] != points[i - 1][1]]
+        if not moved:
+            return {"seconds": 0.0, "write_requests": 0, "requests": 0}
+        first, last = points[moved[0] - 1], points[moved[-1]]
+        seconds = last[0] - first[0]
+        writes, requests = last[1] - first[1], last[2] - first[2]
+        return {
+            "seconds": round(seconds, 2),
+            "write_requests": writes,
+            "requests": requests,
+            "write_requests_per_second": round(writes / seconds, 2),
+            "requests_per_second": round(requests / seconds, 2),
+        }

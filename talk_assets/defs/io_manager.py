@@ -30,6 +30,19 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+UPSERT_KEY = "talk_assets/upsert_key"
+"""Output metadata naming a key column: the frame is a part of the asset (an incremental
+plan's clusters), so its rows replace the stored rows with the same key instead of the table."""
+
+
+def _upsert_key(context: OutputContext) -> str | None:
+    try:
+        value = context.output_metadata.get(UPSERT_KEY)
+    except Exception:  # no run-time metadata in this context
+        return None
+    return getattr(value, "value", value) or None
+
+
 class PolarsDuckDBTypeHandler(DbTypeHandler[pl.DataFrame]):
     """Stores polars frames as DuckDB tables and loads them back, on duckdb 2."""
 
@@ -41,7 +54,21 @@ class PolarsDuckDBTypeHandler(DbTypeHandler[pl.DataFrame]):
         frame_arrow = obj.to_arrow()  # noqa: F841  # referenced by name in the SQL below
         schema, table = _quote(table_slice.schema), _quote(table_slice.table)
         connection.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        connection.execute(f"CREATE OR REPLACE TABLE {schema}.{table} AS SELECT * FROM frame_arrow")
+        key = _upsert_key(context)
+        exists = connection.execute(
+            "select 1 from duckdb_tables() where schema_name = ? and table_name = ?",
+            [table_slice.schema, table_slice.table],
+        ).fetchall()
+        if key and exists:  # a part of the table: its rows replace those with the same key
+            connection.execute(
+                f"DELETE FROM {schema}.{table} WHERE {_quote(key)} IN "
+                f"(SELECT {_quote(key)} FROM frame_arrow)"
+            )
+            connection.execute(f"INSERT INTO {schema}.{table} BY NAME SELECT * FROM frame_arrow")
+        else:
+            connection.execute(
+                f"CREATE OR REPLACE TABLE {schema}.{table} AS SELECT * FROM frame_arrow"
+            )
         # No row count or column schema here: each asset publishes `dagster/row_count` and a
         # described `dagster/column_schema` itself (the UI would show both twice).
 
@@ -57,6 +84,11 @@ class PolarsDuckDBTypeHandler(DbTypeHandler[pl.DataFrame]):
 
 class _TenantClient(DuckDbClient):
     """Connections through `TenantStore`: cursors of the run's held connection."""
+
+    @staticmethod
+    def delete_table_slice(context, table_slice, connection) -> None:
+        """Nothing: the stock client empties the table before every write, which would lose
+        the rest of a table written in parts (`UPSERT_KEY`); the handler replaces or upserts."""
 
     @staticmethod
     @contextmanager

@@ -26,18 +26,20 @@ from dagster import (
 )
 
 from talk_assets.defs.flow_tables import flow_asset_metadata, flow_key, flow_output
+from talk_assets.defs.io_manager import UPSERT_KEY
 from talk_assets.defs.metadata import markdown_table
+from talk_assets.defs.plan_scope import consumed, plan_inputs
 from talk_assets.defs.progress import PLANS, nothing_to_do, record_plan
 from talk_assets.defs.settings import SyncSettings
-from talk_assets.defs.sources import OWNERS, conform, source_key
+from talk_assets.defs.sources import OWNERS, source_key
 from talk_assets.defs.table_docs import (
     clusters_schema,
     plan_schema,
     published_clusters,
     published_plan,
 )
-from talk_assets.engine import STATE_SCHEMAS, SyncPlan, SyncState, check_circuit_breaker, make_plan
-from talk_assets.store.tenant import STATE_SCHEMA, TenantStore
+from talk_assets.engine import SyncPlan, check_circuit_breaker, make_plan
+from talk_assets.store.tenant import TenantStore
 from talk_assets.systems import Datatype, ResolvedFlow
 
 PLAN_SCHEMA = "plan"
@@ -51,29 +53,34 @@ def flow_group(flow: ResolvedFlow) -> str:
     return "flows"
 
 
-def load_state(store: TenantStore) -> SyncState:
-    return SyncState.from_frames(store.read_tables(STATE_SCHEMA, STATE_SCHEMAS))
-
-
 def save_plan(store: TenantStore, plan: SyncPlan, run_id: str) -> None:
     frames = dict(plan.frames())
     frames["meta"] = pl.DataFrame({"run_id": [run_id]})
     store.write_tables(replace=frames, schema=PLAN_SCHEMA)
 
 
-def load_plan(store: TenantStore, run_id: str) -> SyncPlan:
-    """The plan made in this run; refuses a plan of another run (a sink run on its own)."""
+def stored_plan(store: TenantStore) -> tuple[SyncPlan | None, str | None]:
+    """The last plan stored and the run that made it; (None, None) before the first plan."""
     empty = SyncPlan.empty().frames()
     frames = store.read_tables(PLAN_SCHEMA, ["meta", *empty])
     meta = frames.pop("meta")
-    if meta is None or meta["run_id"][0] != run_id:
+    if meta is None or meta.is_empty():
+        return None, None
+    plan = SyncPlan(**{n: empty[n] if f is None else f for n, f in frames.items()})
+    return plan, meta["run_id"][0]
+
+
+def load_plan(store: TenantStore, run_id: str) -> SyncPlan:
+    """The plan made in this run; refuses a plan of another run (a sink run on its own)."""
+    plan, made_by = stored_plan(store)
+    if plan is None or made_by != run_id:
         raise Failure(
             description=(
                 "no plan from this run: materialize talk/plan (and the sources) in the same run "
                 "as the sinks, e.g. with `talk-assets sync` or the `sync` job"
             )
         )
-    return SyncPlan(**{n: empty[n] if f is None else f for n, f in frames.items()})
+    return plan
 
 
 def flow_summary(plan: SyncPlan, flow: ResolvedFlow) -> dict[str, int]:
@@ -101,15 +108,6 @@ def flow_summary(plan: SyncPlan, flow: ResolvedFlow) -> dict[str, int]:
         "rejects": n(plan.rejects),
         "skipped": n(plan.skipped),
     }
-
-
-def load_snapshots(store: TenantStore, datatypes: Sequence[Datatype]) -> dict[str, pl.DataFrame]:
-    """Every datatype's stored records, with the schema's columns (empty if never read)."""
-    frames = {}
-    for dt in datatypes:
-        stored = store.read_table(dt.system, dt.name)
-        frames[dt.key] = dt.empty_frame() if stored is None else conform(dt, stored)
-    return frames
 
 
 def build_planning(
@@ -209,8 +207,13 @@ def build_planning(
             context.log.info(idle)
             yield from _skipped_checks(checks, idle)
             return
-        frames = load_snapshots(store, datatypes)
-        plan = make_plan(frames, list(flows), load_state(store))
+        previous, previous_run = stored_plan(store)
+        inputs = plan_inputs(
+            store, flows, datatypes, previous, previous_run, full=settings.full_read
+        )
+        context.log.info(f"planning {inputs.scope}")
+        frames = inputs.records
+        plan = make_plan(frames, list(flows), inputs.state)
         over = check_circuit_breaker(plan, settings.mass_write_limit)
         if over and not settings.allow_mass_write and not settings.dry_run:
             listing = ", ".join(f"{d}: {n} records" for d, n in over)
@@ -223,8 +226,10 @@ def build_planning(
                 metadata={"over_limit": MetadataValue.json(dict(over))},
             )
         save_plan(store, plan, context.run.run_id)
-        if not settings.dry_run:
-            store.write_tables(append={PLANS: record_plan(store, context.run.run_id)})
+        if not settings.dry_run:  # the plan covers the changes read so far: consume them
+            store.write_tables(
+                append={PLANS: record_plan(store, context.run.run_id)}, remove=consumed(inputs)
+            )
 
         clusters = plan.clusters
         dup = clusters.filter(pl.col("record").is_duplicated())
@@ -234,6 +239,8 @@ def build_planning(
             metadata={
                 "dagster/row_count": clusters.height,
                 "clusters": clusters["cluster"].n_unique(),
+                "planned_scope": inputs.scope,
+                **({} if inputs.scope == "full" else {UPSERT_KEY: "record"}),
                 "gone_records": int(clusters["gone"].sum() or 0),
                 "preview": markdown_table(published_clusters(clusters)),
             },
@@ -268,6 +275,7 @@ def build_planning(
                 metadata={
                     **table_metadata,
                     **summary,
+                    **({} if inputs.scope == "full" else {UPSERT_KEY: "source_record"}),
                     "notes": "; ".join(plan.notes.filter(pl.col("flow") == name)["note"].to_list()),
                     "rejects_preview": markdown_table(rejects, rows=10),
                     "conflicts_preview": markdown_table(
@@ -282,7 +290,7 @@ def build_planning(
                 passed=not missing,
                 metadata={"missing_columns": ", ".join(missing) or "none"},
             )
-            sources = max(frames[f.source.key].height, 1)
+            sources = max(store.count(f.source.system, f.source.name), 1)
             share = rejects.select("record").n_unique() / sources
             yield AssetCheckResult(
                 asset_key=flow_key(f),

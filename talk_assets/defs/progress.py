@@ -23,6 +23,8 @@ from talk_assets.defs.recovery import INTENTS_TABLE
 from talk_assets.store.tenant import STATE_SCHEMA, TenantStore
 
 CHANGES = "snapshot_changes"
+CHANGED_RECORDS = "changed_records"
+CHANGED_SCHEMA = {"run_id": pl.String, "record": pl.String}
 PLANS = "plans"
 SINKS_DONE = "sinks_done"
 TIME = pl.Datetime("us", "UTC")
@@ -36,6 +38,15 @@ def change_row(run_id: str, datatype: str, rows: int) -> pl.DataFrame:
     )
 
 
+def changed_rows(run_id: str, keys: Sequence[str] | None) -> pl.DataFrame:
+    """The `changed_records` rows a source appends with what it stored: the record keys
+    planning must cover (`plan_scope.py`); None: every record (a full read)."""
+    records = [None] if keys is None else list(keys)
+    return pl.DataFrame(
+        {"run_id": [run_id] * len(records), "record": records}, schema=CHANGED_SCHEMA
+    )
+
+
 def changed_this_run(store: TenantStore, run_id: str, datatype: str) -> bool:
     """Whether a source stored changes of `datatype` in this run."""
     if CHANGES not in store.table_names(STATE_SCHEMA):
@@ -46,6 +57,22 @@ def changed_this_run(store: TenantStore, run_id: str, datatype: str) -> bool:
         this=pl.DataFrame({"run_id": [run_id], "datatype": [datatype]}),
     )
     return found.height > 0
+
+
+def changed_ids(store: TenantStore, run_id: str, datatype: str) -> list[str] | None:
+    """The ids of `datatype` records a source stored in this run; None when it stored them
+    all (a full read)."""
+    if CHANGED_RECORDS not in store.table_names(STATE_SCHEMA):
+        return []
+    rows = store.query(
+        f"select record from {STATE_SCHEMA}.{CHANGED_RECORDS} "
+        "where run_id in (select run_id from this) "
+        "and (record is null or starts_with(record, (select prefix from this)))",
+        this=pl.DataFrame({"run_id": [run_id], "prefix": [datatype + ":"]}),
+    )["record"]
+    if rows.is_null().any():
+        return None
+    return rows.str.slice(len(datatype) + 1).to_list()
 
 
 def record_plan(store: TenantStore, run_id: str) -> pl.DataFrame:

@@ -22,11 +22,12 @@ from talk_assets.defs import connectors
 from talk_assets.defs.flow_tables import written_properties_lineage
 from talk_assets.defs.live import PROGRESS_EXTRA
 from talk_assets.defs.metadata import lineage_table, markdown_table
-from talk_assets.defs.planning import PLAN_KEY, flow_key, load_plan, load_state
+from talk_assets.defs.planning import PLAN_KEY, flow_key, load_plan
 from talk_assets.defs.progress import SINKS_DONE, sink_done_row
 from talk_assets.defs.recovery import INTENTS_TABLE
 from talk_assets.defs.settings import SyncSettings
 from talk_assets.defs.sources import OWNERS
+from talk_assets.defs.state_rows import delta_tables, remove_keys, state_of
 from talk_assets.defs.synclog import (
     SYNC_LOG,
     decision_log,
@@ -35,7 +36,8 @@ from talk_assets.defs.synclog import (
     write_log,
 )
 from talk_assets.defs.table_docs import published_receipt, receipt_schema
-from talk_assets.engine import SyncPlan, apply
+from talk_assets.engine import SyncPlan
+from talk_assets.engine.apply import plan_records, state_delta
 from talk_assets.lineage import PropertyEdge, edges_of
 from talk_assets.store.tenant import STATE_SCHEMA, TenantStore
 from talk_assets.systems import Datatype, ResolvedFlow
@@ -44,7 +46,7 @@ BATCH = 200
 """Writes per committed batch, at least: bounds what a crash leaves unrecorded (insert
 intents cover that window, see `recovery.py`)."""
 MAX_COMMITS = 25
-"""Each commit rewrites the state tables, so big runs use bigger batches: at most this many."""
+"""Each commit queries the state rows its plan names, so big runs use bigger batches."""
 
 
 def sink_key(dt: Datatype) -> AssetKey:
@@ -233,20 +235,19 @@ def _commit(
     confirmed_earlier: Sequence[str] = (),
 ) -> None:
     """Fold confirmed writes into the state, with their log rows, and drop the intents of
-    settled inserts: one transaction (S10). `confirmed_earlier`: writes of this run confirmed
-    by earlier batches or sinks, so a pair written on both sides advances once both are."""
-    state = apply(load_state(store), plan, results, confirmed_earlier=confirmed_earlier)
-    replace = dict(state.frames())
-    append = {}
+    settled inserts: one transaction (S10), touching only the rows this batch changes.
+    `confirmed_earlier`: writes of this run confirmed by earlier batches or sinks, so a pair
+    written on both sides advances once both are."""
+    state = state_of(store, plan_records(plan))
+    delta = state_delta(state, plan, results, confirmed_earlier=confirmed_earlier)
+    tables = delta_tables(delta)
+    append = tables["append"]
     if log is not None and log.height:
         confirmed = results.filter(pl.col("ok")).select("write_id", "new_id")
         append["sync_log"] = log
         append["sync_values"] = value_history(plan, confirmed, run_id, now())
-    if settled:
-        pending = store.read_table(STATE_SCHEMA, INTENTS_TABLE)
-        if pending is not None:
-            replace[INTENTS_TABLE] = pending.filter(~pl.col("reference").is_in(list(settled)))
-    store.write_tables(replace=replace, append=append)
+    remove = {INTENTS_TABLE: remove_keys("reference", settled)} if settled else {}
+    store.write_tables(append=append, upsert=tables["upsert"], remove=remove)
 
 
 def _confirmed_this_run(store: TenantStore, run_id: str) -> list[str]:
@@ -327,9 +328,25 @@ def _metadata(
 
 
 def _duplicates(store: TenantStore, dt: Datatype) -> pl.DataFrame:
-    """Insert tracking rows that point two inserts of one source record into `dt`."""
-    inserted = store.read_table("state", "inserted")
-    if inserted is None:
-        return pl.DataFrame(schema={"flow": pl.String, "source": pl.String, "n": pl.UInt32})
-    mine = inserted.filter(pl.col("target").str.starts_with(dt.key + ":"))
-    return mine.group_by("flow", "source").agg(n=pl.len()).filter(pl.col("n") > 1)
+    """Insert tracking rows that point two inserts of one source record into `dt` (a query:
+    the tracking table is never loaded whole)."""
+    empty = pl.DataFrame(schema={"flow": pl.String, "source": pl.String, "n": pl.UInt32})
+    if "inserted" not in store.table_names(STATE_SCHEMA):
+        return empty
+    found = store.query(
+        f"select flow, source, count(*) as n from {STATE_SCHEMA}.inserted "
+        "where starts_with(target, (select prefix from this)) "
+        "group by flow, source having count(*) > 1",
+        this=pl.DataFrame({"prefix": [dt.key + ":"]}),
+    )
+    return found.cast({"n": pl.UInt32})
+
+
+RECEIPT_KEY_COLUMNS = ("operation", "record_id", "source_record", "properties", "error")
+
+
+def _key_columns_first(receipt: pl.DataFrame) -> pl.DataFrame:
+    """The sync-log rows with what a reader looks for first (what happened to which record,
+    and why) on the left; run id and time, the same on every row, last."""
+    rest = [c for c in receipt.columns if c not in RECEIPT_KEY_COLUMNS]
+    return receipt.select(*RECEIPT_KEY_COLUMNS, *rest)

@@ -14,10 +14,18 @@ from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Materiali
 
 from talk_assets.defs import connectors
 from talk_assets.defs.metadata import datatype_schema, markdown_table
-from talk_assets.defs.progress import CHANGES, change_row, changed_this_run
+from talk_assets.defs.progress import (
+    CHANGED_RECORDS,
+    CHANGES,
+    change_row,
+    changed_ids,
+    changed_rows,
+    changed_this_run,
+)
 from talk_assets.defs.recovery import recover_inserts
 from talk_assets.defs.settings import SyncSettings
 from talk_assets.engine import mark_gone
+from talk_assets.engine.identity import record_key
 from talk_assets.engine.schemas import conform as conform_to
 from talk_assets.engine.state import SyncState
 from talk_assets.store.tenant import STATE_SCHEMA, TenantStore, q
@@ -62,7 +70,13 @@ def _read_source(context: AssetExecutionContext, dt: Datatype, settings: SyncSet
     changed = conform(dt, read.frame).unique(subset=[dt.id_field], keep="last", maintain_order=True)
     gone = _newly_gone(store, dt, changed, run_id) if full and exists else None
     if full or changed.height or recovered or (gone is not None and gone.height):
-        append = {CHANGES: change_row(run_id, dt.key, changed.height)}
+        # What planning must cover: these records' clusters, or everything after a full read
+        # or recovered inserts (their new links join clusters planning has not seen).
+        keys = None if full or recovered else changed_keys(dt, changed)
+        append = {
+            CHANGES: change_row(run_id, dt.key, changed.height),
+            CHANGED_RECORDS: changed_rows(run_id, keys),
+        }
         if gone is not None and gone.height:
             append["gone"] = gone
             context.log.warning(
@@ -88,6 +102,15 @@ def _read_source(context: AssetExecutionContext, dt: Datatype, settings: SyncSet
         "value_problems_preview": markdown_table(problems),
         "preview": markdown_table(changed),
     }
+
+
+def changed_keys(dt: Datatype, frame: pl.DataFrame) -> list[str]:
+    """The record keys (`datatype:id`) of stored rows, as the engine names records."""
+    return (
+        frame.select(record_key(dt.key, dt.id_field).alias("record"))["record"]
+        .drop_nulls()
+        .to_list()
+    )
 
 
 def _newly_gone(
@@ -149,19 +172,34 @@ def build_derived_asset(dt: Datatype, pool: str) -> AssetsDefinition:
             return MaterializeResult(
                 metadata={"dagster/row_count": store.count(dt.system, dt.name), "read": 0}
             )
-        parent = store.read_table(parent_dt.system, parent_dt.name)
+        # Only the changed parents' objects, unless the table is new or the parent was read
+        # whole: then all of them, replacing the table.
+        parents = None if stale else changed_ids(store, run_id, parent_dt.key)
+        if parents is None:
+            parent = store.read_table(parent_dt.system, parent_dt.name)
+        else:
+            parent = store.query(
+                f"select * from {q(parent_dt.system)}.{q(parent_dt.name)} "
+                f"where cast({q(parent_dt.id_field)} as varchar) in (select id from changed)",
+                changed=pl.DataFrame({"id": parents}, schema={"id": pl.String}),
+            )
         parent = parent_dt.empty_frame() if parent is None else conform(parent_dt, parent)
         frame = derive_records(dt, parent_dt, parent)
         store.store_snapshot(
             dt.system,
             dt.name,
             frame,
-            key=None,
-            append={CHANGES: change_row(run_id, dt.key, frame.height)},
+            key=None if parents is None else dt.id_field,
+            append={
+                CHANGES: change_row(run_id, dt.key, frame.height),
+                CHANGED_RECORDS: changed_rows(
+                    run_id, None if parents is None else changed_keys(dt, frame)
+                ),
+            },
         )
         return MaterializeResult(
             metadata={
-                "dagster/row_count": frame.height,
+                "dagster/row_count": store.count(dt.system, dt.name),
                 "read": frame.height,
                 "preview": markdown_table(frame),
             }

@@ -1,8 +1,13 @@
-"""apply: fold the confirmed writes of a plan into the state (S5, S8, S10)."""
+"""apply: fold the confirmed writes of a plan into the state (S5, S8, S10).
+
+`state_delta` computes only what changes (rows to add or replace, by key), so a store can
+write a batch's outcome without rewriting whole tables; `apply` folds that into a state.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -12,6 +17,40 @@ from talk_assets.engine.plan import SyncPlan
 from talk_assets.engine.state import SyncState
 from talk_assets.systems.schema import FIELD_TYPES
 
+SYNCED_KEY = ("flow", "source", "target", "property")
+"""The key of a last synced value: a new row for the same key replaces the stored one."""
+
+
+@dataclass(frozen=True)
+class StateDelta:
+    """What one batch's outcome changes in the state: `links` and `inserted` rows to add (none
+    stored yet), `synced` rows that replace the stored rows with the same `SYNCED_KEY`."""
+
+    links: pl.DataFrame
+    synced: pl.DataFrame
+    inserted: pl.DataFrame
+
+    def fold_into(self, state: SyncState) -> SyncState:
+        kept = state.synced.join(self.synced, on=list(SYNCED_KEY), how="anti")
+        return state.replace(
+            links=pl.concat([state.links, self.links]),
+            synced=pl.concat([kept, self.synced]),
+            inserted=pl.concat([state.inserted, self.inserted]),
+        )
+
+
+def plan_records(plan: SyncPlan) -> pl.Series:
+    """Every record key a plan's outcome can touch in the state: the ends of its pairs, merges
+    and insert sources. `state_delta` needs only the state rows naming one of them."""
+    keys = [
+        plan.baselines["source"],
+        plan.baselines["target"],
+        plan.merges["source"],
+        plan.merges["target"],
+        plan.insert_sources["source"],
+    ]
+    return pl.concat([k.cast(pl.String) for k in keys]).drop_nulls().unique().rename("record")
+
 
 def apply(
     state: SyncState,
@@ -19,7 +58,19 @@ def apply(
     results: pl.DataFrame,
     confirmed_earlier: Iterable[str] = (),
 ) -> SyncState:
-    """New state after the sinks executed `plan.writes` and answered `results` (RESULTS).
+    """New state after the sinks executed `plan.writes` and answered `results` (RESULTS)."""
+    return state_delta(state, plan, results, confirmed_earlier).fold_into(state)
+
+
+def state_delta(
+    state: SyncState,
+    plan: SyncPlan,
+    results: pl.DataFrame,
+    confirmed_earlier: Iterable[str] = (),
+) -> StateDelta:
+    """The state rows that change after the sinks executed `plan.writes` and answered
+    `results` (RESULTS). `state` needs only the links and insert tracking that name one of
+    `plan_records(plan)`; its synced values are not read.
 
     Only confirmed writes (ok) change links, insert tracking and synced values for what they
     wrote (S10); a failed write leaves its pair's synced value as it was, so the difference is
@@ -86,13 +137,7 @@ def apply(
         value=pl.coalesce(parse_dynamic(pl.col("stored"), pl.col("type")), pl.col("value"))
     )
     new_synced = base.select(list(sch.SYNCED)).unique(
-        subset=["flow", "source", "target", "property"], keep="last", maintain_order=True
-    )
-    synced = pl.concat(
-        [
-            state.synced.join(new_synced, on=["flow", "source", "target", "property"], how="anti"),
-            new_synced,
-        ]
+        subset=list(SYNCED_KEY), keep="last", maintain_order=True
     )
 
     # Links: insert tracking, criteria merges, and pairs that agreed through their cluster.
@@ -101,20 +146,26 @@ def apply(
     )
     merge_links = plan.merges.select("source", "target", origin=pl.lit("merge"), flow="flow")
     links = state.links
+    added = [sch.empty(sch.LINKS)]
     for new in (insert_links, merge_links, pair_links):
         new = sch.conform(new, sch.LINKS)
         new = new.join(links.select("source", "target"), on=["source", "target"], how="anti")
         new = new.join(
             links.select(source="target", target="source"), on=["source", "target"], how="anti"
         )
-        links = pl.concat([links, new.unique(subset=["source", "target"], maintain_order=True)])
+        new = new.unique(subset=["source", "target"], maintain_order=True)
+        links = pl.concat([links, new])
+        added.append(new)
 
-    return state.replace(
-        links=links,
-        synced=sch.conform(synced, sch.SYNCED),
-        inserted=pl.concat([state.inserted, sch.conform(inserted, sch.INSERTED)]).unique(
-            maintain_order=True
-        ),
+    inserted = (
+        sch.conform(inserted, sch.INSERTED)
+        .unique(maintain_order=True)
+        .join(state.inserted, on=list(sch.INSERTED), how="anti", nulls_equal=True)
+    )
+    return StateDelta(
+        links=pl.concat(added),
+        synced=sch.conform(new_synced, sch.SYNCED),
+        inserted=inserted,
     )
 
 

@@ -18,7 +18,8 @@ from talk_assets.systems import Datatype
 POS = "__pos"
 
 
-def _match_value(path: str, field_type: str) -> pl.Expr:
+def criterion_value(path: str, field_type: str) -> pl.Expr:
+    """A merge criterion's comparable value: the field rendered as text, trimmed."""
     return render(pl.col(path), field_type).str.strip_chars()
 
 
@@ -56,12 +57,12 @@ def identify(
         for j, (sf, tf) in enumerate(rf.criteria):
             src = (
                 side(records, rf.source, [rf.source_filter], "", {"v": sf.path})
-                .select("key", v=_match_value("v", sf.type))
+                .select("key", v=criterion_value("v", sf.type))
                 .filter(pl.col("v").is_not_null() & (pl.col("v") != ""))
             )
             tgt = (
                 side(records, rf.target, [rf.target_filter], "", {"v": tf.path})
-                .select("key", v=_match_value("v", tf.type))
+                .select("key", v=criterion_value("v", tf.type))
                 .filter(pl.col("v").is_not_null() & (pl.col("v") != ""))
             )
             groups.append(pl.concat([src, tgt]).unique())

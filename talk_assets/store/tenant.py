@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,6 +25,10 @@ STATE_SCHEMA = "state"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _held: dict[str, duckdb.DuckDBPyConnection] = {}
 _held_lock = threading.Lock()
+
+
+Keyed = tuple[pl.DataFrame, Sequence[str]]
+"""Rows and the columns that key them, for `TenantStore.write_tables` upserts and removals."""
 
 
 class StateLocked(RuntimeError):
@@ -207,14 +211,24 @@ class TenantStore:
         append: Mapping[str, pl.DataFrame] | None = None,
         *,
         schema: str = STATE_SCHEMA,
+        upsert: Mapping[str, Keyed] | None = None,
+        remove: Mapping[str, Keyed] | None = None,
     ) -> None:
-        """Replace and append tables in ONE transaction: all of it lands, or none of it (S10)."""
+        """Replace, upsert, remove and append in ONE transaction: all of it lands, or none of
+        it (S10). `upsert`: table -> (rows, key columns), the rows replace stored rows with the
+        same key; `remove`: table -> (keys, key columns), stored rows with those keys go. Both
+        touch only the rows named, so a batch that changed little writes little."""
         with self.connect(read_only=False) as con:
             con.execute("begin transaction")
             try:
                 con.execute(f"create schema if not exists {q(schema)}")
                 for name, frame in (replace or {}).items():
                     _replace(con, schema, name, frame)
+                for name, (keys, columns) in (remove or {}).items():
+                    _delete_keys(con, schema, name, keys, columns)
+                for name, (frame, columns) in (upsert or {}).items():
+                    _delete_keys(con, schema, name, frame, columns)
+                    _append(con, schema, name, frame)
                 for name, frame in (append or {}).items():
                     _append(con, schema, name, frame)
                 con.execute("commit")
@@ -278,6 +292,21 @@ class TenantStore:
             return 0
         with self.connect() as con:
             return int(con.execute(f"select count(*) from {q(schema)}.{q(table)}").fetchone()[0])
+
+
+def _delete_keys(
+    con: duckdb.DuckDBPyConnection,
+    schema: str,
+    name: str,
+    keys: pl.DataFrame,
+    columns: Sequence[str],
+) -> None:
+    """Delete the rows of a table whose `columns` equal those of a row of `keys`."""
+    if keys.is_empty() or not TenantStore.has_table(con, schema, name):
+        return
+    arrow = keys.select(columns).unique().to_arrow()  # noqa: F841  # referenced in the SQL
+    match = " and ".join(f"t.{q(c)} = k.{q(c)}" for c in columns)
+    con.execute(f"delete from {q(schema)}.{q(name)} t using arrow k where {match}")
 
 
 def _replace(con: duckdb.DuckDBPyConnection, schema: str, name: str, frame: pl.DataFrame) -> None:

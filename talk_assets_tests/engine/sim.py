@@ -114,20 +114,22 @@ def run_cut(
     cut_after: int,
     recorded: bool,
     now: str = "2024-06-01T00:00:00+00:00",
+    confirmed: list[str] | None = None,
 ) -> tuple[dict[str, pl.DataFrame], SyncState, int]:
     """One run the way the sinks execute it, one write per committed batch, sinks in
     `sink_order` (datatypes first, the rest after), killed after write number `cut_after`.
 
     recorded: the last write's batch was committed before the kill; if not, the write landed
     in the system but the state never heard of it (an insert is then recovered by reference
-    the way the next run's source asset does). Returns (records, state, writes planned)."""
+    the way the next run's source asset does). Returns (records, state, writes planned);
+    `confirmed`, if given, receives the write ids the state recorded as confirmed."""
     plan = make_plan(records, flows, state)
     rank = {d: i for i, d in enumerate(sink_order)}
     writes = plan.writes.with_columns(
         sink=pl.col("datatype").replace_strict(rank, default=len(rank), return_dtype=pl.Int64)
     ).sort("sink", "write_id")
     records = dict(records)
-    confirmed: list[str] = []
+    confirmed = [] if confirmed is None else confirmed
     for number, write in enumerate(writes.iter_rows(named=True), start=1):
         if number > cut_after:
             break

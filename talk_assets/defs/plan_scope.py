@@ -1,0 +1,144 @@
+"""What planning reads: everything (a full plan) or only the clusters that need planning.
+
+Sources append the keys of the records they stored to `changed_records` (`progress.py`; a
+NULL key: plan everything, e.g. after a full read or recovered inserts). Planning then covers the whole
+clusters of those records plus what the last plan left open (writes not confirmed, rejects,
+skips: `engine.scope.carried_over`), reading only their records and state rows, and clears
+the keys it consumed when it records its plan. Planning them gives the same writes as a full
+plan (`talk_assets_tests/engine/test_incremental_plan.py`); the periodic full read (S8/S9)
+plans everything as a safety net.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from talk_assets.defs.progress import CHANGED_RECORDS, CHANGED_SCHEMA
+from talk_assets.defs.sources import conform
+from talk_assets.defs.state_rows import load_state, state_of
+from talk_assets.engine import SyncPlan, SyncState
+from talk_assets.engine.flows import prepare
+from talk_assets.engine.scope import carried_over, closure, criterion_values
+from talk_assets.store.tenant import STATE_SCHEMA, TenantStore, q
+from talk_assets.systems import Datatype, ResolvedFlow
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """The records and state a plan reads, and what it covered (for the log and metadata)."""
+
+    records: dict[str, pl.DataFrame]
+    state: SyncState
+    scope: str
+    """`full`, or `N records in the clusters of M changed or open ones`."""
+    consumed_runs: list[str]
+    """Runs whose `changed_records` this plan covers: cleared when the plan is recorded."""
+
+
+def plan_inputs(
+    store: TenantStore,
+    flows: Sequence[ResolvedFlow],
+    datatypes: Sequence[Datatype],
+    previous: SyncPlan | None,
+    previous_run: str | None,
+    *,
+    full: bool,
+) -> PlanInputs:
+    """Read what the plan needs: everything when `full` (or when a source asked for it or
+    there is no earlier plan to continue from), else the clusters that need planning."""
+    pending = _pending(store)
+    runs = pending["run_id"].unique().to_list()
+    if full or previous is None or pending["record"].is_null().any():
+        return PlanInputs(load_snapshots(store, datatypes), load_state(store), "full", runs)
+    confirmed = _confirmed(store, previous_run)
+    seeds = pl.concat([pending["record"], carried_over(previous, confirmed)]).unique()
+    ctxs = prepare(list(flows))
+    narrow = {dt.key: _columns(store, dt, _criterion_paths(ctxs, dt)) for dt in datatypes}
+    links = _links(store)
+    scope = closure(seeds, links, criterion_values(narrow, ctxs))
+    records = {dt.key: _rows_of(store, dt, scope) for dt in datatypes}
+    return PlanInputs(
+        records,
+        state_of(store, scope),
+        f"{scope.len()} records in the clusters of {seeds.len()} changed or open ones",
+        runs,
+    )
+
+
+def consumed(inputs: PlanInputs) -> dict:
+    """The `TenantStore.write_tables` removal that clears the changes a plan covered."""
+    keys = pl.DataFrame({"run_id": inputs.consumed_runs}, schema={"run_id": pl.String})
+    return {CHANGED_RECORDS: (keys, ["run_id"])}
+
+
+def load_snapshots(store: TenantStore, datatypes: Sequence[Datatype]) -> dict[str, pl.DataFrame]:
+    """Every datatype's stored records, with the schema's columns (empty if never read)."""
+    frames = {}
+    for dt in datatypes:
+        stored = store.read_table(dt.system, dt.name)
+        frames[dt.key] = dt.empty_frame() if stored is None else conform(dt, stored)
+    return frames
+
+
+def _pending(store: TenantStore) -> pl.DataFrame:
+    if CHANGED_RECORDS not in store.table_names(STATE_SCHEMA):
+        return pl.DataFrame(schema=CHANGED_SCHEMA)
+    return store.read_table(STATE_SCHEMA, CHANGED_RECORDS).cast(CHANGED_SCHEMA)
+
+
+def _confirmed(store: TenantStore, run_id: str | None) -> pl.Series:
+    """Write ids the run of the last plan confirmed (its sync-log inserts and updates)."""
+    if run_id is None or "sync_log" not in store.table_names(STATE_SCHEMA):
+        return pl.Series("write_id", [], pl.String)
+    rows = store.query(
+        f"select distinct write_id from {STATE_SCHEMA}.sync_log "
+        "where run_id in (select run_id from this) and operation in ('insert', 'update') "
+        "and write_id is not null",
+        this=pl.DataFrame({"run_id": [run_id]}),
+    )
+    return rows["write_id"]
+
+
+def _links(store: TenantStore) -> pl.DataFrame:
+    if "links" not in store.table_names(STATE_SCHEMA):
+        return pl.DataFrame(schema={"source": pl.String, "target": pl.String})
+    return store.query(f"select source, target from {STATE_SCHEMA}.links")
+
+
+def _criterion_paths(ctxs, dt: Datatype) -> list[str]:
+    paths = []
+    for c in ctxs:
+        for source_field, target_field in c.rf.criteria:
+            if c.rf.source.key == dt.key:
+                paths.append(source_field.path)
+            if c.rf.target.key == dt.key:
+                paths.append(target_field.path)
+    return paths
+
+
+def _columns(store: TenantStore, dt: Datatype, paths: list[str]) -> pl.DataFrame:
+    """Only the id and criterion columns of every stored record of `dt` (others null)."""
+    if not paths or dt.name not in store.table_names(dt.system):
+        return dt.empty_frame()
+    wanted = list(dict.fromkeys([dt.id_field, *paths]))
+    frame = store.query(
+        f"select {', '.join(q(c) for c in wanted)} from {q(dt.system)}.{q(dt.name)}"
+    )
+    return conform(dt, frame)
+
+
+def _rows_of(store: TenantStore, dt: Datatype, scope: pl.Series) -> pl.DataFrame:
+    """The stored records of `dt` whose keys are in `scope`."""
+    prefix = dt.key + ":"
+    ids = scope.filter(scope.str.starts_with(prefix)).str.slice(len(prefix))
+    if ids.is_empty() or dt.name not in store.table_names(dt.system):
+        return dt.empty_frame()
+    frame = store.query(
+        f"select * from {q(dt.system)}.{q(dt.name)} "
+        f"where cast({q(dt.id_field)} as varchar) in (select id from wanted)",
+        wanted=pl.DataFrame({"id": ids}),
+    )
+    return conform(dt, frame)

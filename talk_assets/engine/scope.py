@@ -1,0 +1,117 @@
+"""Which records an incremental plan must cover: the whole clusters of the records that
+changed (S1, S2), so planning only them gives the same writes as planning everything.
+
+A cluster is a connected component of links and merge-criterion groups (`identity.py`). The
+closure here follows the same edges from the changed records until nothing new joins. It
+ignores flow filters, so it may take in a little more than the clusters (a superset of whole
+clusters plans exactly like them), never less.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import polars as pl
+
+from talk_assets.engine.flows import FlowCtx, side
+from talk_assets.engine.identity import record_key
+from talk_assets.engine.merging import criterion_value
+from talk_assets.engine.plan import SyncPlan
+from talk_assets.engine.state import SyncState
+from talk_assets.systems import Datatype
+
+MAX_ROUNDS = 1_000
+"""Closure rounds, each one hop further out; clusters are far shallower than this."""
+
+STATE_RECORD_COLUMNS = {
+    "links": ("source", "target"),
+    "synced": ("source", "target"),
+    "inserted": ("source", "target"),
+    "gone": ("record",),
+}
+"""The record-key columns of each state table: a row belongs to the records it names."""
+
+CRITERION_VALUES = {"group": pl.String, "value": pl.String, "record": pl.String}
+
+
+def criterion_values(records: Mapping[str, pl.DataFrame], ctxs: list[FlowCtx]) -> pl.DataFrame:
+    """(group, value, record) for every merge criterion side: records with equal values in one
+    group are merged (S2). `records` need only the id, criterion, last-changed and parent
+    columns of each datatype."""
+    parts = [pl.LazyFrame(schema=CRITERION_VALUES)]
+    for c in ctxs:
+        rf = c.rf
+        for j, (source_field, target_field) in enumerate(rf.criteria):
+            group = f"{c.name}#{j}"
+            for dt, field in ((rf.source, source_field), (rf.target, target_field)):
+                parts.append(
+                    side(records, dt, [], "", {"v": field.path})
+                    .select(
+                        group=pl.lit(group),
+                        value=criterion_value("v", field.type),
+                        record="key",
+                    )
+                    .filter(pl.col("value").is_not_null() & (pl.col("value") != ""))
+                )
+    return pl.concat(parts).unique().collect()
+
+
+def closure(seeds: pl.Series, links: pl.DataFrame, values: pl.DataFrame) -> pl.Series:
+    """The record keys connected to `seeds` through `links` (source, target) and shared
+    criterion `values` (group, value, record), seeds included, sorted."""
+    scope = seeds.cast(pl.String).drop_nulls().unique()
+    for _ in range(MAX_ROUNDS):
+        inside = scope.implode()
+        linked = links.filter(pl.col("source").is_in(inside) | pl.col("target").is_in(inside))
+        shared = values.join(
+            values.filter(pl.col("record").is_in(inside)).select("group", "value").unique(),
+            on=["group", "value"],
+        )
+        grown = pl.concat([scope, linked["source"], linked["target"], shared["record"]]).unique()
+        if grown.len() == scope.len():
+            return scope.sort().rename("record")
+        scope = grown
+    raise RuntimeError("cluster closure did not converge")  # pragma: no cover
+
+
+def restrict(
+    records: Mapping[str, pl.DataFrame],
+    state: SyncState,
+    scope: pl.Series,
+    datatypes: Mapping[str, Datatype],
+) -> tuple[dict[str, pl.DataFrame], SyncState]:
+    """The records and state rows of the records in `scope` (record keys): what planning the
+    scope's clusters reads. The tenant store does the same with queries (`defs/plan_scope.py`)."""
+    inside = scope.cast(pl.String).implode()
+    frames = {
+        key: df.filter(record_key(key, datatypes[key].id_field).is_in(inside))
+        for key, df in records.items()
+    }
+    kept = {
+        table: getattr(state, table).filter(
+            pl.any_horizontal([pl.col(c).is_in(inside) for c in columns])
+        )
+        for table, columns in STATE_RECORD_COLUMNS.items()
+    }
+    return frames, state.replace(**kept)
+
+
+def carried_over(plan: SyncPlan, confirmed: pl.Series) -> pl.Series:
+    """Records an earlier plan left open: its writes not `confirmed` (write ids), its rejects
+    and skips, and its merges and agreements (a run cut before its first commit did not record
+    them).
+    Planning them again retries them, or finds them settled at no cost."""
+    open_writes = plan.writes.filter(~pl.col("write_id").is_in(confirmed.implode()))
+    open_inserts = plan.insert_sources.join(open_writes.select("write_id"), on="write_id")
+    agreed = plan.baselines.filter(pl.col("write_id").is_null())
+    keys = [
+        open_writes["record"],
+        open_inserts["source"],
+        plan.rejects["record"],
+        plan.skipped["record"],
+        agreed["source"],
+        agreed["target"],
+        plan.merges["source"],
+        plan.merges["target"],
+    ]
+    return pl.concat([k.cast(pl.String) for k in keys]).drop_nulls().unique().rename("record")

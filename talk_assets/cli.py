@@ -106,6 +106,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         talk-assets sync --dry-run            # plan and report, write nothing
         talk-assets sync --dry-run --output plan.csv
         talk-assets sync --retry-rejected     # retry rows the systems rejected
+        talk-assets sync --full-read          # read and plan everything (the daily safety net)
         talk-assets sync --tenant acme --wait 300
         talk-assets sync --flows my_flows.yaml talk-documents/
         """,
@@ -130,6 +131,12 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         "--retry-rejected",
         action="store_true",
         help="plan again even when nothing changed, so rejected rows are retried",
+    )
+    p.add_argument(
+        "--full-read",
+        action="store_true",
+        help="read every record (finds disappeared ones, S8) and plan every cluster, not only "
+        "what changed; the daily schedule does this",
     )
     p.add_argument(
         "--allow-mass-write",

@@ -32,6 +32,7 @@ def sync_command(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         allow_mass_write=args.allow_mass_write,
         retry_rejected=getattr(args, "retry_rejected", False),
+        full_read=getattr(args, "full_read", False),
     )
     try:
         rep = run_sync(

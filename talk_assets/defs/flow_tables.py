@@ -111,10 +111,14 @@ def flow_column_lineage(flow: ResolvedFlow) -> TableColumnLineage:
     target's own property (both sides feed the synced value)."""
     return TableColumnLineage(
         deps_by_column={
-            column: [
-                TableColumnDep(asset_key=source_key(flow.source), column_name=source_path),
-                TableColumnDep(asset_key=source_key(flow.target), column_name=column),
-            ]
+            column: list(  # once each: a flow within one datatype maps a column onto itself
+                dict.fromkeys(
+                    [
+                        TableColumnDep(asset_key=source_key(flow.source), column_name=source_path),
+                        TableColumnDep(asset_key=source_key(flow.target), column_name=column),
+                    ]
+                )
+            )
             for column, source_path, _ in property_columns(flow)
         }
     )

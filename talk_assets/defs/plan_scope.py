@@ -21,7 +21,12 @@ from talk_assets.defs.sources import conform
 from talk_assets.defs.state_rows import load_state, state_of
 from talk_assets.engine import SyncPlan, SyncState
 from talk_assets.engine.flows import prepare
-from talk_assets.engine.scope import carried_over, closure, criterion_values
+from talk_assets.engine.scope import (
+    carried_over,
+    closure,
+    criterion_values,
+    reference_links,
+)
 from talk_assets.store.tenant import STATE_SCHEMA, TenantStore, q
 from talk_assets.systems import Datatype, ResolvedFlow
 
@@ -56,8 +61,12 @@ def plan_inputs(
     confirmed = _confirmed(store, previous_run)
     seeds = pl.concat([pending["record"], carried_over(previous, confirmed)]).unique()
     ctxs = prepare(list(flows))
-    narrow = {dt.key: _columns(store, dt, _criterion_paths(ctxs, dt)) for dt in datatypes}
-    links = _links(store)
+    narrow = {
+        dt.key: _columns(store, dt, [*_criterion_paths(ctxs, dt), *(f.path for f in dt.references)])
+        for dt in datatypes
+    }
+    known = {dt.key: dt for dt in datatypes}
+    links = pl.concat([_links(store), reference_links(narrow, known)])
     scope = closure(seeds, links, criterion_values(narrow, ctxs))
     records = {dt.key: _rows_of(store, dt, scope) for dt in datatypes}
     return PlanInputs(

@@ -56,9 +56,32 @@ def criterion_values(records: Mapping[str, pl.DataFrame], ctxs: list[FlowCtx]) -
     return pl.concat(parts).unique().collect()
 
 
+def reference_links(
+    records: Mapping[str, pl.DataFrame], datatypes: Mapping[str, Datatype]
+) -> pl.DataFrame:
+    """(source, target) from each record to the records its reference fields name (a contact's
+    `companyId`): a new child's parent is found through them (`parents.py`), so planning a
+    record needs the referenced record's cluster too. `records` need only the id and
+    reference columns."""
+    parts = [pl.DataFrame(schema={"source": pl.String, "target": pl.String})]
+    for key, frame in records.items():
+        dt = datatypes[key]
+        for field in dt.references:
+            if field.path not in frame.columns:
+                continue
+            parts.append(
+                frame.select(
+                    source=record_key(key, dt.id_field),
+                    target=record_key(f"{dt.system}.{field.references}", field.path),
+                ).drop_nulls()
+            )
+    return pl.concat(parts)
+
+
 def closure(seeds: pl.Series, links: pl.DataFrame, values: pl.DataFrame) -> pl.Series:
-    """The record keys connected to `seeds` through `links` (source, target) and shared
-    criterion `values` (group, value, record), seeds included, sorted."""
+    """The record keys connected to `seeds` through `links` (source, target; links, and
+    `reference_links`, either way) and shared criterion `values` (group, value, record), seeds
+    included, sorted."""
     scope = seeds.cast(pl.String).drop_nulls().unique()
     for _ in range(MAX_ROUNDS):
         inside = scope.implode()

@@ -16,7 +16,13 @@ from hypothesis import strategies as st
 from talk_assets.engine import SyncPlan, SyncState, make_plan
 from talk_assets.engine.flows import datatypes_of, prepare
 from talk_assets.engine.identity import record_key
-from talk_assets.engine.scope import carried_over, closure, criterion_values, restrict
+from talk_assets.engine.scope import (
+    carried_over,
+    closure,
+    criterion_values,
+    reference_links,
+    restrict,
+)
 from talk_assets.flows.spec import committed_flows
 from talk_assets.systems import datatype
 from talk_assets_tests.engine.sim import run_cut
@@ -50,7 +56,8 @@ def changed_keys(before: dict[str, pl.DataFrame], after: dict[str, pl.DataFrame]
 
 
 def scoped_plan(records, state, seeds: pl.Series) -> SyncPlan:
-    scope = closure(seeds, state.links, criterion_values(records, CTXS))
+    links = pl.concat([state.links.select("source", "target"), reference_links(records, DATATYPES)])
+    scope = closure(seeds, links, criterion_values(records, CTXS))
     frames, scoped_state = restrict(records, state, scope, DATATYPES)
     return make_plan(frames, FLOWS, scoped_state)
 

@@ -186,35 +186,41 @@ def _newest_holds(decided: pl.DataFrame) -> pl.DataFrame:
     the other way: the planned (newer) value is written to the giver (S4: the newest edit in the
     cluster wins). A pair's synced value advances every round, so a value that lost a conflict
     in one pair would otherwise come back as a one-sided change through another pair, and the
-    values of a ring of pairs would chase each other round after round."""
+    values of a ring of pairs would chase each other round after round. Timestamps are parsed
+    for the (rare) rows that would overwrite a planned value only."""
 
-    def overwrites_newer(giver: str, receiver: str) -> pl.Expr:
+    def overwrites_planned(direction: str, receiver: str) -> pl.Expr:
         return (
-            pl.col(f"{receiver}_planned").is_not_null()
+            (pl.col("action") == direction)
+            & pl.col(f"{receiver}_planned").is_not_null()
             & ~pl.col("value").eq_missing(pl.col(f"{receiver}_value"))
-            & (timestamp(f"{receiver}_changed_at") > timestamp(f"{giver}_changed_at")).fill_null(
-                False
-            )
         )
 
-    back_to_source = (pl.col("action") == "to_target") & overwrites_newer("source", "target")
-    back_to_target = (pl.col("action") == "to_source") & overwrites_newer("target", "source")
-    turned = back_to_source | back_to_target
-    if not decided.select(turned.any()).item():
+    mask = decided.select(
+        overwrites_planned("to_target", "target") | overwrites_planned("to_source", "source")
+    ).to_series()
+    if not mask.any():
         return decided
-    return decided.with_columns(
+    newer_target = timestamp("target_changed_at") > timestamp("source_changed_at")
+    newer_source = timestamp("source_changed_at") > timestamp("target_changed_at")
+    back_to_source = (pl.col("action") == "to_target") & newer_target.fill_null(False)
+    back_to_target = (pl.col("action") == "to_source") & newer_source.fill_null(False)
+    turned = decided.filter(mask).with_columns(
         action=pl.when(back_to_source)
         .then(pl.lit("to_source"))
         .when(back_to_target)
         .then(pl.lit("to_target"))
         .otherwise("action"),
-        reason=pl.when(turned).then(pl.lit(NEWEST_HOLDS)).otherwise("reason"),
+        reason=pl.when(back_to_source | back_to_target)
+        .then(pl.lit(NEWEST_HOLDS))
+        .otherwise("reason"),
         value=pl.when(back_to_source)
         .then("target_value")
         .when(back_to_target)
         .then("source_value")
         .otherwise("value"),
     )
+    return pl.concat([decided.filter(~mask), turned]).sort("row_id")
 
 
 def _one_tie_break(decided: pl.DataFrame, first_source: dict[str, int]) -> pl.DataFrame:

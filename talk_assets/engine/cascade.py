@@ -6,7 +6,8 @@ touches (an update or an insert candidate in it) is decided again on the values 
 once the plan's writes are confirmed, until nothing changes:
 
 - each insert candidate is a *virtual record* of its target datatype in its cluster, holding
-  its planned values (target filter values included) and paired by every flow like a record;
+  its planned values (target filter values included; each carries the timestamp of the source
+  record it comes from) and paired by every flow like a record;
 - every pair of a touched cluster is reconciled (`reconcile.decide`) on both sides' planned
   values; a pair's last synced value is the state's at first, then what the pair agreed on in
   the previous round (so each round is what the next run would do);
@@ -15,8 +16,9 @@ once the plan's writes are confirmed, until nothing changes:
   flow in document order);
 - a planned value carries the timestamp of the edit it comes from, so a conflict is won by the
   newest edit in the whole cluster, not per pair: a value that lost a conflict in one pair does
-  not win through another (S4); conflicts with equal timestamps go one way for the cluster
-  (`cascade_rounds._one_tie_break`);
+  not win through another (S4): a pair that would overwrite a planned value with an older
+  edit's value writes the planned value back instead (`cascade_rounds._newest_holds`);
+  conflicts with equal timestamps go one way for the cluster (`cascade_rounds._one_tie_break`);
 - rounds end when no planned value changes (bounded: `2 * flows + 2` rounds).
 
 A contributor of an insert (a source record the insert was made from) first meets the new record
@@ -117,9 +119,10 @@ def settle(
                 "datatype": STRING,
             }
         )
-        values = fixed = pl.DataFrame(
+        fixed = pl.DataFrame(
             schema={"write_id": STRING, "path": STRING, "field_value": STRING, "field_type": STRING}
         )
+        values = fixed.with_columns(changed_at=pl.lit(None, STRING))
         contributors = pl.DataFrame(
             schema={"write_id": STRING, "flow": STRING, "source_key": STRING}
         )
@@ -140,7 +143,7 @@ def settle(
             values.join(fixed, on=["write_id", "path"], how="anti").with_columns(
                 fixed=pl.lit(False)
             ),
-            fixed.with_columns(fixed=pl.lit(True)),
+            fixed.with_columns(changed_at=pl.lit(None, STRING), fixed=pl.lit(True)),
         ]
     )
     real_rows = (
@@ -206,7 +209,9 @@ def settle(
         on=["target_ref", "flow", "source_ref"],
         how="left",
     ).with_columns(pl.col("from_contributor").fill_null(False))
-    rows = rows.sort("flow_idx", "source_ref", "target_ref", "property").with_row_index("row_id")
+    rows = rows.sort(
+        "flow_idx", "source_ref", "target_ref", "property", "source_property"
+    ).with_row_index("row_id")
 
     max_rounds = 2 * len(ctxs) + 2
     dropped: set[str] = set()
@@ -216,7 +221,7 @@ def settle(
             ~pl.col("source_ref").is_in(dropped) & ~pl.col("target_ref").is_in(dropped)
         )
         overlay = initial.filter(~pl.col("write_id").is_in(dropped)).select(
-            ref="write_id", path="path", value="field_value", fixed="fixed"
+            ref="write_id", path="path", value="field_value", fixed="fixed", changed_at="changed_at"
         )
         overlay = sch.conform(overlay, sch.OVERLAY)
         final, overlay, conflicts, rejects, givers = rounds(live, overlay, max_rounds)

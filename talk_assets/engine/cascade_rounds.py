@@ -12,6 +12,7 @@ from talk_assets.engine.reconcile import decide, timestamp
 STRING = pl.String
 
 DEFER = "first link: the new record keeps its merged value (S3); written back next run"
+NEWEST_HOLDS = "a newer edit is planned here: it goes to the other side (S4)"
 
 
 def rounds(rows: pl.DataFrame, overlay: pl.DataFrame, max_rounds: int):
@@ -81,10 +82,12 @@ def rounds(rows: pl.DataFrame, overlay: pl.DataFrame, max_rounds: int):
             & pl.col("target_value").is_not_null()
             & ~eq
         )
-        decided = decided.with_columns(
-            action=pl.when(defer).then(pl.lit("defer")).otherwise("action"),
-            reason=pl.when(defer).then(pl.lit(DEFER)).otherwise("reason"),
-            value=pl.when(defer).then("target_value").otherwise("value"),
+        decided = _newest_holds(
+            decided.with_columns(
+                action=pl.when(defer).then(pl.lit("defer")).otherwise("action"),
+                reason=pl.when(defer).then(pl.lit(DEFER)).otherwise("reason"),
+                value=pl.when(defer).then("target_value").otherwise("value"),
+            )
         )
         conflicts.append(decided.filter(pl.col("conflict")))
         to_t = pl.col("action") == "to_target"
@@ -118,7 +121,7 @@ def rounds(rows: pl.DataFrame, overlay: pl.DataFrame, max_rounds: int):
             moving.filter(
                 pl.col("new_value").is_not_null()
                 & ~pl.col("new_value").eq_missing(pl.col("current_value"))
-            ).sort("flow_idx", "source_ref", "target_ref")
+            ).sort("flow_idx", "source_ref", "target_ref", "row_id")
         ).unique(subset=["ref", "path"], keep="first", maintain_order=True)
         settles = decided.select(
             pl.col("action").is_in(["agree", "to_target", "to_source", "defer"])
@@ -176,6 +179,48 @@ def _newest_first(writes: pl.DataFrame) -> pl.DataFrame:
         .drop("_order")
     )
     return pl.concat([ordered, writes.filter(~mask)])
+
+
+def _newest_holds(decided: pl.DataFrame) -> pl.DataFrame:
+    """Rows that would overwrite a value planned in this plan with a value of an older edit go
+    the other way: the planned (newer) value is written to the giver (S4: the newest edit in the
+    cluster wins). A pair's synced value advances every round, so a value that lost a conflict
+    in one pair would otherwise come back as a one-sided change through another pair, and the
+    values of a ring of pairs would chase each other round after round. Timestamps are parsed
+    for the (rare) rows that would overwrite a planned value only."""
+
+    def overwrites_planned(direction: str, receiver: str) -> pl.Expr:
+        return (
+            (pl.col("action") == direction)
+            & pl.col(f"{receiver}_planned").is_not_null()
+            & ~pl.col("value").eq_missing(pl.col(f"{receiver}_value"))
+        )
+
+    mask = decided.select(
+        overwrites_planned("to_target", "target") | overwrites_planned("to_source", "source")
+    ).to_series()
+    if not mask.any():
+        return decided
+    newer_target = timestamp("target_changed_at") > timestamp("source_changed_at")
+    newer_source = timestamp("source_changed_at") > timestamp("target_changed_at")
+    back_to_source = (pl.col("action") == "to_target") & newer_target.fill_null(False)
+    back_to_target = (pl.col("action") == "to_source") & newer_source.fill_null(False)
+    turned = decided.filter(mask).with_columns(
+        action=pl.when(back_to_source)
+        .then(pl.lit("to_source"))
+        .when(back_to_target)
+        .then(pl.lit("to_target"))
+        .otherwise("action"),
+        reason=pl.when(back_to_source | back_to_target)
+        .then(pl.lit(NEWEST_HOLDS))
+        .otherwise("reason"),
+        value=pl.when(back_to_source)
+        .then("target_value")
+        .when(back_to_target)
+        .then("source_value")
+        .otherwise("value"),
+    )
+    return pl.concat([decided.filter(~mask), turned]).sort("row_id")
 
 
 def _one_tie_break(decided: pl.DataFrame, first_source: dict[str, int]) -> pl.DataFrame:

@@ -27,7 +27,8 @@ class InsertPlan:
 
     candidates: one per cluster lacking a target record whose parent is known (write_id,
     cluster, label, flow, source_key, parent_id); values: their merged writable non-empty values
-    (write_id, path, field_value, field_type), first non-empty in document order; fixed: target
+    (write_id, path, field_value, field_type, changed_at), first non-empty in document order,
+    with the last-changed timestamp of the source record each comes from (S4); fixed: target
     filter values (write_id, path, field_value, field_type); contributors: (write_id, flow,
     source_key). Required fields and "nothing to write" are decided on the settled values.
     """
@@ -91,6 +92,7 @@ def _candidates(
                 raw=raw,
                 value=value,
                 failed=failed,
+                changed_at="source_changed_at",
             ).with_columns(field_value=parse_to(pl.col("value"), t.type))
         )
     return contributors, pl.concat(parts)
@@ -130,9 +132,9 @@ def plan_inserts(
     ]
     good = long.filter(~conv_failed & pl.col("field_value").is_not_null())
     merged = (
-        good.sort("flow_idx", "source_key")
+        good.sort("flow_idx", "source_key", maintain_order=True)  # then mapping order
         .group_by("cluster", "path", maintain_order=True)
-        .agg(pl.col("field_value").first(), pl.col("field_type").first())
+        .agg(pl.col("field_value", "field_type", "changed_at").first())
     )
     candidates = contributors.group_by("cluster", maintain_order=True).agg(
         pl.col("flow").first(), pl.col("source_key").first(), pl.col("label").first()
@@ -161,7 +163,9 @@ def plan_inserts(
         write_id=pl.concat_str([pl.lit(f"insert:{target.key}:"), pl.col("cluster")])
     )
     ids = candidates.select("cluster", "write_id")
-    values = merged.join(ids, on="cluster").select("write_id", "path", "field_value", "field_type")
+    values = merged.join(ids, on="cluster").select(
+        "write_id", "path", "field_value", "field_type", "changed_at"
+    )
     fixed = [
         candidates.select(
             "write_id",

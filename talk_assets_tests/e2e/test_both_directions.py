@@ -1,6 +1,7 @@
 """Both directions at once, end to end: the committed specs (Powerofficego -> Crmoffice,
-Powerofficego -> PowerOfficeGo) plus the project's own documents (Crmoffice -> PowerOfficeGo
-with inserts, Crmoffice -> Crmoffice merging companies by orgNr) on real emulators.
+Powerofficego -> PowerOfficeGo) plus the project's own documents in the newer shapes (Crmoffice ->
+PowerOfficeGo with inserts, Crmoffice -> Crmoffice merging companies by orgNr, PowerOfficeGo
+project and time-tracking activities -> Crmoffice activities) on real emulators.
 
 S1/S10: a steady state with exactly one partner per record per flow, no loops, no duplicates;
 a Crmoffice contact created through the Crmoffice API lands in PowerOffice as a contact person
@@ -26,6 +27,7 @@ PATHS = [
     SPECS_DIR,
     DOCUMENTS / "crmoffice_to_powerofficego.rst",
     DOCUMENTS / "crmoffice_to_crmoffice.rst",
+    DOCUMENTS / "powerofficego_activities_to_crmoffice.rst",
 ]
 ORG_NR = "998877665"
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 
+from talk_assets.defs.state_rows import state_of
 from talk_assets.engine import STATE_SCHEMAS
 from talk_assets.engine.schemas import conform
 from talk_assets.store.tenant import STATE_SCHEMA, TenantStore
@@ -25,12 +26,15 @@ INTENTS_TABLE = "pending_inserts"
 
 def recover_inserts(store: TenantStore, client: Any, dt: Datatype) -> int:
     """Settle the intents of `dt`: link the records that landed, forget the ones that did not.
-    Returns how many landed inserts were recovered."""
-    tables = store.read_tables(STATE_SCHEMA, [INTENTS_TABLE, "links", "inserted"])
-    pending = tables[INTENTS_TABLE]
-    if pending is None:
+    Returns how many landed inserts were recovered. Reads only this datatype's intents and the
+    state rows naming their sources: a run with no intent pending costs one small query."""
+    if INTENTS_TABLE not in store.table_names(STATE_SCHEMA):
         return 0
-    mine = pending.filter(pl.col("datatype") == dt.key)
+    mine = store.query(
+        f"select * from {STATE_SCHEMA}.{INTENTS_TABLE} "
+        "where datatype in (select datatype from this)",
+        this=pl.DataFrame({"datatype": [dt.key]}),
+    )
     if mine.is_empty():
         return 0
     links, inserted = [], []
@@ -42,13 +46,15 @@ def recover_inserts(store: TenantStore, client: Any, dt: Datatype) -> int:
         for flow, source in json.loads(row["sources"]):
             links.append({"source": source, "target": target, "origin": "insert", "flow": flow})
             inserted.append({"flow": flow, "source": source, "target": target})
-    replace = {INTENTS_TABLE: pending.filter(pl.col("datatype") != dt.key)}
+    append = {}
     if links:
+        sources = pl.Series("record", [r["source"] for r in links], pl.String)
+        known = state_of(store, sources)
         for name, rows in (("links", links), ("inserted", inserted)):
-            old = tables[name]
-            new = conform(pl.DataFrame(rows), STATE_SCHEMAS[name])
-            replace[name] = (
-                new if old is None else pl.concat([old, new]).unique(maintain_order=True)
-            )
-    store.write_tables(replace=replace)
+            new = conform(pl.DataFrame(rows), STATE_SCHEMAS[name]).unique(maintain_order=True)
+            old = getattr(known, name)
+            append[name] = new.join(old, on=list(new.columns), how="anti", nulls_equal=True)
+    store.write_tables(
+        append=append, remove={INTENTS_TABLE: (pl.DataFrame({"datatype": [dt.key]}), ["datatype"])}
+    )
     return len({r["target"] for r in inserted})

@@ -19,8 +19,9 @@ import polars as pl
 from talk_assets.defs.progress import CHANGED_RECORDS, CHANGED_SCHEMA
 from talk_assets.defs.sources import conform
 from talk_assets.defs.state_rows import load_state, state_of
+from talk_assets.defs.synclog import confirmed_writes
 from talk_assets.engine import SyncPlan, SyncState
-from talk_assets.engine.flows import prepare
+from talk_assets.engine.flows import FlowCtx, prepare
 from talk_assets.engine.scope import (
     carried_over,
     closure,
@@ -58,7 +59,7 @@ def plan_inputs(
     runs = pending["run_id"].unique().to_list()
     if full or previous is None or pending["record"].is_null().any():
         return PlanInputs(load_snapshots(store, datatypes), load_state(store), "full", runs)
-    confirmed = _confirmed(store, previous_run)
+    confirmed = confirmed_writes(store, previous_run)
     seeds = pl.concat([pending["record"], carried_over(previous, confirmed)]).unique()
     ctxs = prepare(list(flows))
     narrow = {
@@ -98,26 +99,13 @@ def _pending(store: TenantStore) -> pl.DataFrame:
     return store.read_table(STATE_SCHEMA, CHANGED_RECORDS).cast(CHANGED_SCHEMA)
 
 
-def _confirmed(store: TenantStore, run_id: str | None) -> pl.Series:
-    """Write ids the run of the last plan confirmed (its sync-log inserts and updates)."""
-    if run_id is None or "sync_log" not in store.table_names(STATE_SCHEMA):
-        return pl.Series("write_id", [], pl.String)
-    rows = store.query(
-        f"select distinct write_id from {STATE_SCHEMA}.sync_log "
-        "where run_id in (select run_id from this) and operation in ('insert', 'update') "
-        "and write_id is not null",
-        this=pl.DataFrame({"run_id": [run_id]}),
-    )
-    return rows["write_id"]
-
-
 def _links(store: TenantStore) -> pl.DataFrame:
     if "links" not in store.table_names(STATE_SCHEMA):
         return pl.DataFrame(schema={"source": pl.String, "target": pl.String})
     return store.query(f"select source, target from {STATE_SCHEMA}.links")
 
 
-def _criterion_paths(ctxs, dt: Datatype) -> list[str]:
+def _criterion_paths(ctxs: list[FlowCtx], dt: Datatype) -> list[str]:
     paths = []
     for c in ctxs:
         for source_field, target_field in c.rf.criteria:

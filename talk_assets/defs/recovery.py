@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from talk_assets.defs.state_rows import state_of
+from talk_assets.defs.state_rows import remove_keys, state_of
 from talk_assets.engine import STATE_SCHEMAS
 from talk_assets.engine.schemas import conform
 from talk_assets.store.tenant import STATE_SCHEMA, TenantStore
@@ -54,7 +54,5 @@ def recover_inserts(store: TenantStore, client: Any, dt: Datatype) -> int:
             new = conform(pl.DataFrame(rows), STATE_SCHEMAS[name]).unique(maintain_order=True)
             old = getattr(known, name)
             append[name] = new.join(old, on=list(new.columns), how="anti", nulls_equal=True)
-    store.write_tables(
-        append=append, remove={INTENTS_TABLE: (pl.DataFrame({"datatype": [dt.key]}), ["datatype"])}
-    )
+    store.write_tables(append=append, remove={INTENTS_TABLE: remove_keys("datatype", [dt.key])})
     return len({r["target"] for r in inserted})

@@ -30,6 +30,7 @@ from talk_assets.defs.sources import OWNERS
 from talk_assets.defs.state_rows import delta_tables, remove_keys, state_of
 from talk_assets.defs.synclog import (
     SYNC_LOG,
+    confirmed_writes,
     decision_log,
     now,
     value_history,
@@ -170,7 +171,7 @@ def run_sink(context: AssetExecutionContext, dt: Datatype, settings: SyncSetting
 
     logs: list[pl.DataFrame] = []
     fatal = None
-    confirmed = _confirmed_this_run(store, run_id)
+    confirmed = confirmed_writes(store, run_id).to_list()
     size = max(BATCH, -(-writes.height // MAX_COMMITS))
     for start in range(0, writes.height, size):
         batch = writes.slice(start, size)
@@ -248,19 +249,6 @@ def _commit(
         append["sync_values"] = value_history(plan, confirmed, run_id, now())
     remove = {INTENTS_TABLE: remove_keys("reference", settled)} if settled else {}
     store.write_tables(append=append, upsert=tables["upsert"], remove=remove)
-
-
-def _confirmed_this_run(store: TenantStore, run_id: str) -> list[str]:
-    """Write ids this run's other sinks (or earlier batches) already recorded as confirmed."""
-    if "sync_log" not in store.table_names(STATE_SCHEMA):
-        return []
-    rows = store.query(
-        f"select distinct write_id from {STATE_SCHEMA}.sync_log "
-        "where run_id in (select run_id from this_run) "
-        "and operation in ('insert', 'update') and write_id is not null",
-        this_run=pl.DataFrame({"run_id": [run_id]}),
-    )
-    return rows["write_id"].to_list()
 
 
 def _new_decisions(store: TenantStore, decisions: pl.DataFrame) -> pl.DataFrame:

@@ -21,6 +21,7 @@ import polars as pl
 
 from talk_assets.engine import SyncPlan
 from talk_assets.engine.schemas import conform
+from talk_assets.store.tenant import STATE_SCHEMA, TenantStore
 
 S, INT = pl.String, pl.Int64
 SYNC_LOG = {
@@ -52,6 +53,19 @@ SYNC_VALUES = {
     "source_record": S,
     "reason": S,
 }
+
+
+def confirmed_writes(store: TenantStore, run_id: str | None) -> pl.Series:
+    """Write ids a run recorded as confirmed (its sync-log inserts and updates)."""
+    if run_id is None or "sync_log" not in store.table_names(STATE_SCHEMA):
+        return pl.Series("write_id", [], pl.String)
+    rows = store.query(
+        f"select distinct write_id from {STATE_SCHEMA}.sync_log "
+        "where run_id in (select run_id from this) and operation in ('insert', 'update') "
+        "and write_id is not null",
+        this=pl.DataFrame({"run_id": [run_id]}),
+    )
+    return rows["write_id"]
 
 
 def now() -> datetime:

@@ -13,7 +13,7 @@ from talk_assets.defs.flow_tables import check_unique_keys
 from talk_assets.defs.io_manager import PolarsDuckDBIOManager
 from talk_assets.defs.planning import build_planning
 from talk_assets.defs.settings import SyncSettings
-from talk_assets.defs.sinks import build_sink, sink_datatypes, sink_name
+from talk_assets.defs.sinks import build_sinks, sink_datatypes, sink_name
 from talk_assets.defs.sources import build_sources
 from talk_assets.flows.catalog import active_flows
 from talk_assets.flows.model import Flow
@@ -72,7 +72,7 @@ def build_definitions(
             build_planning(
                 resolved, datatypes, pool, sinks=[sink_name(dt) for dt in sink_datatypes(resolved)]
             ),
-            *(build_sink(dt, resolved, pool) for dt in sink_datatypes(resolved)),
+            *([build_sinks(resolved, pool)] if sink_datatypes(resolved) else []),
         ],
         jobs=[sync_job],
         schedules=build_schedules(sync_job),

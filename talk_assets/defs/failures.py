@@ -57,15 +57,19 @@ def _root(error) -> tuple[str, str]:
     return pick.cls_name or "Error", text.strip()
 
 
-def _place(step: str) -> tuple[str | None, str | None, bool]:
-    """(system, datatype, writing) of a step key: `acme__widgets`, `sinks__acme__widgets`."""
-    parts = step.split("__")
-    writing = parts[0] == "sinks"
-    if writing:
-        parts = parts[1:]
+def _place(step: str) -> tuple[str | None, str | None]:
+    """(system, datatype) of a source step key `acme__widgets` or a datatype `acme.widgets`."""
+    parts = step.replace(".", "__", 1).split("__")
     if len(parts) == 2 and parts[0] in registry.names():
-        return parts[0], parts[1], writing
-    return None, None, writing
+        return parts[0], parts[1]
+    return None, None
+
+
+def _failed_sinks(user) -> dict[str, str]:
+    """datatype key -> what happened, of a sinks step that failed for some datatypes."""
+    entry = (user.metadata or {}).get("failed_sinks") if user is not None else None
+    value = getattr(entry, "value", None)
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 def step_failures(result) -> list[StepFailure]:
@@ -76,14 +80,21 @@ def step_failures(result) -> list[StepFailure]:
             continue
         data = event.step_failure_data
         user = data.user_failure_data
+        sinks = _failed_sinks(user)
+        if sinks:
+            out += [
+                StepFailure(event.step_key or "?", "Failure", message, *_place(key), True)
+                for key, message in sinks.items()
+            ]
+            continue
         if user is not None and user.description:
             kind, message = "Failure", user.description
         elif data.error is not None:
             kind, message = _root(data.error)
         else:
             kind, message = "Error", "failed"
-        system, datatype, writing = _place(event.step_key or "")
-        out.append(StepFailure(event.step_key or "?", kind, message, system, datatype, writing))
+        system, datatype = _place(event.step_key or "")
+        out.append(StepFailure(event.step_key or "?", kind, message, system, datatype))
     return out
 
 

@@ -39,6 +39,8 @@ def step_label(step_key: str) -> str:
     -> write acme.contacts; `plan_sync` -> plan all flows."""
     if step_key == "plan_sync":
         return "plan all flows"
+    if step_key == "write_changes":
+        return "write"
     if step_key.startswith("sinks__"):
         return "write " + step_key.removeprefix("sinks__").replace("__", ".", 1)
     return "read " + step_key.replace("__", ".", 1)
@@ -76,15 +78,21 @@ class LiveProgress(logging.Handler):
             transient=True,
         )
         self.tasks: dict[str, Any] = {}
+        self.parts: dict[str, list[str]] = {}
+        """Per step, the tasks it reports progress of under their own names (the sinks step
+        writes every system's datatypes at once)."""
 
     def emit(self, record: logging.LogRecord) -> None:
         with contextlib.suppress(Exception):  # a display must never break a run
             self._handle(record)
 
-    def _task(self, step: str):
-        if step not in self.tasks:
-            self.tasks[step] = self.progress.add_task(step_label(step), total=None)
-        return self.tasks[step]
+    def _task(self, step: str, name: str | None = None):
+        key = name or step
+        if key not in self.tasks:
+            self.tasks[key] = self.progress.add_task(name or step_label(step), total=None)
+            if name:
+                self.parts.setdefault(step, []).append(name)
+        return self.tasks[key]
 
     def _handle(self, record: logging.LogRecord) -> None:
         event = getattr(record, "dagster_event", None)
@@ -94,7 +102,7 @@ class LiveProgress(logging.Handler):
             return
         info = getattr(record, PROGRESS_EXTRA, None)
         if isinstance(info, dict):
-            task = self._task(step)
+            task = self._task(step, info.get("task"))
             self.progress.update(
                 task,
                 total=max(int(info.get("total") or 0), 1),
@@ -113,13 +121,18 @@ class LiveProgress(logging.Handler):
                 n = int(mat.metadata["read"].value)
                 self.progress.update(self.tasks[step], note=f"{n} record(s)")
         elif kind in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED"):
-            task = self._task(step)
-            current = self.progress.tasks[self.tasks[step]]
-            total = current.total if current.total is not None else 1
-            done = total if kind == "STEP_SUCCESS" else current.completed
-            if kind == "STEP_FAILURE":
-                self.progress.update(task, description=f"{step_label(step)} [red]failed")
-            self.progress.update(task, total=total, completed=done)
+            self._task(step)
+            for key in [step, *self.parts.get(step, [])]:
+                self._finish(key, kind)
+
+    def _finish(self, key: str, kind: str) -> None:
+        task = self.tasks[key]
+        current = self.progress.tasks[task]
+        total = current.total if current.total is not None else 1
+        done = total if kind == "STEP_SUCCESS" else current.completed
+        if kind == "STEP_FAILURE" and done < total:
+            self.progress.update(task, description=f"{current.description} [red]failed")
+        self.progress.update(task, total=total, completed=done)
 
 
 def terminal_console(stream=None) -> Console | None:

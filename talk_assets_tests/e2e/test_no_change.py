@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from dagster import Failure
 
-from talk_assets.defs import sinks
+from talk_assets.defs import sink_writes as sinks
 from talk_assets_tests.e2e.conftest import World
 from talk_assets_tests.e2e.test_rules import linked_pair
 

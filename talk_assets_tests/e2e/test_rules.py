@@ -311,7 +311,7 @@ def test_s12_circuit_breaker_stops_mass_writes_unless_overridden(world: World):
 
 
 def test_s10_a_crash_after_the_system_stored_inserts_doubles_nothing(world: World, monkeypatch):
-    import talk_assets.defs.sinks as sinks
+    import talk_assets.defs.sink_writes as sinks
 
     real_commit, crashed = sinks._commit, []
 

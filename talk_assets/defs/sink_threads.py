@@ -1,0 +1,89 @@
+"""Run the sinks of a run at once, a thread per system, and hand their outcomes back to the
+step's own thread as each finishes (Dagster's context, log and outputs stay on that thread).
+
+Within a system the datatypes are written one after another, in plan order. A datatype that
+fails (its system unreachable, a bug) is reported with its datatype, and the others still run,
+as separate steps did: an outage seen by one datatype may not be one for the next.
+"""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from dagster import AssetExecutionContext
+
+from talk_assets.defs import sink_writes
+from talk_assets.defs.live import PROGRESS_EXTRA
+from talk_assets.defs.settings import SyncSettings
+from talk_assets.defs.sink_writes import SinkRun
+from talk_assets.systems import Datatype
+
+POLL_SECONDS = 0.5
+"""How often the step's thread looks at the writer threads while no event arrives."""
+
+
+def by_system(datatypes: Sequence[Datatype]) -> dict[str, list[Datatype]]:
+    systems: dict[str, list[Datatype]] = {}
+    for dt in datatypes:
+        systems.setdefault(dt.system, []).append(dt)
+    return systems
+
+
+def write_concurrently(
+    context: AssetExecutionContext,
+    run: SinkRun,
+    datatypes: Sequence[Datatype],
+    settings: SyncSettings,
+) -> Iterator[tuple[Datatype, Any]]:
+    """(datatype, `run_sink`'s answer or the exception it raised), in the order they finish."""
+    events: queue.Queue[tuple[str, Datatype, Any]] = queue.Queue()
+    run.progress = lambda dt, done, total: events.put(("progress", dt, (done, total)))
+    systems = by_system(datatypes)
+    resources = {system: getattr(context.resources, system) for system in systems}
+
+    def write_system(system: str, todo: list[Datatype]) -> None:
+        for dt in todo:
+            try:
+                outcome: Any = sink_writes.run_sink(run, dt, settings, resources[system])
+            except Exception as error:  # reported with its datatype; the other sinks go on
+                outcome = error
+            events.put(("done", dt, outcome))
+
+    remaining = len(datatypes)
+    with ThreadPoolExecutor(max(len(systems), 1), thread_name_prefix="sink") as pool:
+        futures = [pool.submit(write_system, system, todo) for system, todo in systems.items()]
+        while remaining:
+            try:
+                kind, dt, value = events.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                kind, dt, value = "idle", None, None
+            if kind == "idle":
+                for future in futures:  # a thread that died outside run_sink: say so
+                    error = future.exception() if future.done() else None
+                    if error is not None:
+                        raise error
+                continue
+            if kind == "progress":
+                _log_progress(context, dt, *value)
+                continue
+            remaining -= 1
+            yield dt, value
+
+
+def _log_progress(context: AssetExecutionContext, dt: Datatype, done: int, total: int) -> None:
+    """A progress line per batch; the terminal display reads its `talk_progress` extra."""
+    if total:
+        context.log.info(
+            f"{dt.key}: {done}/{total} writes",
+            extra={
+                PROGRESS_EXTRA: {
+                    "done": done,
+                    "total": total,
+                    "unit": "writes",
+                    "task": f"write {dt.system}.{dt.name}",
+                }
+            },
+        )

@@ -1,0 +1,235 @@
+"""What one sink does for one target datatype: execute this run's planned writes through the
+system's connector and, after every batch, record the confirmed writes (links, last synced
+values, insert tracking) and the sync log in one transaction (S10, S11). The receipt is what
+was written, rejected, and why.
+
+Sinks of different systems run at once (`sinks.py`), so a `SinkRun` carries what they share:
+the run id, the progress callback and the lock that serializes their state commits.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import polars as pl
+from dagster import Failure
+
+from talk_assets.defs import connectors
+from talk_assets.defs.metadata import markdown_table
+from talk_assets.defs.progress import SINKS_DONE, sink_done_row
+from talk_assets.defs.recovery import INTENTS_TABLE
+from talk_assets.defs.settings import SyncSettings
+from talk_assets.defs.state_rows import delta_tables, remove_keys, state_of
+from talk_assets.defs.synclog import (
+    SYNC_LOG,
+    confirmed_writes,
+    decision_log,
+    now,
+    value_history,
+    write_log,
+)
+from talk_assets.defs.table_docs import published_receipt
+from talk_assets.engine import SyncPlan
+from talk_assets.engine.apply import plan_records, state_delta
+from talk_assets.store.tenant import STATE_SCHEMA, TenantStore
+from talk_assets.systems import Datatype
+
+BATCH = 200
+"""Writes per committed batch, at least: bounds what a crash leaves unrecorded (insert
+intents cover that window, see `recovery.py`)."""
+MAX_COMMITS = 25
+"""Each commit queries the state rows its plan names, so big runs use bigger batches."""
+
+
+@dataclass
+class SinkRun:
+    """What the sinks of one run share."""
+
+    run_id: str
+    plan: SyncPlan
+    progress: Callable[[Datatype, int, int], None] = lambda _dt, _done, _total: None
+    """Called after every batch with (datatype, writes done, writes planned)."""
+    commits: threading.Lock = field(default_factory=threading.Lock)
+    """Held for every state write: sinks of other systems commit in between, never at once."""
+
+
+def sink_name(dt: Datatype) -> str:
+    """The sink's name in the `sinks_done` progress table (its asset key)."""
+    return f"sinks/{dt.system}__{dt.name}"
+
+
+def run_sink(run: SinkRun, dt: Datatype, settings: SyncSettings, resource):
+    """Write `dt`'s share of the plan; (receipt, materialization metadata, duplicate inserts).
+    Raises `Failure` when the system cannot be used (what was written before stays recorded)."""
+    store = settings.store()
+    run_id, plan = run.run_id, run.plan
+    writes = plan.writes.filter(pl.col("datatype") == dt.key).sort("write_id")
+    started = now()
+    decisions = decision_log(plan, dt.key, run_id, started)
+    if not settings.retry_rejected:  # a retry logs its rejects again: the retry's answer
+        decisions = _new_decisions(store, decisions)
+
+    run.progress(dt, 0, writes.height)
+    if settings.dry_run:  # publish the plan, change nothing (S12)
+        receipt = write_log(plan, writes, _planned(writes), run_id, started)
+        return (
+            receipt,
+            _metadata(receipt, decisions, plan, dt, dry_run=True),
+            _duplicates(store, dt),
+        )
+
+    logs: list[pl.DataFrame] = []
+    fatal = None
+    size = max(BATCH, -(-writes.height // MAX_COMMITS))
+    for start in range(0, writes.height, size):
+        batch = writes.slice(start, size)
+        ops = connectors.build_ops(batch, dt, settings.tenant, plan.insert_sources)
+        # Write-ahead: inserts are recorded as intended before they are sent. A crash after a
+        # system stored them but before `_commit` leaves the intent, and the next run looks
+        # the reference up before planning (`recovery.py`) instead of inserting twice (S10).
+        intended = connectors.intents(ops, dt.key, run_id, plan.insert_sources)
+        with run.commits:
+            store.write_tables(append={INTENTS_TABLE: intended})
+        results = connectors.execute(resource, ops)
+        result_frame, outcomes = connectors.results_frames(results)
+        log = write_log(plan, batch, outcomes, run_id, now())
+        _commit_now(run, store, result_frame, log, connectors.settled_references(results))
+        logs.append(log)
+        run.progress(dt, start + batch.height, writes.height)
+        fatal = connectors.fatal_error(results)
+        if fatal:
+            break
+    if writes.is_empty():  # still record new merge links and agreements of this run
+        _commit_now(run, store, connectors.results_frames([])[0], None, ())
+    # The last write of the sink: its plan is done (`progress.py`); a fatal stop is not done.
+    done = {} if fatal else {SINKS_DONE: sink_done_row(run_id, sink_name(dt))}
+    with run.commits:
+        store.write_tables(append={"sync_log": decisions, **done})
+    receipt = pl.concat([pl.DataFrame(schema=SYNC_LOG), *logs])
+    if fatal:
+        raise Failure(
+            description=f"{dt.system} cannot be used, stopped writing {dt.key}: {fatal}",
+            metadata={"written_before_stop": receipt.height},
+        )
+    return receipt, _metadata(receipt, decisions, plan, dt, dry_run=False), _duplicates(store, dt)
+
+
+def _commit_now(
+    run: SinkRun,
+    store: TenantStore,
+    results: pl.DataFrame,
+    log: pl.DataFrame | None,
+    settled: Sequence[str],
+) -> None:
+    """`_commit` under the run's commit lock, with the writes this run confirmed so far (by
+    any sink, read from the sync log inside the lock: other systems' sinks commit too)."""
+    with run.commits:
+        earlier = confirmed_writes(store, run.run_id).to_list()
+        _commit(store, run.plan, results, log, run.run_id, settled, confirmed_earlier=earlier)
+
+
+def _commit(
+    store: TenantStore,
+    plan: SyncPlan,
+    results: pl.DataFrame,
+    log: pl.DataFrame | None,
+    run_id: str,
+    settled: Sequence[str] = (),
+    *,
+    confirmed_earlier: Sequence[str] = (),
+) -> None:
+    """Fold confirmed writes into the state, with their log rows, and drop the intents of
+    settled inserts: one transaction (S10), touching only the rows this batch changes.
+    `confirmed_earlier`: writes of this run confirmed by earlier batches or sinks, so a pair
+    written on both sides advances once both are."""
+    state = state_of(store, plan_records(plan))
+    delta = state_delta(state, plan, results, confirmed_earlier=confirmed_earlier)
+    tables = delta_tables(delta)
+    append = tables["append"]
+    if log is not None and log.height:
+        confirmed = results.filter(pl.col("ok")).select("write_id", "new_id")
+        append["sync_log"] = log
+        append["sync_values"] = value_history(plan, confirmed, run_id, now())
+    remove = {INTENTS_TABLE: remove_keys("reference", settled)} if settled else {}
+    store.write_tables(append=append, upsert=tables["upsert"], remove=remove)
+
+
+def _new_decisions(store: TenantStore, decisions: pl.DataFrame) -> pl.DataFrame:
+    """Rejects and skips not logged before with the same reason: an unchanged record that is
+    rejected again every run is reported by the plan, not logged again and again."""
+    if decisions.is_empty() or "sync_log" not in store.table_names(STATE_SCHEMA):
+        return decisions
+    key = ["operation", "flows", "source_record", "properties", "error"]
+    logged = store.query(
+        f"select distinct {', '.join(key)} from {STATE_SCHEMA}.sync_log "
+        "where operation in ('reject', 'skip') "
+        "and source_record in (select source_record from decided)",
+        decided=decisions.select("source_record"),
+    )
+    return decisions.join(logged, on=key, how="anti", nulls_equal=True)
+
+
+def _planned(writes: pl.DataFrame) -> pl.DataFrame:
+    return writes.select(
+        "write_id",
+        outcome=pl.lit("planned"),
+        new_id=pl.lit(None, pl.String),
+        status=pl.lit(None, pl.Int64),
+        error=pl.lit(None, pl.String),
+        recovered=pl.lit(False),
+    )
+
+
+def _metadata(
+    receipt: pl.DataFrame, decisions: pl.DataFrame, plan: SyncPlan, dt: Datatype, *, dry_run: bool
+) -> dict:
+    ops = receipt["operation"]
+    rejected = decisions.filter(pl.col("operation") == "reject")
+    mine = pl.col("source").str.starts_with(dt.key + ":") | pl.col("target").str.starts_with(
+        dt.key + ":"
+    )
+    conflicts = plan.conflicts.filter(mine)
+    return {
+        "dagster/row_count": receipt.height,
+        "dry_run": dry_run,
+        "inserted": int((ops == "insert").sum()),
+        "linked": plan.merges.filter(mine).height + int((ops == "insert").sum()),
+        "conflicts": conflicts.height,
+        "conflicts_preview": markdown_table(conflicts, rows=10),
+        "updated": int((ops == "update").sum()),
+        "planned": int((ops == "planned").sum()),
+        "rejected_by_system": int((ops == "rejected").sum()),
+        "failed": int(ops.is_in(["failed", "unknown"]).sum()),
+        "rejected_in_plan": rejected.height,
+        "skipped": int((decisions["operation"] == "skip").sum()),
+        "updates_sesam_count": int(ops.is_in(["insert", "update"]).sum()),
+        "rejects": markdown_table(
+            pl.concat(
+                [
+                    rejected.select("source_record", "flows", "properties", "error"),
+                    receipt.filter(
+                        pl.col("operation").is_in(["rejected", "failed", "unknown"])
+                    ).select("source_record", "flows", "properties", "error"),
+                ]
+            ),
+            rows=20,
+        ),
+        "preview": markdown_table(published_receipt(receipt)),
+    }
+
+
+def _duplicates(store: TenantStore, dt: Datatype) -> pl.DataFrame:
+    """Insert tracking rows that point two inserts of one source record into `dt` (a query:
+    the tracking table is never loaded whole)."""
+    empty = pl.DataFrame(schema={"flow": pl.String, "source": pl.String, "n": pl.UInt32})
+    if "inserted" not in store.table_names(STATE_SCHEMA):
+        return empty
+    found = store.query(
+        f"select flow, source, count(*) as n from {STATE_SCHEMA}.inserted "
+        "where starts_with(target, (select prefix from this)) "
+        "group by flow, source having count(*) > 1",
+        this=pl.DataFrame({"prefix": [dt.key + ":"]}),
+    )
+    return found.cast({"n": pl.UInt32})

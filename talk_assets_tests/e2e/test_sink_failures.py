@@ -1,0 +1,52 @@
+"""A system that stops answering while the sinks write: the run names the datatypes it could
+not write and why, and the other system's writes land and are recorded (one step writes both
+systems at once, `sink_threads.py`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from talk_assets.commands.sync import failure_lines
+from talk_assets.defs import sink_writes
+
+from .conftest import World
+from .test_rules import linked_pair
+
+pytestmark = pytest.mark.e2e
+
+
+def test_s10_a_system_down_while_writing_is_named_and_the_other_system_is_written(
+    world: World, monkeypatch
+):
+    world.settle()
+    _employee, contact = linked_pair(world, "powerofficego.employees", "crmoffice.contacts")
+    project, _activity = linked_pair(world, "powerofficego.projects", "crmoffice.activities")
+    world.crm_patch(f"/contacts/{contact}", familyName="Nedetid")  # -> a PowerOffice write
+    world.po_patch(f"/Projects/{project}", Name="Skrevet mens Crm var nede")  # -> a Crm write
+    world.emu.crmoffice.set_faults(0.0)
+
+    real_sink = sink_writes.run_sink
+
+    def crm_goes_down(run, dt, settings, resource):
+        if dt.system == "crmoffice":  # after planning read it: down for every write
+            world.emu.crmoffice.set_faults(1.0, ["drop"])
+        return real_sink(run, dt, settings, resource)
+
+    monkeypatch.setattr(sink_writes, "run_sink", crm_goes_down)
+    rep = world.sync()
+    world.emu.crmoffice.set_faults(0.0)
+    assert not rep.success
+    lines = failure_lines(rep)
+    assert lines[0].startswith("sync failed: writing crmoffice.")
+    assert any("why:" in line and "crmoffice" in line for line in lines), lines
+    assert not any("Traceback" in line for line in lines)
+    assert not any("powerofficego" in line for line in lines[:-1]), lines  # not its fault
+    names = [e["LastName"] for e in world.po("/Employees")]
+    assert "Nedetid" in names, "the writes of the system that was up did not land"
+    log = world.state("sync_log").filter(run_id=rep.run_id, operation="update")
+    assert log.filter(datatype="powerofficego.employees").height == 1
+
+    monkeypatch.setattr(sink_writes, "run_sink", real_sink)
+    after = world.sync()  # the system is back: what it missed is written now
+    assert after.success
+    assert "Skrevet mens Crm var nede" in [a["subject"] for a in world.crm("/activities")]

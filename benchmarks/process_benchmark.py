@@ -128,7 +128,16 @@ def bench_rate_limited(size: int) -> dict:
                 "answers_429": emulator.limiter.refused,
                 "write_window": sampler.write_window(handle.system),
             }
-    return {"size": size, "initial load": run, "systems": systems}
+        windows = [s["write_window"] for s in systems.values()]
+        start = max(w.get("start", 0.0) for w in windows)
+        end = min(w.get("end", 0.0) for w in windows)
+        both = {"seconds": round(max(end - start, 0.0), 2)}
+        for handle in emus:  # while every system was writing: each one's rate
+            both[handle.system] = sampler.rates_between(handle.system, start, end)
+    for s in systems.values():
+        for moment in ("start", "end"):
+            s["write_window"].pop(moment, None)
+    return {"size": size, "initial load": run, "systems": systems, "all_writing": both}
 
 
 def add_ratios_to_1k(results: list[dict]) -> None:
@@ -194,18 +203,24 @@ def limited_table(limited: dict) -> Table:
         title=f"initial load at N = {limited['size']} under real rate limits "
         f"(wall {run['seconds']:.1f} s, peak RSS {run['peak_rss_mb']:.0f} MB)"
     )
-    for head in ("system", "write req", "write s", "write req/s", "all req/s", "limit", "429s"):
+    both = limited.get("all_writing", {})
+    heads = ("system", "write req", "write s", "write req/s", "all req/s", "limit", "429s")
+    for head in (*heads, f"req/s while all wrote ({both.get('seconds', 0):g} s)", "% of limit"):
         table.add_column(head, justify="left" if head == "system" else "right")
     for system, s in limited["systems"].items():
         w = s["write_window"]
+        overlap = both.get(system, {}).get("requests_per_second")
+        limit = s["limit_requests_per_second"]
         table.add_row(
             system,
             f"{w['write_requests']:,}",
             f"{w['seconds']:.1f}",
             _num(w.get("write_requests_per_second")),
             _num(w.get("requests_per_second")),
-            str(s["limit_requests_per_second"]),
+            str(limit),
             str(s["answers_429"]),
+            _num(overlap),
+            f"{100 * overlap / limit:.0f}%" if overlap and limit else "-",
         )
     return table
 

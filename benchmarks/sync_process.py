@@ -154,6 +154,17 @@ class RequestSampler:
         self._thread.join()
         self.samples.append((time.perf_counter(), request_counts(self.emus)))
 
+    def rates_between(self, system: str, start: float, end: float) -> dict[str, float]:
+        """`system`'s write and all requests per second between two sample times."""
+        inside = [(t, c[system]) for t, c in self.samples if start <= t <= end]
+        if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+            return {"write_requests_per_second": 0.0, "requests_per_second": 0.0}
+        (t0, c0), (t1, c1) = inside[0], inside[-1]
+        return {
+            "write_requests_per_second": round((c1["writes"] - c0["writes"]) / (t1 - t0), 2),
+            "requests_per_second": round((c1["requests"] - c0["requests"]) / (t1 - t0), 2),
+        }
+
     def write_window(self, system: str) -> dict[str, float]:
         """From the first to the last sample in which `system`'s writes moved: its write
         requests, all its requests, and both per second over that window."""
@@ -165,6 +176,8 @@ class RequestSampler:
         seconds = last[0] - first[0]
         writes, requests = last[1] - first[1], last[2] - first[2]
         return {
+            "start": first[0],
+            "end": last[0],
             "seconds": round(seconds, 2),
             "write_requests": writes,
             "requests": requests,

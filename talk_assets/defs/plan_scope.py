@@ -17,19 +17,18 @@ from dataclasses import dataclass
 import polars as pl
 
 from talk_assets.defs.progress import CHANGED_RECORDS, CHANGED_SCHEMA
+from talk_assets.defs.scope_queries import stored_closure
 from talk_assets.defs.sources import conform
 from talk_assets.defs.state_rows import load_state, state_of
 from talk_assets.defs.synclog import confirmed_writes
 from talk_assets.engine import SyncPlan, SyncState
-from talk_assets.engine.flows import FlowCtx, prepare
-from talk_assets.engine.scope import (
-    carried_over,
-    closure,
-    criterion_values,
-    reference_links,
-)
+from talk_assets.engine.flows import prepare
+from talk_assets.engine.scope import carried_over
 from talk_assets.store.tenant import STATE_SCHEMA, TenantStore, q
 from talk_assets.systems import Datatype, ResolvedFlow
+
+CARRIED_FRAMES = ("writes", "insert_sources", "rejects", "skipped", "baselines", "merges")
+"""The tables of the previous plan that `carried_over` reads (the others may be large)."""
 
 
 @dataclass(frozen=True)
@@ -61,14 +60,7 @@ def plan_inputs(
         return PlanInputs(load_snapshots(store, datatypes), load_state(store), "full", runs)
     confirmed = confirmed_writes(store, previous_run)
     seeds = pl.concat([pending["record"], carried_over(previous, confirmed)]).unique()
-    ctxs = prepare(list(flows))
-    narrow = {
-        dt.key: _columns(store, dt, [*_criterion_paths(ctxs, dt), *(f.path for f in dt.references)])
-        for dt in datatypes
-    }
-    known = {dt.key: dt for dt in datatypes}
-    links = pl.concat([_links(store), reference_links(narrow, known)])
-    scope = closure(seeds, links, criterion_values(narrow, ctxs))
+    scope = stored_closure(store, seeds, datatypes, prepare(list(flows)))
     records = {dt.key: _rows_of(store, dt, scope) for dt in datatypes}
     return PlanInputs(
         records,
@@ -97,34 +89,6 @@ def _pending(store: TenantStore) -> pl.DataFrame:
     if CHANGED_RECORDS not in store.table_names(STATE_SCHEMA):
         return pl.DataFrame(schema=CHANGED_SCHEMA)
     return store.read_table(STATE_SCHEMA, CHANGED_RECORDS).cast(CHANGED_SCHEMA)
-
-
-def _links(store: TenantStore) -> pl.DataFrame:
-    if "links" not in store.table_names(STATE_SCHEMA):
-        return pl.DataFrame(schema={"source": pl.String, "target": pl.String})
-    return store.query(f"select source, target from {STATE_SCHEMA}.links")
-
-
-def _criterion_paths(ctxs: list[FlowCtx], dt: Datatype) -> list[str]:
-    paths = []
-    for c in ctxs:
-        for source_field, target_field in c.rf.criteria:
-            if c.rf.source.key == dt.key:
-                paths.append(source_field.path)
-            if c.rf.target.key == dt.key:
-                paths.append(target_field.path)
-    return paths
-
-
-def _columns(store: TenantStore, dt: Datatype, paths: list[str]) -> pl.DataFrame:
-    """Only the id and criterion columns of every stored record of `dt` (others null)."""
-    if not paths or dt.name not in store.table_names(dt.system):
-        return dt.empty_frame()
-    wanted = list(dict.fromkeys([dt.id_field, *paths]))
-    frame = store.query(
-        f"select {', '.join(q(c) for c in wanted)} from {q(dt.system)}.{q(dt.name)}"
-    )
-    return conform(dt, frame)
 
 
 def _rows_of(store: TenantStore, dt: Datatype, scope: pl.Series) -> pl.DataFrame:

@@ -12,7 +12,7 @@ plans everything as a safety net.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -23,12 +23,13 @@ from talk_assets.defs.state_rows import load_state, state_of
 from talk_assets.defs.synclog import confirmed_writes
 from talk_assets.engine import SyncPlan, SyncState
 from talk_assets.engine.flows import prepare
-from talk_assets.engine.scope import carried_over
+from talk_assets.engine.scope import carried_over, kept_decisions
 from talk_assets.store.tenant import STATE_SCHEMA, TenantStore, q
 from talk_assets.systems import Datatype, ResolvedFlow
 
 CARRIED_FRAMES = ("writes", "insert_sources", "rejects", "skipped", "baselines", "merges")
-"""The tables of the previous plan that `carried_over` reads (the others may be large)."""
+"""The tables of the previous plan that `carried_over` and `kept_decisions` read (the
+others may be large)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,9 @@ class PlanInputs:
     """`full`, or `N records in the clusters of M changed or open ones`."""
     consumed_runs: list[str]
     """Runs whose `changed_records` this plan covers: cleared when the plan is recorded."""
+    kept: dict[str, pl.DataFrame] = field(default_factory=dict)
+    """The previous plan's rejects and skips outside the scope (`scope.kept_decisions`): the
+    plan made of these inputs adds them (`scope.with_decisions`)."""
 
 
 def plan_inputs(
@@ -67,6 +71,7 @@ def plan_inputs(
         state_of(store, scope),
         f"{scope.len()} records in the clusters of {seeds.len()} changed or open ones",
         runs,
+        kept_decisions(previous, scope),
     )
 
 

@@ -39,6 +39,7 @@ from talk_assets.defs.table_docs import (
     published_plan,
 )
 from talk_assets.engine import SyncPlan, check_circuit_breaker, make_plan
+from talk_assets.engine.scope import with_decisions
 from talk_assets.store.tenant import TenantStore
 from talk_assets.systems import Datatype, ResolvedFlow
 
@@ -225,7 +226,7 @@ def build_planning(
         )
         context.log.info(f"planning {inputs.scope}")
         frames = inputs.records
-        plan = make_plan(frames, list(flows), inputs.state)
+        plan = with_decisions(make_plan(frames, list(flows), inputs.state), inputs.kept)
         over = check_circuit_breaker(plan, settings.mass_write_limit)
         if over and not settings.allow_mass_write and not settings.dry_run:
             listing = ", ".join(f"{d}: {n} records" for d, n in over)

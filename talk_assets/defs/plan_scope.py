@@ -23,7 +23,7 @@ from talk_assets.defs.state_rows import load_state, state_of
 from talk_assets.defs.synclog import confirmed_writes
 from talk_assets.engine import SyncPlan, SyncState
 from talk_assets.engine.flows import prepare
-from talk_assets.engine.scope import carried_over, kept_decisions
+from talk_assets.engine.scope import carried_over, decided, kept_decisions
 from talk_assets.store.tenant import STATE_SCHEMA, TenantStore, q
 from talk_assets.systems import Datatype, ResolvedFlow
 
@@ -55,15 +55,20 @@ def plan_inputs(
     previous_run: str | None,
     *,
     full: bool,
+    recheck: bool = False,
 ) -> PlanInputs:
     """Read what the plan needs: everything when `full` (or when a source asked for it or
-    there is no earlier plan to continue from), else the clusters that need planning."""
+    there is no earlier plan to continue from), else the clusters that need planning; with
+    `recheck` (retrying rejects) those of the previous plan's rejects and skips too."""
     pending = _pending(store)
     runs = pending["run_id"].unique().to_list()
     if full or previous is None or pending["record"].is_null().any():
         return PlanInputs(load_snapshots(store, datatypes), load_state(store), "full", runs)
     confirmed = confirmed_writes(store, previous_run)
-    seeds = pl.concat([pending["record"], carried_over(previous, confirmed)]).unique()
+    seeds = pl.concat([pending["record"], carried_over(previous, confirmed)])
+    if recheck:
+        seeds = pl.concat([seeds, decided(previous)])
+    seeds = seeds.unique()
     scope = stored_closure(store, seeds, datatypes, prepare(list(flows)))
     records = {dt.key: _rows_of(store, dt, scope) for dt in datatypes}
     return PlanInputs(

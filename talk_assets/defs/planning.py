@@ -222,7 +222,13 @@ def build_planning(
             return
         previous, previous_run = stored_plan(store, CARRIED_FRAMES)
         inputs = plan_inputs(
-            store, flows, datatypes, previous, previous_run, full=settings.full_read
+            store,
+            flows,
+            datatypes,
+            previous,
+            previous_run,
+            full=settings.full_read,
+            recheck=settings.retry_rejected,
         )
         context.log.info(f"planning {inputs.scope}")
         frames = inputs.records

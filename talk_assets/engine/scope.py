@@ -155,6 +155,12 @@ def kept_decisions(previous: SyncPlan, scope: pl.Series) -> dict[str, pl.DataFra
     }
 
 
+def decided(plan: SyncPlan) -> pl.Series:
+    """The records of a plan's rejects and skips: planned again when rejects are retried."""
+    keys = [plan.rejects["record"], plan.skipped["record"]]
+    return pl.concat([k.cast(pl.String) for k in keys]).drop_nulls().unique().rename("record")
+
+
 def with_decisions(plan: SyncPlan, kept: Mapping[str, pl.DataFrame]) -> SyncPlan:
     """`plan` with the `kept_decisions` of the clusters it did not plan."""
     return replace(

@@ -15,7 +15,8 @@ child process, `TALK_ASSETS_HOME` in a temp folder, one tenant per size. For eac
 Columns: wall time of the child process, write requests (from `/_emulator/stats`), write
 requests per second, the floor (per system sequential keep-alive raw POSTs, measured after the
 runs on the same emulators; `x floor` = wall time / the time those requests take at the floor),
-the child's peak RSS (`os.wait4`), and each size's wall time over the 1k size's.
+the child's own peak RSS (VmHWM sampled, `sync_process.PeakRss`; os.wait4's ru_maxrss
+includes this process's RSS at the fork), and each size's wall time over the 1k size's.
 
 Then under real rate limits (`--limited-size`, default 200): emulators enforcing their limits,
 the clients at their default pace, one initial load; per system the write requests per second
@@ -295,7 +296,7 @@ def main() -> int:
             "floor": "per system sequential raw POSTs, one keep-alive httpx client, "
             f"at most {FLOOR_REQUESTS} or {FLOOR_SECONDS} s",
             "max_settle_runs": MAX_SETTLE,
-            "peak_rss": "ru_maxrss of the sync child (os.wait4)",
+            "peak_rss": "VmHWM of the sync child after its exec, sampled every 20 ms",
         },
         columns={
             "seconds": "wall time of the sync process, start to exit",

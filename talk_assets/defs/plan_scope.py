@@ -12,24 +12,24 @@ plans everything as a safety net.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
 from talk_assets.defs.progress import CHANGED_RECORDS, CHANGED_SCHEMA
+from talk_assets.defs.scope_queries import stored_closure
 from talk_assets.defs.sources import conform
 from talk_assets.defs.state_rows import load_state, state_of
 from talk_assets.defs.synclog import confirmed_writes
 from talk_assets.engine import SyncPlan, SyncState
-from talk_assets.engine.flows import FlowCtx, prepare
-from talk_assets.engine.scope import (
-    carried_over,
-    closure,
-    criterion_values,
-    reference_links,
-)
+from talk_assets.engine.flows import prepare
+from talk_assets.engine.scope import carried_over, decided, kept_decisions
 from talk_assets.store.tenant import STATE_SCHEMA, TenantStore, q
 from talk_assets.systems import Datatype, ResolvedFlow
+
+CARRIED_FRAMES = ("writes", "insert_sources", "rejects", "skipped", "baselines", "merges")
+"""The tables of the previous plan that `carried_over` and `kept_decisions` read (the
+others may be large)."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,9 @@ class PlanInputs:
     """`full`, or `N records in the clusters of M changed or open ones`."""
     consumed_runs: list[str]
     """Runs whose `changed_records` this plan covers: cleared when the plan is recorded."""
+    kept: dict[str, pl.DataFrame] = field(default_factory=dict)
+    """The previous plan's rejects and skips outside the scope (`scope.kept_decisions`): the
+    plan made of these inputs adds them (`scope.with_decisions`)."""
 
 
 def plan_inputs(
@@ -52,29 +55,28 @@ def plan_inputs(
     previous_run: str | None,
     *,
     full: bool,
+    recheck: bool = False,
 ) -> PlanInputs:
     """Read what the plan needs: everything when `full` (or when a source asked for it or
-    there is no earlier plan to continue from), else the clusters that need planning."""
+    there is no earlier plan to continue from), else the clusters that need planning; with
+    `recheck` (retrying rejects) those of the previous plan's rejects and skips too."""
     pending = _pending(store)
     runs = pending["run_id"].unique().to_list()
     if full or previous is None or pending["record"].is_null().any():
         return PlanInputs(load_snapshots(store, datatypes), load_state(store), "full", runs)
     confirmed = confirmed_writes(store, previous_run)
-    seeds = pl.concat([pending["record"], carried_over(previous, confirmed)]).unique()
-    ctxs = prepare(list(flows))
-    narrow = {
-        dt.key: _columns(store, dt, [*_criterion_paths(ctxs, dt), *(f.path for f in dt.references)])
-        for dt in datatypes
-    }
-    known = {dt.key: dt for dt in datatypes}
-    links = pl.concat([_links(store), reference_links(narrow, known)])
-    scope = closure(seeds, links, criterion_values(narrow, ctxs))
+    seeds = pl.concat([pending["record"], carried_over(previous, confirmed)])
+    if recheck:
+        seeds = pl.concat([seeds, decided(previous)])
+    seeds = seeds.unique()
+    scope = stored_closure(store, seeds, datatypes, prepare(list(flows)))
     records = {dt.key: _rows_of(store, dt, scope) for dt in datatypes}
     return PlanInputs(
         records,
         state_of(store, scope),
         f"{scope.len()} records in the clusters of {seeds.len()} changed or open ones",
         runs,
+        kept_decisions(previous, scope),
     )
 
 
@@ -97,34 +99,6 @@ def _pending(store: TenantStore) -> pl.DataFrame:
     if CHANGED_RECORDS not in store.table_names(STATE_SCHEMA):
         return pl.DataFrame(schema=CHANGED_SCHEMA)
     return store.read_table(STATE_SCHEMA, CHANGED_RECORDS).cast(CHANGED_SCHEMA)
-
-
-def _links(store: TenantStore) -> pl.DataFrame:
-    if "links" not in store.table_names(STATE_SCHEMA):
-        return pl.DataFrame(schema={"source": pl.String, "target": pl.String})
-    return store.query(f"select source, target from {STATE_SCHEMA}.links")
-
-
-def _criterion_paths(ctxs: list[FlowCtx], dt: Datatype) -> list[str]:
-    paths = []
-    for c in ctxs:
-        for source_field, target_field in c.rf.criteria:
-            if c.rf.source.key == dt.key:
-                paths.append(source_field.path)
-            if c.rf.target.key == dt.key:
-                paths.append(target_field.path)
-    return paths
-
-
-def _columns(store: TenantStore, dt: Datatype, paths: list[str]) -> pl.DataFrame:
-    """Only the id and criterion columns of every stored record of `dt` (others null)."""
-    if not paths or dt.name not in store.table_names(dt.system):
-        return dt.empty_frame()
-    wanted = list(dict.fromkeys([dt.id_field, *paths]))
-    frame = store.query(
-        f"select {', '.join(q(c) for c in wanted)} from {q(dt.system)}.{q(dt.name)}"
-    )
-    return conform(dt, frame)
 
 
 def _rows_of(store: TenantStore, dt: Datatype, scope: pl.Series) -> pl.DataFrame:

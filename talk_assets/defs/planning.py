@@ -28,7 +28,7 @@ from dagster import (
 from talk_assets.defs.flow_tables import flow_asset_metadata, flow_key, flow_output
 from talk_assets.defs.io_manager import UPSERT_KEY
 from talk_assets.defs.metadata import markdown_table
-from talk_assets.defs.plan_scope import consumed, plan_inputs
+from talk_assets.defs.plan_scope import CARRIED_FRAMES, consumed, plan_inputs
 from talk_assets.defs.progress import PLANS, nothing_to_do, record_plan
 from talk_assets.defs.settings import SyncSettings
 from talk_assets.defs.sources import OWNERS, source_key
@@ -39,6 +39,7 @@ from talk_assets.defs.table_docs import (
     published_plan,
 )
 from talk_assets.engine import SyncPlan, check_circuit_breaker, make_plan
+from talk_assets.engine.scope import with_decisions
 from talk_assets.store.tenant import TenantStore
 from talk_assets.systems import Datatype, ResolvedFlow
 
@@ -59,21 +60,33 @@ def save_plan(store: TenantStore, plan: SyncPlan, run_id: str) -> None:
     store.write_tables(replace=frames, schema=PLAN_SCHEMA)
 
 
-def stored_plan(store: TenantStore) -> tuple[SyncPlan | None, str | None]:
-    """The last plan stored and the run that made it; (None, None) before the first plan."""
-    empty = SyncPlan.empty().frames()
-    frames = store.read_tables(PLAN_SCHEMA, ["meta", *empty])
-    meta = frames.pop("meta")
-    if meta is None or meta.is_empty():
+def _plan_run(store: TenantStore) -> str | None:
+    """The run that made the stored plan (None before the first plan): one tiny read."""
+    meta = store.read_table(PLAN_SCHEMA, "meta")
+    return None if meta is None or meta.is_empty() else meta["run_id"][0]
+
+
+def stored_plan(
+    store: TenantStore, frames: Sequence[str] | None = None
+) -> tuple[SyncPlan | None, str | None]:
+    """The last plan stored and the run that made it; (None, None) before the first plan.
+    `frames`: only these of the plan's tables are read (the others empty), e.g. what
+    `carried_over` needs: the last full plan's clusters and mapped values are large."""
+    made_by = _plan_run(store)
+    if made_by is None:
         return None, None
-    plan = SyncPlan(**{n: empty[n] if f is None else f for n, f in frames.items()})
-    return plan, meta["run_id"][0]
+    empty = SyncPlan.empty().frames()
+    wanted = list(empty) if frames is None else [n for n in empty if n in frames]
+    read = store.read_tables(PLAN_SCHEMA, wanted)
+    plan = SyncPlan(**{n: empty[n] if read.get(n) is None else read[n] for n in empty})
+    return plan, made_by
 
 
 def load_plan(store: TenantStore, run_id: str) -> SyncPlan:
-    """The plan made in this run; refuses a plan of another run (a sink run on its own)."""
-    plan, made_by = stored_plan(store)
-    if plan is None or made_by != run_id:
+    """The plan made in this run; refuses a plan of another run (a sink run on its own, or
+    the report of a run that skipped planning) before reading any of it."""
+    plan = stored_plan(store)[0] if _plan_run(store) == run_id else None
+    if plan is None:
         raise Failure(
             description=(
                 "no plan from this run: materialize talk/plan (and the sources) in the same run "
@@ -207,13 +220,19 @@ def build_planning(
             context.log.info(idle)
             yield from _skipped_checks(checks, idle)
             return
-        previous, previous_run = stored_plan(store)
+        previous, previous_run = stored_plan(store, CARRIED_FRAMES)
         inputs = plan_inputs(
-            store, flows, datatypes, previous, previous_run, full=settings.full_read
+            store,
+            flows,
+            datatypes,
+            previous,
+            previous_run,
+            full=settings.full_read,
+            recheck=settings.retry_rejected,
         )
         context.log.info(f"planning {inputs.scope}")
         frames = inputs.records
-        plan = make_plan(frames, list(flows), inputs.state)
+        plan = with_decisions(make_plan(frames, list(flows), inputs.state), inputs.kept)
         over = check_circuit_breaker(plan, settings.mass_write_limit)
         if over and not settings.allow_mass_write and not settings.dry_run:
             listing = ", ".join(f"{d}: {n} records" for d, n in over)

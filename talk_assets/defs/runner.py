@@ -31,7 +31,7 @@ from talk_assets.errors import env_float
 from talk_assets.flows.catalog import active_flows
 from talk_assets.flows.model import Flow
 from talk_assets.store.locks import file_lock, write_atomically
-from talk_assets.store.tenant import STATE_SCHEMA, home
+from talk_assets.store.tenant import STATE_SCHEMA, TenantStore, home
 from talk_assets.systems import resolve_flow
 
 REPORT_COLUMNS = (
@@ -317,10 +317,7 @@ def report(settings: SyncSettings, run_id: str, flows: Sequence[Flow]) -> Answer
     conflicts, and (dry run) the planned rows."""
     store = settings.store()
     plan = load_plan(store, run_id)
-    tables = store.read_tables(STATE_SCHEMA, ["sync_log", "sync_values"])
-    log = tables["sync_log"]
-    values = tables["sync_values"]
-    log = log.filter(pl.col("run_id") == run_id) if log is not None else None
+    log, values = (_rows_of_run(store, table, run_id) for table in ("sync_log", "sync_values"))
     done = (
         log.filter(pl.col("operation").is_in(["insert", "update"])).select("write_id")
         if log is not None
@@ -354,13 +351,23 @@ def report(settings: SyncSettings, run_id: str, flows: Sequence[Flow]) -> Answer
             }
         )
     frame = pl.DataFrame(rows)
-    moves = values.filter(pl.col("run_id") == run_id) if values is not None else None
     return Answers(
         frame,
-        moves,
+        values,
         plan.conflicts,
         reasons=reasons(plan, log),
         planned=planned_rows(plan) if settings.dry_run else None,
+    )
+
+
+def _rows_of_run(store: TenantStore, table: str, run_id: str) -> pl.DataFrame | None:
+    """One run's rows of a log table (None when the table does not exist): the log holds
+    every run's rows, so it is filtered in the query, not read whole."""
+    if table not in store.table_names(STATE_SCHEMA):
+        return None
+    return store.query(
+        f"select * from {STATE_SCHEMA}.{table} where run_id in (select run_id from this)",
+        this=pl.DataFrame({"run_id": [run_id]}),
     )
 
 

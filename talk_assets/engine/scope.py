@@ -10,6 +10,7 @@ clusters plans exactly like them), never less.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import polars as pl
 
@@ -120,21 +121,52 @@ def restrict(
 
 
 def carried_over(plan: SyncPlan, confirmed: pl.Series) -> pl.Series:
-    """Records an earlier plan left open: its writes not `confirmed` (write ids), its rejects
-    and skips, and its merges and agreements (a run cut before its first commit did not record
-    them).
-    Planning them again retries them, or finds them settled at no cost."""
+    """Records an earlier plan left open: its writes not `confirmed` (write ids), and its
+    merges and agreements (a run cut before its first commit did not record them).
+    Planning them again retries them, or finds them settled at no cost. Its rejects and skips
+    are not open: nothing was sent for them, so they stand until their clusters change
+    (`kept_decisions`)."""
     open_writes = plan.writes.filter(~pl.col("write_id").is_in(confirmed.implode()))
     open_inserts = plan.insert_sources.join(open_writes.select("write_id"), on="write_id")
     agreed = plan.baselines.filter(pl.col("write_id").is_null())
     keys = [
         open_writes["record"],
         open_inserts["source"],
-        plan.rejects["record"],
-        plan.skipped["record"],
         agreed["source"],
         agreed["target"],
         plan.merges["source"],
         plan.merges["target"],
     ]
     return pl.concat([k.cast(pl.String) for k in keys]).drop_nulls().unique().rename("record")
+
+
+DECISIONS = ("rejects", "skipped")
+"""The plan tables that record decisions about a record, not writes: they depend only on the
+record's cluster, so an unchanged cluster keeps them."""
+
+
+def kept_decisions(previous: SyncPlan, scope: pl.Series) -> dict[str, pl.DataFrame]:
+    """The previous plan's rejects and skips of records outside `scope` (whole clusters that
+    did not change): a plan of the scope alone adds them to say what a full plan says, without
+    planning every rejected record again in every run."""
+    inside = scope.cast(pl.String).implode()
+    return {
+        name: getattr(previous, name).filter(~pl.col("record").is_in(inside)) for name in DECISIONS
+    }
+
+
+def decided(plan: SyncPlan) -> pl.Series:
+    """The records of a plan's rejects and skips: planned again when rejects are retried."""
+    keys = [plan.rejects["record"], plan.skipped["record"]]
+    return pl.concat([k.cast(pl.String) for k in keys]).drop_nulls().unique().rename("record")
+
+
+def with_decisions(plan: SyncPlan, kept: Mapping[str, pl.DataFrame]) -> SyncPlan:
+    """`plan` with the `kept_decisions` of the clusters it did not plan."""
+    return replace(
+        plan,
+        **{
+            name: pl.concat([getattr(plan, name), kept[name].select(getattr(plan, name).columns)])
+            for name in kept
+        },
+    )

@@ -20,8 +20,10 @@ from talk_assets.engine.scope import (
     carried_over,
     closure,
     criterion_values,
+    kept_decisions,
     reference_links,
     restrict,
+    with_decisions,
 )
 from talk_assets.flows.spec import committed_flows
 from talk_assets.systems import datatype
@@ -55,11 +57,12 @@ def changed_keys(before: dict[str, pl.DataFrame], after: dict[str, pl.DataFrame]
     return pl.concat(keys)
 
 
-def scoped_plan(records, state, seeds: pl.Series) -> SyncPlan:
+def scoped_plan(records, state, seeds: pl.Series, previous: SyncPlan | None) -> SyncPlan:
     links = pl.concat([state.links.select("source", "target"), reference_links(records, DATATYPES)])
     scope = closure(seeds, links, criterion_values(records, CTXS))
     frames, scoped_state = restrict(records, state, scope, DATATYPES)
-    return make_plan(frames, FLOWS, scoped_state)
+    plan = make_plan(frames, FLOWS, scoped_state)
+    return plan if previous is None else with_decisions(plan, kept_decisions(previous, scope))
 
 
 def same(full: SyncPlan, scoped: SyncPlan, where: str) -> None:
@@ -119,7 +122,7 @@ def test_s9_incremental_plan_equals_full_plan(seed, steps):
         if last_plan is not None:
             seeds = pl.concat([seeds, carried_over(last_plan, confirmed)])
         full = make_plan(records, FLOWS, state)
-        same(full, scoped_plan(records, state, seeds), f"step {number}")
+        same(full, scoped_plan(records, state, seeds, last_plan), f"step {number}")
         planned_from = dict(records)
         done: list[str] = []
         records, state, _ = run_cut(

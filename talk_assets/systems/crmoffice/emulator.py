@@ -51,6 +51,7 @@ from talk_assets.systems.crmoffice.payloads import (
 from talk_assets.systems.crmoffice.sample_data import ID_PREFIX as CRMOFFICE_ID_PREFIX
 from talk_assets.systems.crmoffice.system import SPEC
 from talk_assets.systems.emulator.app import Emulator, HttpError
+from talk_assets.systems.emulator.recency import ChangeIndex
 from talk_assets.systems.timestamps import format_timestamp, parse_timestamp
 
 Json = dict[str, Any]
@@ -65,6 +66,7 @@ class CrmofficeEmulator(Emulator):
         self.records: dict[str, dict[str, Json]] = {name: {} for name in DATATYPES}
         self.next_ids: dict[str, int] = {name: 1 for name in DATATYPES}
         self.idempotency: dict[str, Json] = {}
+        self.changes = ChangeIndex("updatedAt")
         super().__init__(**options)
 
     # --- state -----------------------------------------------------------------------------------
@@ -84,6 +86,7 @@ class CrmofficeEmulator(Emulator):
                 self.clock.observe(parse_timestamp(row["updatedAt"]))
             self.next_ids[name] = max(self.next_ids[name], next_ids.get(name, 1))
         self.idempotency = dict(keys)
+        self.changes.rebuild(self.records)
 
     def snapshot(self) -> Json:
         return {
@@ -232,8 +235,10 @@ class CrmofficeEmulator(Emulator):
                     raise ValueError
             except (ValueError, TypeError, binascii.Error):
                 raise HttpError(400, "The cursor is not valid.", field="cursor") from None
-        rows: list[Json] = list(self.records[name].values())
-        if since:
+        rows: list[Json] = []
+        if not since:
+            rows = list(self.records[name].values())
+        else:
             try:
                 bound = parse_timestamp(since)
             except ValueError:
@@ -243,7 +248,7 @@ class CrmofficeEmulator(Emulator):
                     field="updatedSince",
                 ) from None
             text = format_timestamp(bound, zulu=True)
-            rows = [r for r in rows if r["updatedAt"] > text]
+            rows = self.changes.since(name, self.records[name], text)
         key = params.get("idempotencyKey")
         if key is not None:
             entry = self.idempotency.get(self._key(request, key))
@@ -295,6 +300,7 @@ class CrmofficeEmulator(Emulator):
         record = {"id": self.new_id(name), **values}
         record["updatedAt"] = format_timestamp(self.stamp(), zulu=True)
         self.records[name][record["id"]] = record
+        self.changes.wrote(name, record["id"], record)
         if key:
             self.idempotency[self._key(request, key)] = {
                 "datatype": name,
@@ -323,6 +329,7 @@ class CrmofficeEmulator(Emulator):
             return JSONResponse(current)
         record = {"id": record_id, **merged, "updatedAt": format_timestamp(self.stamp(), zulu=True)}
         self.records[name][record_id] = record
+        self.changes.wrote(name, record_id, record)
         self.persist()
         return JSONResponse(record)
 
@@ -333,5 +340,6 @@ class CrmofficeEmulator(Emulator):
         ):
             raise HttpError(409, f"Contacts still belong to company {record_id}.")
         del self.records[name][record_id]
+        self.changes.removed(name, record_id)
         self.persist()
         return Response(status_code=204)

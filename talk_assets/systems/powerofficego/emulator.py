@@ -52,6 +52,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from talk_assets.systems.emulator.app import Emulator, HttpError
+from talk_assets.systems.emulator.recency import ChangeIndex
 from talk_assets.systems.emulator.validation import Shape, check_object, shape_of
 from talk_assets.systems.powerofficego.payloads import (
     apply_patch,
@@ -100,6 +101,7 @@ class PowerofficegoEmulator(Emulator):
         self.records: dict[str, dict[int, Json]] = {name: {} for name in SEQUENCE}
         self.numbers = Numbers(self.records)
         self.next_ids: dict[str, int] = dict(POWEROFFICEGO_ID_START)
+        self.changes = ChangeIndex("LastChangedDateTimeOffset")
         super().__init__(**options)
 
     # --- state -----------------------------------------------------------------------------------
@@ -127,6 +129,7 @@ class PowerofficegoEmulator(Emulator):
                     self.next_ids["addresses"] = max(self.next_ids["addresses"], address["Id"] + 1)
         for seq, value in next_ids.items():
             self.next_ids[seq] = max(self.next_ids.get(seq, 0), value)
+        self.changes.rebuild(self.records)
 
     def snapshot(self) -> Json:
         return {
@@ -289,7 +292,7 @@ class PowerofficegoEmulator(Emulator):
                         ]
                     },
                 ) from None
-            rows = [r for r in rows if r["LastChangedDateTimeOffset"] > bound]
+            rows = self.changes.since(dt.name, self.records[dt.name], bound)
         ref = params.get("externalimportreference", "").strip()
         if ref and dt.name in PARTIES:
             rows = [r for r in rows if r["ExternalImportReference"] == ref]
@@ -367,6 +370,7 @@ class PowerofficegoEmulator(Emulator):
         self.numbers.note(dt.name, record)
         record["LastChangedDateTimeOffset"] = format_timestamp(self.stamp())
         self.records[dt.name][record["Id"]] = record
+        self.changes.wrote(dt.name, record["Id"], record)
         self.persist()
         return JSONResponse(record, status_code=201)
 
@@ -389,6 +393,7 @@ class PowerofficegoEmulator(Emulator):
         self.numbers.note(dt.name, doc)
         doc["LastChangedDateTimeOffset"] = format_timestamp(self.stamp())
         self.records[dt.name][record_id] = doc
+        self.changes.wrote(dt.name, record_id, doc)
         self.persist()
         return JSONResponse(doc)
 
@@ -402,5 +407,6 @@ class PowerofficegoEmulator(Emulator):
         if child is not None:
             raise HttpError(409, f"{dt.endpoint} with id = {record_id} has {child}.")
         del self.records[dt.name][record_id]
+        self.changes.removed(dt.name, record_id)
         self.persist()
         return Response(status_code=200)

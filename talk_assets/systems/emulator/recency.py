@@ -1,0 +1,68 @@
+"""Which records changed since a stamp, without looking at the others.
+
+A list with a since-bound (`LastChangedDateTimeOffset > x`, `updatedAt > x`) used to test
+every record of the datatype: an incremental read cost the emulator in proportion to all its
+records, and the emulator runs in the benchmark's process. `ChangeIndex` keeps, per table,
+the record ids in the order of their change stamps (the text the filter compares); a write
+moves its record to the end (the emulator's clock never goes back), so the records changed
+since a stamp are a tail of that order, found from the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from typing import Any
+
+Json = dict[str, Any]
+
+
+class ChangeIndex:
+    """Per table, record ids in ascending order of `field` (text), and their insertion
+    positions (the order the table's dict iterates in)."""
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+        self._order: dict[str, dict[Hashable, str]] = {}
+        self._position: dict[str, dict[Hashable, int]] = {}
+        self._next: dict[str, int] = {}
+        self._sorted: dict[str, bool] = {}
+
+    def rebuild(self, tables: Mapping[str, Mapping[Hashable, Json]]) -> None:
+        """Index these tables as they are now (after loading or restoring)."""
+        for name, rows in tables.items():
+            stamps = sorted(((i, r[self.field]) for i, r in rows.items()), key=lambda kv: kv[1])
+            self._order[name] = dict(stamps)
+            self._position[name] = {i: n for n, i in enumerate(rows)}
+            self._next[name] = len(rows)
+            self._sorted[name] = True
+
+    def wrote(self, name: str, record_id: Hashable, record: Json) -> None:
+        """`record` was stored under `record_id` (created, or replaced with a new stamp)."""
+        order, stamp = self._order.setdefault(name, {}), record[self.field]
+        order.pop(record_id, None)
+        if order and stamp < next(reversed(order.values())):
+            self._sorted[name] = False  # a stamp out of order: lists scan (never so far)
+        order[record_id] = stamp
+        positions = self._position.setdefault(name, {})
+        if record_id not in positions:
+            positions[record_id] = self._next.get(name, 0)
+            self._next[name] = positions[record_id] + 1
+
+    def removed(self, name: str, record_id: Hashable) -> None:
+        self._order.get(name, {}).pop(record_id, None)
+        self._position.get(name, {}).pop(record_id, None)
+
+    def since(self, name: str, rows: Mapping[Hashable, Json], bound: str) -> list[Json]:
+        """The records of `rows` whose stamp is after `bound`, in the order `rows` iterates:
+        what `[r for r in rows.values() if r[field] > bound]` answers."""
+        order = self._order.get(name)
+        if order is None or not self._sorted.get(name) or len(order) != len(rows):
+            return [r for r in rows.values() if r[self.field] > bound]
+        tail = []
+        for record_id, stamp in reversed(order.items()):
+            if stamp <= bound:
+                break
+            tail.append(record_id)
+        position = self._position[name]
+        tail.sort(key=position.__getitem__)
+        return [rows[i] for i in tail]

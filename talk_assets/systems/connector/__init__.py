@@ -2,9 +2,9 @@
 
 settings.py (HttpSettings), secrets.py (Secret), errors.py (the ConnectorError family),
 retry.py (tenacity policy), pacing.py (RequestPacer), auth.py (tokens, BearerAuth),
-transport.py (paced, retried calls), results.py (ReadResult, WriteOp, WriteResult),
-client.py and writes.py (ConnectorClient), resource.py (ConnectorResource, imports Dagster:
-not re-exported here).
+transport.py (paced, retried calls), wire.py (the aiohttp pool under httpx), results.py
+(ReadResult, WriteOp, WriteResult), client.py and writes.py (ConnectorClient), resource.py
+(ConnectorResource, imports Dagster: not re-exported here).
 """
 
 from talk_assets.systems.connector.client import ConnectorClient

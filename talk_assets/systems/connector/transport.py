@@ -28,6 +28,7 @@ from talk_assets.systems.connector.pacing import RequestPacer
 from talk_assets.systems.connector.retry import parse_retry_after, retrying
 from talk_assets.systems.connector.secrets import Secret, scrub
 from talk_assets.systems.connector.settings import HttpSettings
+from talk_assets.systems.connector.wire import AiohttpTransport
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ class Transport:
         self.auth = BearerAuth(self.tokens, auth_headers)
         connections = max(settings.write_concurrency, 1) + 2
         limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-        inner = http_transport or httpx.AsyncHTTPTransport(limits=limits)
+        inner = http_transport or AiohttpTransport(limits)
         self.paced = PacedTransport(inner, self.limiter)
         self.http = httpx.AsyncClient(
             base_url=base_url.rstrip("/") + "/",

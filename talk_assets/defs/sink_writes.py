@@ -10,7 +10,7 @@ the run id, the progress callback and the lock that serializes their state commi
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -32,7 +32,7 @@ from talk_assets.defs.synclog import (
 )
 from talk_assets.defs.table_docs import published_receipt
 from talk_assets.engine import SyncPlan
-from talk_assets.engine.apply import plan_records, state_delta
+from talk_assets.engine.apply import batch_plan, plan_records, state_delta
 from talk_assets.store.tenant import STATE_SCHEMA, TenantStore
 from talk_assets.systems import Datatype
 
@@ -43,6 +43,8 @@ MAX_COMMITS = 10
 """Each commit queries the state rows its whole plan names and folds the batch into them
 (O(plan) per commit), so big runs use bigger batches: at 10k records per datatype 25 commits
 per sink cost about a tenth of the initial load; insert intents cover the larger window."""
+COMMIT_READS = ("links", "inserted")
+"""The state tables `state_delta` reads (synced values are replaced by key, never read)."""
 
 
 @dataclass
@@ -55,6 +57,11 @@ class SinkRun:
     """Called after every batch with (datatype, writes done, writes planned)."""
     commits: threading.Lock = field(default_factory=threading.Lock)
     """Held for every state write: sinks of other systems commit in between, never at once."""
+    confirmed: list[str] | None = None
+    """Write ids this run recorded as confirmed so far, by any sink (read once from the sync
+    log, then kept as commits add to it; guarded by `commits`)."""
+    standing_recorded: bool = False
+    """Whether a commit of this run recorded the plan's merges and agreements (`batch_plan`)."""
 
 
 def sink_name(dt: Datatype) -> str:
@@ -97,14 +104,15 @@ def run_sink(run: SinkRun, dt: Datatype, settings: SyncSettings, resource):
         results = connectors.execute(resource, ops)
         result_frame, outcomes = connectors.results_frames(results)
         log = write_log(plan, batch, outcomes, run_id, now())
-        _commit_now(run, store, result_frame, log, connectors.settled_references(results))
+        settled = connectors.settled_references(results)
+        _commit_now(run, store, batch["write_id"], result_frame, log, settled)
         logs.append(log)
         run.progress(dt, start + batch.height, writes.height)
         fatal = connectors.fatal_error(results)
         if fatal:
             break
     if writes.is_empty():  # still record new merge links and agreements of this run
-        _commit_now(run, store, connectors.results_frames([])[0], None, ())
+        _commit_now(run, store, [], connectors.results_frames([])[0], None, ())
     # The last write of the sink: its plan is done (`progress.py`); a fatal stop is not done.
     done = {} if fatal else {SINKS_DONE: sink_done_row(run_id, sink_name(dt))}
     with run.commits:
@@ -121,15 +129,20 @@ def run_sink(run: SinkRun, dt: Datatype, settings: SyncSettings, resource):
 def _commit_now(
     run: SinkRun,
     store: TenantStore,
+    write_ids: Iterable[str],
     results: pl.DataFrame,
     log: pl.DataFrame | None,
     settled: Sequence[str],
 ) -> None:
-    """`_commit` under the run's commit lock, with the writes this run confirmed so far (by
-    any sink, read from the sync log inside the lock: other systems' sinks commit too)."""
+    """`_commit` of one batch under the run's commit lock, with the part of the plan the batch
+    can change and the writes this run confirmed before it (by any sink)."""
     with run.commits:
-        earlier = confirmed_writes(store, run.run_id).to_list()
-        _commit(store, run.plan, results, log, run.run_id, settled, confirmed_earlier=earlier)
+        if run.confirmed is None:
+            run.confirmed = confirmed_writes(store, run.run_id).to_list()
+        plan = batch_plan(run.plan, write_ids, standing=not run.standing_recorded)
+        _commit(store, plan, results, log, run.run_id, settled, confirmed_earlier=run.confirmed)
+        run.standing_recorded = True
+        run.confirmed.extend(results.filter(pl.col("ok"))["write_id"].to_list())
 
 
 def _commit(
@@ -146,7 +159,7 @@ def _commit(
     settled inserts: one transaction (S10), touching only the rows this batch changes.
     `confirmed_earlier`: writes of this run confirmed by earlier batches or sinks, so a pair
     written on both sides advances once both are."""
-    state = state_of(store, plan_records(plan))
+    state = state_of(store, plan_records(plan), tables=COMMIT_READS)
     delta = state_delta(state, plan, results, confirmed_earlier=confirmed_earlier)
     tables = delta_tables(delta)
     append = tables["append"]

@@ -23,13 +23,16 @@ def load_state(store: TenantStore) -> SyncState:
     return SyncState.from_frames(store.read_tables(STATE_SCHEMA, STATE_SCHEMAS))
 
 
-def state_of(store: TenantStore, records: pl.Series) -> SyncState:
-    """The state rows that name one of `records` (record keys), in every state table."""
+def state_of(
+    store: TenantStore, records: pl.Series, tables: Sequence[str] | None = None
+) -> SyncState:
+    """The state rows that name one of `records` (record keys), in every state table (or in
+    `tables`; the others are left empty)."""
     present = store.table_names(STATE_SCHEMA)
     keys = pl.DataFrame({"record": records.cast(pl.String).unique()})
     frames: dict[str, pl.DataFrame | None] = {}
     for table, columns in STATE_RECORD_COLUMNS.items():
-        if table not in present:
+        if table not in present or (tables is not None and table not in tables):
             frames[table] = None
             continue
         naming = " or ".join(f"{q(c)} in (select record from keys)" for c in columns)

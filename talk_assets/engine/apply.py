@@ -7,7 +7,7 @@ write a batch's outcome without rewriting whole tables; `apply` folds that into 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 
@@ -50,6 +50,38 @@ def plan_records(plan: SyncPlan) -> pl.Series:
         plan.insert_sources["source"],
     ]
     return pl.concat([k.cast(pl.String) for k in keys]).drop_nulls().unique().rename("record")
+
+
+WRITE_COLUMNS = ("write_id", "source_write", "target_write")
+"""The baseline columns naming the writes a pair's synced value waits for."""
+
+
+def batch_plan(plan: SyncPlan, write_ids: Iterable[str], *, standing: bool) -> SyncPlan:
+    """The part of `plan` a batch's outcome can change in the state: `state_delta` of it
+    equals `state_delta` of the whole plan for that batch, and reads the state of far fewer
+    records (a commit costs in proportion to its batch, not to the plan).
+
+    It keeps the baselines that wait for a write of the batch, the insert sources of every
+    write those baselines wait for, and the batch's writes. `standing`: also the merges and
+    agreements (baselines that wait for no write), which every batch would record alike; the
+    first commit of a run records them (a run cut before that is carried over by planning).
+    """
+    ids = pl.Series("write_id", list(write_ids), dtype=pl.String)
+    waits_for_batch = pl.any_horizontal([pl.col(c).is_in(ids.implode()) for c in WRITE_COLUMNS])
+    if standing:
+        waits_for_none = pl.all_horizontal([pl.col(c).is_null() for c in WRITE_COLUMNS])
+        baselines = plan.baselines.filter(waits_for_batch | waits_for_none)
+    else:
+        baselines = plan.baselines.filter(waits_for_batch)
+    needed = pl.concat([ids, *(baselines[c].cast(pl.String) for c in WRITE_COLUMNS)])
+    needed = needed.drop_nulls().unique().implode()
+    return replace(
+        plan,
+        baselines=baselines,
+        writes=plan.writes.filter(pl.col("write_id").is_in(ids.implode())),
+        insert_sources=plan.insert_sources.filter(pl.col("write_id").is_in(needed)),
+        merges=plan.merges if standing else plan.merges.clear(),
+    )
 
 
 def apply(

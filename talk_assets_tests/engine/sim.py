@@ -10,6 +10,7 @@ from dataclasses import replace
 import polars as pl
 
 from talk_assets.engine import RESULTS, SyncPlan, SyncState, apply, make_plan
+from talk_assets.engine.apply import batch_plan
 from talk_assets.systems import datatype
 
 _ids = itertools.count(1000)
@@ -140,6 +141,8 @@ def run_cut(
                 new_key = f"{write['datatype']}:{result['new_id'][0]}"
                 state = recover(state, plan, write["write_id"], new_key)
             break
-        state = apply(state, plan, result, confirmed_earlier=confirmed)
+        # as the sinks commit: the batch's part of the plan, merges and agreements first
+        batch = batch_plan(plan, [write["write_id"]], standing=number == 1)
+        state = apply(state, batch, result, confirmed_earlier=confirmed)
         confirmed.extend(result.filter(pl.col("ok"))["write_id"].to_list())
     return records, state, plan.writes.height

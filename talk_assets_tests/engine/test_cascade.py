@@ -3,6 +3,7 @@ run (plan -> confirmed writes -> apply -> replan writes nothing)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import polars as pl
@@ -10,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from talk_assets.engine import SyncState, apply, make_plan
+from talk_assets.engine.apply import batch_plan, plan_records, state_delta
 from talk_assets.flows.spec import committed_flows
 from talk_assets.systems import datatype, resolve_ref
 from talk_assets.systems.derived import derive_records
@@ -208,3 +210,53 @@ def test_s5_chained_flows_plan_apply_replan_is_empty(customers, people, contacts
     records[CUST] = edit_first_names(records[CUST], edits, "2024-09-01T00:00:00+00:00")
     records, state, _ = run(records, CHAINED, state)
     assert make_plan(records, CHAINED, state).is_empty
+
+
+def _naming(state: SyncState, records: pl.Series) -> SyncState:
+    """What a sink's commit reads of the state: the links and insert tracking naming `records`."""
+    keys = records.implode()
+    return SyncState.empty().replace(
+        links=state.links.filter(pl.col("source").is_in(keys) | pl.col("target").is_in(keys)),
+        inserted=state.inserted.filter(pl.col("source").is_in(keys) | pl.col("target").is_in(keys)),
+    )
+
+
+@given(
+    seed=st.integers(0, 1000),
+    cuts=st.lists(st.integers(1, 400), min_size=0, max_size=8),
+    edited=st.booleans(),
+)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_s10_a_commit_of_its_batchs_part_of_the_plan_records_what_the_whole_plan_would(
+    seed: int, cuts: list[int], edited: bool
+):
+    """Each sink batch commits `batch_plan` (its part of the plan) against the state rows that
+    part names: over any order and split of the writes into batches, the state ends exactly as
+    committing the whole plan every batch would leave it (links, synced values, inserts)."""
+    fl = committed_flows()
+    records = sample_frames(30)
+    start = SyncState.empty()
+    if edited:  # a settled tenant with edits: updates, not only inserts
+        records, start, _ = run(records, fl, start)
+        edits = [(row, f"Endret{seed}") for row in range(seed % 5, 30, 4)]
+        records = dict(records)
+        records[CUST] = edit_first_names(records[CUST], edits, "2024-09-01T00:00:00+00:00")
+    plan = make_plan(records, fl, start)
+    _, res = execute(records, plan)
+    res = res.sample(fraction=1.0, shuffle=True, seed=seed)
+    bounds = sorted({0, *(c % (res.height + 1) for c in cuts), res.height})
+    whole, scoped, confirmed = start, start, []
+    for number, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+        batch = res.slice(lo, hi - lo)
+        whole = apply(whole, plan, batch, confirmed_earlier=confirmed)
+        part = batch_plan(plan, batch["write_id"], standing=number == 0)
+        delta = state_delta(_naming(scoped, plan_records(part)), part, batch, confirmed)
+        scoped = delta.fold_into(scoped)
+        confirmed += batch.filter(pl.col("ok"))["write_id"].to_list()
+    for table, key in (
+        ("links", ["source", "target"]),
+        ("synced", ["flow", "source", "target", "property"]),
+        ("inserted", ["flow", "source", "target"]),
+    ):
+        ours, theirs = getattr(scoped, table), getattr(whole, table)
+        assert ours.sort(key).equals(theirs.sort(key)), table

@@ -96,6 +96,7 @@ MAX_PAGE_SIZE = 20_000
 
 class PowerofficegoEmulator(Emulator):
     spec = SPEC
+    id_field = "Id"
 
     def __init__(self, **options: Any) -> None:
         self.records: dict[str, dict[int, Json]] = {name: {} for name in SEQUENCE}
@@ -371,7 +372,7 @@ class PowerofficegoEmulator(Emulator):
         record["LastChangedDateTimeOffset"] = format_timestamp(self.stamp())
         self.records[dt.name][record["Id"]] = record
         self.changes.wrote(dt.name, record["Id"], record)
-        self.persist()
+        self.persist_change(dt.name, record["Id"], record)
         return JSONResponse(record, status_code=201)
 
     async def patch(
@@ -394,7 +395,7 @@ class PowerofficegoEmulator(Emulator):
         doc["LastChangedDateTimeOffset"] = format_timestamp(self.stamp())
         self.records[dt.name][record_id] = doc
         self.changes.wrote(dt.name, record_id, doc)
-        self.persist()
+        self.persist_change(dt.name, record_id, doc)
         return JSONResponse(doc)
 
     async def delete(self, dt: Datatype, record_id: int, owner: int | None = None) -> Response:
@@ -408,5 +409,5 @@ class PowerofficegoEmulator(Emulator):
             raise HttpError(409, f"{dt.endpoint} with id = {record_id} has {child}.")
         del self.records[dt.name][record_id]
         self.changes.removed(dt.name, record_id)
-        self.persist()
+        self.persist_change(dt.name, record_id, None)
         return Response(status_code=200)

@@ -89,7 +89,7 @@ def check_kept(emus: Emulators, wrote: Json) -> None:
         assert [c["Id"] for c in changed] == [customer["Id"]]  # the change index, rebuilt
         newer = api.post("/Customers", json={"Name": "Neste AS", "IsPerson": False}).json()
         assert newer["Id"] > wrote["gone"]["Id"]
-        assert newer["Number"] > customer["Number"]
+        assert newer["Number"] > wrote["gone"]["Number"] > customer["Number"]  # not reused
         assert newer["LastChangedDateTimeOffset"] > customer["LastChangedDateTimeOffset"]
     with emus.crmoffice.client() as api:
         assert api.get(f"/contacts/{contact['id']}").json() == wrote["edited"]

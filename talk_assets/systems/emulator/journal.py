@@ -71,7 +71,7 @@ def read_changes(path: Path, token: str | None) -> list[Json]:
                 ) from None
             log.warning(
                 "%s: ignored a torn last line (%d bytes, a write cut off by a kill); the %d "
-                "complete lines before it are kept",
+                "complete line(s) before it are kept",
                 path,
                 len(line),
                 number - 1,

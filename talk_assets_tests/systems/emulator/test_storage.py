@@ -91,7 +91,7 @@ def test_a_torn_last_line_is_ignored_with_a_warning(
     with caplog.at_level(logging.WARNING):
         assert loaded(path) == table.snapshot()
     assert "ignored a torn last line" in caplog.text
-    assert "the 4 complete lines before it are kept" in caplog.text
+    assert "the 4 complete line(s) before it are kept" in caplog.text
 
 
 def test_a_damaged_line_before_the_last_stops_the_load(tmp_path: Path) -> None:

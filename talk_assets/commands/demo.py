@@ -30,13 +30,14 @@ def demo_command(args: argparse.Namespace) -> int:
     from talk_assets.defs.settings import SyncSettings
     from talk_assets.store.tenant import home, tenant_path
     from talk_assets.systems.emulator import running_emulators
+    from talk_assets.systems.emulator.storage import remove_data_file
 
     started = time.monotonic()
     base = home().resolve()
     base.mkdir(parents=True, exist_ok=True)
     data_file = base / "demo-emulators.json"
-    for stale in (tenant_path(TENANT, base), data_file):
-        stale.unlink(missing_ok=True)
+    tenant_path(TENANT, base).unlink(missing_ok=True)
+    remove_data_file(data_file)
     instance = dagster_instance()
     settings = SyncSettings(tenant=TENANT, home=str(base))
 

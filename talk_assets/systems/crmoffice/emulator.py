@@ -301,14 +301,16 @@ class CrmofficeEmulator(Emulator):
         record["updatedAt"] = format_timestamp(self.stamp(), zulu=True)
         self.records[name][record["id"]] = record
         self.changes.wrote(name, record["id"], record)
+        stored: Json = {}
         if key:
-            self.idempotency[self._key(request, key)] = {
+            stored[self._key(request, key)] = {
                 "datatype": name,
                 "id": record["id"],
                 "fingerprint": fingerprint,
                 "record": record,
             }
-        self.persist()
+            self.idempotency.update(stored)
+        self.persist_change(name, record["id"], record, idempotency=stored)
         return JSONResponse(record, status_code=201)
 
     async def patch(self, name: str, record_id: str, request: Request) -> Response:
@@ -330,7 +332,7 @@ class CrmofficeEmulator(Emulator):
         record = {"id": record_id, **merged, "updatedAt": format_timestamp(self.stamp(), zulu=True)}
         self.records[name][record_id] = record
         self.changes.wrote(name, record_id, record)
-        self.persist()
+        self.persist_change(name, record_id, record)
         return JSONResponse(record)
 
     def delete(self, name: str, record_id: str) -> Response:
@@ -341,5 +343,5 @@ class CrmofficeEmulator(Emulator):
             raise HttpError(409, f"Contacts still belong to company {record_id}.")
         del self.records[name][record_id]
         self.changes.removed(name, record_id)
-        self.persist()
+        self.persist_change(name, record_id, None)
         return Response(status_code=204)

@@ -53,6 +53,10 @@ class Emulator(ABC):
 
     spec: ClassVar[SystemSpec]
     system: ClassVar[str]
+    id_field: ClassVar[str] = "id"
+    """The key of a record's id in the snapshot's records."""
+    next_ids: dict[str, int]
+    """Per id sequence, the next id to give out (stored with every change)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -82,12 +86,12 @@ class Emulator(ABC):
         self.tokens = Tokens(token_ttl if token_ttl is not None else self.default_token_ttl)
         self.data_file = data_file
         self.app = self.build_app()
-        snapshot = data_file.load(self.system) if data_file else None
+        snapshot = data_file.load(self.system, self.id_field) if data_file else None
         if snapshot is not None:
             self.restore(snapshot)
         else:
             self.load_sample(seed, size)
-            self.persist()
+        self.persist()  # a new snapshot: the journal replayed at startup starts over
 
     # per system
     rate_limit: int = 10
@@ -135,8 +139,20 @@ class Emulator(ABC):
         return run
 
     def persist(self) -> None:
+        """Store all data (O(records): at startup and on reset)."""
         if self.data_file is not None:
             self.data_file.save(self.system, self.snapshot())
+
+    def persist_change(
+        self, table: str, record_id: Any, record: Json | None, **additions: Json
+    ) -> None:
+        """Store one written record (None: deleted) before it is answered, in O(1), for a
+        snapshot of the shape `storage.py` describes; `additions`: entries added to a map of
+        the snapshot (`idempotency={key: entry}`)."""
+        if self.data_file is not None:
+            change = {"table": table, "id": record_id, "record": record}
+            change |= {"next_ids": self.next_ids, **additions}
+            self.data_file.append(self.system, change, self.snapshot)
 
     def fault_answer(self, kind: str) -> Response:
         messages = {

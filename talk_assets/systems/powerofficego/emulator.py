@@ -96,6 +96,7 @@ MAX_PAGE_SIZE = 20_000
 
 class PowerofficegoEmulator(Emulator):
     spec = SPEC
+    id_field = "Id"
 
     def __init__(self, **options: Any) -> None:
         self.records: dict[str, dict[int, Json]] = {name: {} for name in SEQUENCE}
@@ -107,16 +108,17 @@ class PowerofficegoEmulator(Emulator):
     # --- state -----------------------------------------------------------------------------------
 
     def load_records(self, records: dict[str, list[Json]]) -> None:
-        self._load({name: records.get(name, []) for name in SEQUENCE}, {})
+        self.restore({"records": records})
 
-    def _load(self, records: dict[str, list[Json]], next_ids: dict[str, int]) -> None:
+    def restore(self, snapshot: Json) -> None:
+        records: dict[str, list[Json]] = snapshot.get("records", {})
         # stored records take the current shape (a field the API dropped, such as contact
         # persons' DateOfBirth in an older data file, goes; a new one is null)
         self.records = {
             name: {r["Id"]: {k: r.get(k) for k in SHAPES[name]} for r in records.get(name, [])}
             for name in SEQUENCE
         }
-        self.numbers = Numbers(self.records)
+        self.numbers = Numbers(self.records, snapshot.get("numbers"))
         self.next_ids = dict(POWEROFFICEGO_ID_START)
         for name, rows in self.records.items():
             seq = SEQUENCE[name]
@@ -127,7 +129,7 @@ class PowerofficegoEmulator(Emulator):
                 address = row.get("MailAddress")
                 if name in PARTIES and address and address.get("Id"):
                     self.next_ids["addresses"] = max(self.next_ids["addresses"], address["Id"] + 1)
-        for seq, value in next_ids.items():
+        for seq, value in snapshot.get("next_ids", {}).items():
             self.next_ids[seq] = max(self.next_ids.get(seq, 0), value)
         self.changes.rebuild(self.records)
 
@@ -135,10 +137,8 @@ class PowerofficegoEmulator(Emulator):
         return {
             "records": {name: list(rows.values()) for name, rows in self.records.items()},
             "next_ids": self.next_ids,
+            "numbers": self.numbers.high_water(),
         }
-
-    def restore(self, snapshot: Json) -> None:
-        self._load(snapshot.get("records", {}), snapshot.get("next_ids", {}))
 
     def new_id(self, sequence: str) -> int:
         value = self.next_ids[sequence]
@@ -371,7 +371,7 @@ class PowerofficegoEmulator(Emulator):
         record["LastChangedDateTimeOffset"] = format_timestamp(self.stamp())
         self.records[dt.name][record["Id"]] = record
         self.changes.wrote(dt.name, record["Id"], record)
-        self.persist()
+        self.persist_change(dt.name, record["Id"], record, numbers=self.numbers.high_water())
         return JSONResponse(record, status_code=201)
 
     async def patch(
@@ -394,7 +394,7 @@ class PowerofficegoEmulator(Emulator):
         doc["LastChangedDateTimeOffset"] = format_timestamp(self.stamp())
         self.records[dt.name][record_id] = doc
         self.changes.wrote(dt.name, record_id, doc)
-        self.persist()
+        self.persist_change(dt.name, record_id, doc, numbers=self.numbers.high_water())
         return JSONResponse(doc)
 
     async def delete(self, dt: Datatype, record_id: int, owner: int | None = None) -> Response:
@@ -408,5 +408,5 @@ class PowerofficegoEmulator(Emulator):
             raise HttpError(409, f"{dt.endpoint} with id = {record_id} has {child}.")
         del self.records[dt.name][record_id]
         self.changes.removed(dt.name, record_id)
-        self.persist()
+        self.persist_change(dt.name, record_id, None)
         return Response(status_code=200)

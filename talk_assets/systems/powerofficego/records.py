@@ -25,26 +25,39 @@ NUMBER_START = {"customers": CUSTOMER_NUMBER_START, "suppliers": SUPPLIER_NUMBER
 
 class Numbers:
     """The next free `Number` per datatype: one above the highest ever stored, kept as a
-    high-water mark (one scan after a load, O(1) per insert after that); never reused."""
+    high-water mark (one scan after a load, O(1) per insert after that); never reused, also
+    after a restart: `marks` are the `high_water()` stored with the data."""
 
-    def __init__(self, records: dict[str, dict[int, Json]]) -> None:
+    def __init__(
+        self, records: dict[str, dict[int, Json]], marks: dict[str, int] | None = None
+    ) -> None:
         self.records = records
+        self.marks = dict(marks or {})
         self.top: dict[str, int] = {}
 
     def next(self, name: str) -> int:
         if name not in self.top:
             used = (r["Number"] for r in self.records[name].values())
             self.top[name] = max(
-                [NUMBER_START.get(name, 1) - 1, *(n for n in used if isinstance(n, int))]
+                [
+                    NUMBER_START.get(name, 1) - 1,
+                    self.marks.get(name, 0),
+                    *(n for n in used if isinstance(n, int)),
+                ]
             )
         self.top[name] += 1
         return self.top[name]
 
+    def high_water(self) -> dict[str, int]:
+        """Per datatype, the highest `Number` given out (or loaded) so far."""
+        return {**self.marks, **self.top}
+
     def note(self, name: str, record: Json) -> None:
         """Keep the high-water mark above a `Number` a client chose itself."""
         number = record.get("Number")
-        if name in self.top and isinstance(number, int):
-            self.top[name] = max(self.top[name], number)
+        if isinstance(number, int):
+            marks = self.top if name in self.top else self.marks
+            marks[name] = max(marks.get(name, number), number)
 
 
 def complete(

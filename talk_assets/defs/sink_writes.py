@@ -39,10 +39,9 @@ from talk_assets.systems import Datatype
 BATCH = 200
 """Writes per committed batch, at least: bounds what a crash leaves unrecorded (insert
 intents cover that window, see `recovery.py`)."""
-MAX_COMMITS = 10
-"""Each commit queries the state rows its whole plan names and folds the batch into them
-(O(plan) per commit), so big runs use bigger batches: at 10k records per datatype 25 commits
-per sink cost about a tenth of the initial load; insert intents cover the larger window."""
+MAX_COMMITS = 50
+"""Batches per sink, at most: a commit costs in proportion to its batch (`batch_plan`) plus a
+fixed transaction, so big runs use somewhat bigger batches; insert intents cover the window."""
 COMMIT_READS = ("links", "inserted")
 """The state tables `state_delta` reads (synced values are replaced by key, never read)."""
 

@@ -91,13 +91,16 @@ def run_sink(run: SinkRun, dt: Datatype, settings: SyncSettings, resource):
     logs: list[pl.DataFrame] = []
     fatal = None
     size = max(BATCH, -(-writes.height // MAX_COMMITS))
+    # the insert sources of this sink's writes, once: a batch looks only at its own
+    mine = plan.insert_sources.filter(pl.col("write_id").is_in(writes["write_id"].implode()))
     for start in range(0, writes.height, size):
         batch = writes.slice(start, size)
-        ops = connectors.build_ops(batch, dt, settings.tenant, plan.insert_sources)
+        sources = mine.filter(pl.col("write_id").is_in(batch["write_id"].implode()))
+        ops = connectors.build_ops(batch, dt, settings.tenant, sources)
         # Write-ahead: inserts are recorded as intended before they are sent. A crash after a
         # system stored them but before `_commit` leaves the intent, and the next run looks
         # the reference up before planning (`recovery.py`) instead of inserting twice (S10).
-        intended = connectors.intents(ops, dt.key, run_id, plan.insert_sources)
+        intended = connectors.intents(ops, dt.key, run_id, sources)
         with run.commits:
             store.write_tables(append={INTENTS_TABLE: intended})
         results = connectors.execute(resource, ops)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -88,31 +89,7 @@ def run_sink(run: SinkRun, dt: Datatype, settings: SyncSettings, resource):
             _duplicates(store, dt),
         )
 
-    logs: list[pl.DataFrame] = []
-    fatal = None
-    size = max(BATCH, -(-writes.height // MAX_COMMITS))
-    # the insert sources of this sink's writes, once: a batch looks only at its own
-    mine = plan.insert_sources.filter(pl.col("write_id").is_in(writes["write_id"].implode()))
-    for start in range(0, writes.height, size):
-        batch = writes.slice(start, size)
-        sources = mine.filter(pl.col("write_id").is_in(batch["write_id"].implode()))
-        ops = connectors.build_ops(batch, dt, settings.tenant, sources)
-        # Write-ahead: inserts are recorded as intended before they are sent. A crash after a
-        # system stored them but before `_commit` leaves the intent, and the next run looks
-        # the reference up before planning (`recovery.py`) instead of inserting twice (S10).
-        intended = connectors.intents(ops, dt.key, run_id, sources)
-        with run.commits:
-            store.write_tables(append={INTENTS_TABLE: intended})
-        results = connectors.execute(resource, ops)
-        result_frame, outcomes = connectors.results_frames(results)
-        log = write_log(plan, batch, outcomes, run_id, now())
-        settled = connectors.settled_references(results)
-        _commit_now(run, store, batch["write_id"], result_frame, log, settled)
-        logs.append(log)
-        run.progress(dt, start + batch.height, writes.height)
-        fatal = connectors.fatal_error(results)
-        if fatal:
-            break
+    logs, fatal = _write_batches(run, store, dt, settings, resource, writes)
     if writes.is_empty():  # still record new merge links and agreements of this run
         _commit_now(run, store, [], connectors.results_frames([])[0], None, ())
     # The last write of the sink: its plan is done (`progress.py`); a fatal stop is not done.
@@ -126,6 +103,57 @@ def run_sink(run: SinkRun, dt: Datatype, settings: SyncSettings, resource):
             metadata={"written_before_stop": receipt.height},
         )
     return receipt, _metadata(receipt, decisions, plan, dt, dry_run=False), _duplicates(store, dt)
+
+
+def _write_batches(
+    run: SinkRun,
+    store: TenantStore,
+    dt: Datatype,
+    settings: SyncSettings,
+    resource,
+    writes: pl.DataFrame,
+) -> tuple[list[pl.DataFrame], str | None]:
+    """Send `writes` in batches and record each; (sync-log rows, the fatal error if the system
+    could not be used). A batch is recorded while the next one is sent: the system is not
+    kept waiting for our commit. Its answer is awaited before the next batch goes out, so a
+    fatal answer stops the sink before anything more is sent."""
+    size = max(BATCH, -(-writes.height // MAX_COMMITS))
+    batches = [writes.slice(start, size) for start in range(0, writes.height, size)]
+    # the insert sources of this sink's writes, once: a batch looks only at its own
+    mine = run.plan.insert_sources.filter(pl.col("write_id").is_in(writes["write_id"].implode()))
+
+    def send(batch: pl.DataFrame) -> Future:
+        sources = mine.filter(pl.col("write_id").is_in(batch["write_id"].implode()))
+        ops = connectors.build_ops(batch, dt, settings.tenant, sources)
+        # Write-ahead: inserts are recorded as intended before they are sent. A crash after a
+        # system stored them but before `_commit` leaves the intent, and the next run looks
+        # the reference up before planning (`recovery.py`) instead of inserting twice (S10).
+        intended = connectors.intents(ops, dt.key, run.run_id, sources)
+        with run.commits:
+            store.write_tables(append={INTENTS_TABLE: intended})
+        return sender.submit(connectors.execute, resource, ops)
+
+    logs: list[pl.DataFrame] = []
+    fatal = None
+    done = 0
+    with ThreadPoolExecutor(1, thread_name_prefix=f"send-{dt.system}") as sender:
+        sending = send(batches[0]) if batches else None
+        for number, batch in enumerate(batches):
+            assert sending is not None
+            results = sending.result()
+            fatal = connectors.fatal_error(results)
+            last = fatal or number + 1 == len(batches)
+            sending = None if last else send(batches[number + 1])
+            result_frame, outcomes = connectors.results_frames(results)
+            log = write_log(run.plan, batch, outcomes, run.run_id, now())
+            settled = connectors.settled_references(results)
+            _commit_now(run, store, batch["write_id"], result_frame, log, settled)
+            logs.append(log)
+            done += batch.height
+            run.progress(dt, done, writes.height)
+            if fatal:
+                break
+    return logs, fatal
 
 
 def _commit_now(

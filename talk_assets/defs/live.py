@@ -35,14 +35,12 @@ LOGGER = "talk_assets_progress"
 
 
 def step_label(step_key: str) -> str:
-    """`acme__customers` -> read acme.customers; `sinks__acme__contacts`
-    -> write acme.contacts; `plan_sync` -> plan all flows."""
+    """`acme__customers` -> read acme.customers; `plan_sync` -> plan all flows;
+    `write_changes` -> write (each datatype it writes has its own line, `write acme.contacts`)."""
     if step_key == "plan_sync":
         return "plan all flows"
-    if step_key == "write_changes":
+    if step_key == "write_changes":  # its datatypes report under their own names
         return "write"
-    if step_key.startswith("sinks__"):
-        return "write " + step_key.removeprefix("sinks__").replace("__", ".", 1)
     return "read " + step_key.replace("__", ".", 1)
 
 

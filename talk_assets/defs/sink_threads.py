@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import queue
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from dagster import AssetExecutionContext
@@ -59,18 +59,21 @@ def write_concurrently(
             try:
                 kind, dt, value = events.get(timeout=POLL_SECONDS)
             except queue.Empty:
-                kind, dt, value = "idle", None, None
-            if kind == "idle":
-                for future in futures:  # a thread that died outside run_sink: say so
-                    error = future.exception() if future.done() else None
-                    if error is not None:
-                        raise error
+                _raise_if_died(futures)
                 continue
             if kind == "progress":
                 _log_progress(context, dt, *value)
                 continue
             remaining -= 1
             yield dt, value
+
+
+def _raise_if_died(futures: Sequence[Future]) -> None:
+    """A writer thread that died outside `run_sink` (which reports its own errors): say so."""
+    for future in futures:
+        error = future.exception() if future.done() else None
+        if error is not None:
+            raise error
 
 
 def _log_progress(context: AssetExecutionContext, dt: Datatype, done: int, total: int) -> None:

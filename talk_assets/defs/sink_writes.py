@@ -15,7 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import polars as pl
-from dagster import Failure
+from dagster import AssetKey, Failure
 
 from talk_assets.defs import connectors
 from talk_assets.defs.metadata import markdown_table
@@ -64,9 +64,13 @@ class SinkRun:
     """Whether a commit of this run recorded the plan's merges and agreements (`batch_plan`)."""
 
 
+def sink_key(dt: Datatype) -> AssetKey:
+    return AssetKey(["sinks", f"{dt.system}__{dt.name}"])
+
+
 def sink_name(dt: Datatype) -> str:
     """The sink's name in the `sinks_done` progress table (its asset key)."""
-    return f"sinks/{dt.system}__{dt.name}"
+    return sink_key(dt).to_user_string()
 
 
 def run_sink(run: SinkRun, dt: Datatype, settings: SyncSettings, resource):

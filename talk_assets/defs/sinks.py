@@ -12,7 +12,6 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
     AssetExecutionContext,
-    AssetKey,
     AssetOut,
     AssetsDefinition,
     Failure,
@@ -26,7 +25,7 @@ from talk_assets.defs.metadata import lineage_table, markdown_table
 from talk_assets.defs.planning import PLAN_KEY, flow_key, load_plan
 from talk_assets.defs.settings import SyncSettings
 from talk_assets.defs.sink_threads import write_concurrently
-from talk_assets.defs.sink_writes import SinkRun, sink_name
+from talk_assets.defs.sink_writes import SinkRun, sink_key, sink_name
 from talk_assets.defs.sources import OWNERS
 from talk_assets.defs.table_docs import published_receipt, receipt_schema
 from talk_assets.lineage import PropertyEdge, edges_of
@@ -36,10 +35,6 @@ SINKS_STEP = "write_changes"
 """The step (op) name of the sinks, as run lists and failures name it."""
 
 __all__ = ["SINKS_STEP", "build_sinks", "sink_datatypes", "sink_key", "sink_name"]
-
-
-def sink_key(dt: Datatype) -> AssetKey:
-    return AssetKey(["sinks", f"{dt.system}__{dt.name}"])
 
 
 def writes_into(flow: ResolvedFlow, dt: Datatype) -> bool:

@@ -28,8 +28,10 @@ def state_of(
 ) -> SyncState:
     """The state rows that name one of `records` (record keys), in every state table (or in
     `tables`; the others are left empty)."""
-    present = store.table_names(STATE_SCHEMA)
     keys = pl.DataFrame({"record": records.cast(pl.String).unique()})
+    if keys.is_empty():  # nothing named: no query (each one scans its table)
+        return SyncState.from_frames({})
+    present = store.table_names(STATE_SCHEMA)
     frames: dict[str, pl.DataFrame | None] = {}
     for table, columns in STATE_RECORD_COLUMNS.items():
         if table not in present or (tables is not None and table not in tables):

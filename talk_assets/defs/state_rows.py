@@ -46,12 +46,15 @@ def state_of(
 
 def delta_tables(delta: StateDelta) -> dict[str, dict]:
     """`TenantStore.write_tables` arguments that store a delta: links and insert tracking are
-    appended, synced values replace the rows with their key."""
+    appended, synced values replace the rows with their key (those of records the batch
+    created are appended: at 100k records a keyed delete scans ~3M rows, ~0.2 s)."""
     append = {}
     if delta.links.height:
         append["links"] = delta.links.select(list(LINKS))
     if delta.inserted.height:
         append["inserted"] = delta.inserted.select(list(INSERTED))
+    if delta.synced_new.height:  # no stored row to replace: no delete (a scan of the table)
+        append["synced"] = delta.synced_new
     upsert = {}
     if delta.synced.height:
         upsert["synced"] = (delta.synced, list(SYNCED_KEY))

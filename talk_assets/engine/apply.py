@@ -7,7 +7,7 @@ write a batch's outcome without rewriting whole tables; `apply` folds that into 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 
@@ -24,17 +24,21 @@ SYNCED_KEY = ("flow", "source", "target", "property")
 @dataclass(frozen=True)
 class StateDelta:
     """What one batch's outcome changes in the state: `links` and `inserted` rows to add (none
-    stored yet), `synced` rows that replace the stored rows with the same `SYNCED_KEY`."""
+    stored yet), `synced` rows that replace the stored rows with the same `SYNCED_KEY`, and
+    `synced_new` rows that can have no stored row to replace: they name a record the batch
+    inserted, which no state row named before (a store appends them without looking)."""
 
     links: pl.DataFrame
     synced: pl.DataFrame
     inserted: pl.DataFrame
+    synced_new: pl.DataFrame = field(default_factory=lambda: sch.empty(sch.SYNCED))
 
     def fold_into(self, state: SyncState) -> SyncState:
-        kept = state.synced.join(self.synced, on=list(SYNCED_KEY), how="anti")
+        synced = pl.concat([self.synced, self.synced_new])
+        kept = state.synced.join(synced, on=list(SYNCED_KEY), how="anti")
         return state.replace(
             links=pl.concat([state.links, self.links]),
-            synced=pl.concat([kept, self.synced]),
+            synced=pl.concat([kept, synced]),
             inserted=pl.concat([state.inserted, self.inserted]),
         )
 
@@ -194,10 +198,14 @@ def state_delta(
         .unique(maintain_order=True)
         .join(state.inserted, on=list(sch.INSERTED), how="anti", nulls_equal=True)
     )
+    new_synced = sch.conform(new_synced, sch.SYNCED)
+    created = new_keys["new_key"].implode()
+    names_created = pl.col("source").is_in(created) | pl.col("target").is_in(created)
     return StateDelta(
         links=pl.concat(added),
-        synced=sch.conform(new_synced, sch.SYNCED),
+        synced=new_synced.filter(~names_created),
         inserted=inserted,
+        synced_new=new_synced.filter(names_created),
     )
 
 

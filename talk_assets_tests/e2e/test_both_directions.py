@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from talk_assets.engine.apply import SYNCED_KEY
 from talk_assets.flows.catalog import active_flows
 from talk_assets.flows.spec import SPECS_DIR
 from talk_assets.systems import resolve_flow
@@ -152,6 +153,10 @@ def test_both_directions_reach_a_steady_state_with_one_partner_per_record(world:
     assert_one_partner_per_record_per_flow(world)
     (person,) = world.partners(f"crmoffice.contacts:{late['id']}", "powerofficego.contactpersons")
     assert person == f"powerofficego.contactpersons:{record['Id']}"
+    # One last synced value per pair and property: rows of inserted records are appended
+    # without a keyed delete, and must not stand beside an older row of the same key.
+    synced = world.table("state", "synced")
+    assert synced.height and not synced.select(SYNCED_KEY).is_duplicated().any()
 
 
 def test_both_directions_under_faults_double_nothing(world: World):

@@ -47,6 +47,7 @@ def demo_command(args: argparse.Namespace) -> int:
             instance=instance,
             log_dir=base / "logs",
             verbose=getattr(args, "verbose", False),
+            with_moves=True,
         )
         print(f"\n== {title}")
         if not rep.success:

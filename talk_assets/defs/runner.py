@@ -150,8 +150,11 @@ def run_sync(
     log_dir: Path | None = None,
     verbose: bool = False,
     progress: Console | bool | None = None,
+    with_moves: bool = False,
 ) -> RunReport:
     """One run of the sync job, in this process; `flows` default to the committed specs.
+    `with_moves`: the report carries every value the run moved (`RunReport.moves`, read from
+    the sync's value history: millions of rows after a big initial load, so only on request).
 
     Before it starts, dead runs of the tenant are finished, and a live one is waited for at most
     `wait` seconds (default TALK_ASSETS_LOCK_WAIT), saying so through `say`; then `TenantBusy`.
@@ -206,7 +209,7 @@ def run_sync(
         error = None if result.success else summary(failures)
         skipped = _skip_reason(result)
         try:
-            answers = report(run_settings, result.run_id, flows)
+            answers = report(run_settings, result.run_id, flows, with_moves=with_moves)
         except Failure:  # the run failed before it planned
             answers = Answers(_empty_report())
         instance.add_run_tags(result.run_id, run_tags(answers.flows, read, skipped))
@@ -312,12 +315,15 @@ class Answers:
     planned: pl.DataFrame | None = None
 
 
-def report(settings: SyncSettings, run_id: str, flows: Sequence[Flow]) -> Answers:
-    """Per flow counts, values moved this run, its conflicts, the reasons of its rejects and
-    conflicts, and (dry run) the planned rows."""
+def report(
+    settings: SyncSettings, run_id: str, flows: Sequence[Flow], *, with_moves: bool = False
+) -> Answers:
+    """Per flow counts, (`with_moves`) values moved this run, its conflicts, the reasons of its
+    rejects and conflicts, and (dry run) the planned rows."""
     store = settings.store()
     plan = load_plan(store, run_id)
-    log, values = (_rows_of_run(store, table, run_id) for table in ("sync_log", "sync_values"))
+    log = _rows_of_run(store, "sync_log", run_id, LOG_COLUMNS)
+    values = _rows_of_run(store, "sync_values", run_id) if with_moves else None
     done = (
         log.filter(pl.col("operation").is_in(["insert", "update"])).select("write_id")
         if log is not None
@@ -360,13 +366,29 @@ def report(settings: SyncSettings, run_id: str, flows: Sequence[Flow]) -> Answer
     )
 
 
-def _rows_of_run(store: TenantStore, table: str, run_id: str) -> pl.DataFrame | None:
-    """One run's rows of a log table (None when the table does not exist): the log holds
-    every run's rows, so it is filtered in the query, not read whole."""
+LOG_COLUMNS = (
+    "write_id",
+    "operation",
+    "flows",
+    "error",
+    "http_status",
+    "datatype",
+    "source_record",
+    "record_id",
+)
+"""What the run's report reads of its sync log rows (not the written values)."""
+
+
+def _rows_of_run(
+    store: TenantStore, table: str, run_id: str, columns: Sequence[str] | None = None
+) -> pl.DataFrame | None:
+    """One run's rows of a log table (None when the table does not exist), all columns or
+    `columns`: the log holds every run's rows, so it is filtered in the query, not read whole."""
     if table not in store.table_names(STATE_SCHEMA):
         return None
+    selected = "*" if columns is None else ", ".join(columns)
     return store.query(
-        f"select * from {STATE_SCHEMA}.{table} where run_id in (select run_id from this)",
+        f"select {selected} from {STATE_SCHEMA}.{table} where run_id in (select run_id from this)",
         this=pl.DataFrame({"run_id": [run_id]}),
     )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 from dagster import AssetKey, Failure
@@ -33,7 +33,7 @@ from talk_assets.defs.synclog import (
 )
 from talk_assets.defs.table_docs import published_receipt
 from talk_assets.engine import SyncPlan
-from talk_assets.engine.apply import batch_plan, plan_records, state_delta
+from talk_assets.engine.apply import WRITE_COLUMNS, batch_plan, plan_records, state_delta
 from talk_assets.store.tenant import STATE_SCHEMA, TenantStore
 from talk_assets.systems import Datatype
 
@@ -57,9 +57,12 @@ class SinkRun:
     """Called after every batch with (datatype, writes done, writes planned)."""
     commits: threading.Lock = field(default_factory=threading.Lock)
     """Held for every state write: sinks of other systems commit in between, never at once."""
-    confirmed: list[str] | None = None
+    confirmed: set[str] | None = None
     """Write ids this run recorded as confirmed so far, by any sink (read once from the sync
     log, then kept as commits add to it; guarded by `commits`)."""
+    state_tables: set[str] = field(default_factory=set)
+    """State tables known to exist (a table is never dropped: only absent ones are looked
+    up again; guarded by `commits`)."""
     standing_recorded: bool = False
     """Whether a commit of this run recorded the plan's merges and agreements (`batch_plan`)."""
 
@@ -124,7 +127,15 @@ def _write_batches(
     size = max(BATCH, -(-writes.height // MAX_COMMITS))
     batches = [writes.slice(start, size) for start in range(0, writes.height, size)]
     # the insert sources of this sink's writes, once: a batch looks only at its own
-    mine = run.plan.insert_sources.filter(pl.col("write_id").is_in(writes["write_id"].implode()))
+    ids = writes["write_id"].implode()
+    mine = run.plan.insert_sources.filter(pl.col("write_id").is_in(ids))
+    # what the sync log reads of the plan for these writes, once: a batch's log looks only
+    # at its own rows of it (`write_log`), not at the whole plan's
+    logged = replace(
+        run.plan,
+        insert_sources=mine,
+        updates=run.plan.updates.filter(pl.col("write_id").is_in(ids)),
+    )
 
     def send(batch: pl.DataFrame) -> Future:
         sources = mine.filter(pl.col("write_id").is_in(batch["write_id"].implode()))
@@ -149,7 +160,7 @@ def _write_batches(
             last = fatal or number + 1 == len(batches)
             sending = None if last else send(batches[number + 1])
             result_frame, outcomes = connectors.results_frames(results)
-            log = write_log(run.plan, batch, outcomes, run.run_id, now())
+            log = write_log(logged, batch, outcomes, run.run_id, now())
             settled = connectors.settled_references(results)
             _commit_now(run, store, batch["write_id"], result_frame, log, settled)
             logs.append(log)
@@ -172,11 +183,26 @@ def _commit_now(
     can change and the writes this run confirmed before it (by any sink)."""
     with run.commits:
         if run.confirmed is None:
-            run.confirmed = confirmed_writes(store, run.run_id).to_list()
+            run.confirmed = set(confirmed_writes(store, run.run_id).to_list())
+        if not run.state_tables.issuperset(COMMIT_READS):
+            run.state_tables = store.table_names(STATE_SCHEMA)
         plan = batch_plan(run.plan, write_ids, standing=not run.standing_recorded)
-        _commit(store, plan, results, log, run.run_id, settled, confirmed_earlier=run.confirmed)
+        # of the writes confirmed earlier, those the batch's baselines wait for: all that
+        # `state_delta` asks of them (the whole list grows with the run)
+        waited_for = pl.concat([plan.baselines[c].cast(pl.String) for c in WRITE_COLUMNS])
+        earlier = [w for w in waited_for.drop_nulls().unique().to_list() if w in run.confirmed]
+        _commit(
+            store,
+            plan,
+            results,
+            log,
+            run.run_id,
+            settled,
+            confirmed_earlier=earlier,
+            present=run.state_tables,
+        )
         run.standing_recorded = True
-        run.confirmed.extend(results.filter(pl.col("ok"))["write_id"].to_list())
+        run.confirmed.update(results.filter(pl.col("ok"))["write_id"].to_list())
 
 
 def _commit(
@@ -188,12 +214,14 @@ def _commit(
     settled: Sequence[str] = (),
     *,
     confirmed_earlier: Sequence[str] = (),
+    present: set[str] | None = None,
 ) -> None:
     """Fold confirmed writes into the state, with their log rows, and drop the intents of
     settled inserts: one transaction (S10), touching only the rows this batch changes.
     `confirmed_earlier`: writes of this run confirmed by earlier batches or sinks, so a pair
-    written on both sides advances once both are."""
-    state = state_of(store, plan_records(plan), tables=COMMIT_READS)
+    written on both sides advances once both are. `present`: the state tables known to exist
+    (else looked up)."""
+    state = state_of(store, plan_records(plan), tables=COMMIT_READS, present=present)
     delta = state_delta(state, plan, results, confirmed_earlier=confirmed_earlier)
     tables = delta_tables(delta)
     append = tables["append"]

@@ -24,11 +24,16 @@ def load_state(store: TenantStore) -> SyncState:
 
 
 def state_of(
-    store: TenantStore, records: pl.Series, tables: Sequence[str] | None = None
+    store: TenantStore,
+    records: pl.Series,
+    tables: Sequence[str] | None = None,
+    present: set[str] | None = None,
 ) -> SyncState:
     """The state rows that name one of `records` (record keys), in every state table (or in
-    `tables`; the others are left empty)."""
-    present = store.table_names(STATE_SCHEMA)
+    `tables`; the others are left empty). `present`: the state tables that exist, when the
+    caller knows (else looked up)."""
+    if present is None:
+        present = store.table_names(STATE_SCHEMA)
     keys = pl.DataFrame({"record": records.cast(pl.String).unique()})
     frames: dict[str, pl.DataFrame | None] = {}
     for table, columns in STATE_RECORD_COLUMNS.items():

@@ -136,6 +136,9 @@ def _write_batches(
         insert_sources=mine,
         updates=run.plan.updates.filter(pl.col("write_id").is_in(ids)),
     )
+    # and what a commit reads of it (`batch_plan` of a batch of these writes from this equals
+    # that from the whole plan, but for the standing part: taken from the whole plan)
+    scoped = batch_plan(run.plan, writes["write_id"], standing=False)
 
     def send(batch: pl.DataFrame) -> Future:
         sources = mine.filter(pl.col("write_id").is_in(batch["write_id"].implode()))
@@ -162,7 +165,7 @@ def _write_batches(
             result_frame, outcomes = connectors.results_frames(results)
             log = write_log(logged, batch, outcomes, run.run_id, now())
             settled = connectors.settled_references(results)
-            _commit_now(run, store, batch["write_id"], result_frame, log, settled)
+            _commit_now(run, store, batch["write_id"], result_frame, log, settled, scoped)
             logs.append(log)
             done += batch.height
             run.progress(dt, done, writes.height)
@@ -178,15 +181,18 @@ def _commit_now(
     results: pl.DataFrame,
     log: pl.DataFrame | None,
     settled: Sequence[str],
+    scoped: SyncPlan | None = None,
 ) -> None:
     """`_commit` of one batch under the run's commit lock, with the part of the plan the batch
-    can change and the writes this run confirmed before it (by any sink)."""
+    can change and the writes this run confirmed before it (by any sink). `scoped`: the plan's
+    part for the sink's writes (`_write_batches`), else the whole plan is narrowed."""
     with run.commits:
         if run.confirmed is None:
             run.confirmed = set(confirmed_writes(store, run.run_id).to_list())
         if not run.state_tables.issuperset(COMMIT_READS):
             run.state_tables = store.table_names(STATE_SCHEMA)
-        plan = batch_plan(run.plan, write_ids, standing=not run.standing_recorded)
+        whole = run.plan if scoped is None or not run.standing_recorded else scoped
+        plan = batch_plan(whole, write_ids, standing=not run.standing_recorded)
         # of the writes confirmed earlier, those the batch's baselines wait for: all that
         # `state_delta` asks of them (the whole list grows with the run)
         waited_for = pl.concat([plan.baselines[c].cast(pl.String) for c in WRITE_COLUMNS])

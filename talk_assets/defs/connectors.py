@@ -161,6 +161,16 @@ def settled_references(results: list[WriteResult]) -> list[str]:
     ]
 
 
+def unsent(ops: list[WriteOp] | None, results: list[WriteResult]) -> list[str]:
+    """References of prepared inserts that a fatal answer kept from being sent (`ops`; their
+    intents can go), but none that an unsettled insert of the answered batch shares."""
+    if not ops:
+        return []
+    settled = set(settled_references(results))
+    pending = {r.op.reference for r in results if r.op.kind == "insert"} - settled
+    return [op.reference for op in ops if op.kind == "insert" and op.reference not in pending]
+
+
 def execute(resource: Any, ops: list[WriteOp]) -> list[WriteResult]:
     return client_of(resource).write_many_blocking(ops)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import polars as pl
@@ -121,9 +121,10 @@ def _write_batches(
     writes: pl.DataFrame,
 ) -> tuple[list[pl.DataFrame], str | None]:
     """Send `writes` in batches and record each; (sync-log rows, the fatal error if the system
-    could not be used). A batch is recorded while the next one is sent: the system is not
-    kept waiting for our commit. Its answer is awaited before the next batch goes out, so a
-    fatal answer stops the sink before anything more is sent."""
+    could not be used). A batch is recorded while the next one is sent, and the one after is
+    prepared (its intents written): the system is not kept waiting for our transactions. A
+    batch's answer is awaited before the next batch goes out, so a fatal answer stops the sink
+    before anything more is sent (the intents of the prepared batch go with that commit)."""
     size = max(BATCH, -(-writes.height // MAX_COMMITS))
     batches = [writes.slice(start, size) for start in range(0, writes.height, size)]
     # the insert sources of this sink's writes, once: a batch looks only at its own
@@ -140,7 +141,9 @@ def _write_batches(
     # that from the whole plan, but for the standing part: taken from the whole plan)
     scoped = batch_plan(run.plan, writes["write_id"], standing=False)
 
-    def send(batch: pl.DataFrame) -> Future:
+    def prepare(batch: pl.DataFrame) -> list[connectors.WriteOp]:
+        """The batch's ops, its inserts recorded as intended (done while the batch before it
+        is being sent: the system does not wait for this transaction)."""
         sources = mine.filter(pl.col("write_id").is_in(batch["write_id"].implode()))
         ops = connectors.build_ops(batch, dt, settings.tenant, sources)
         # Write-ahead: inserts are recorded as intended before they are sent. A crash after a
@@ -149,28 +152,34 @@ def _write_batches(
         intended = connectors.intents(ops, dt.key, run.run_id, sources)
         with run.commits:
             store.write_tables(append={INTENTS_TABLE: intended})
-        return sender.submit(connectors.execute, resource, ops)
+        return ops
 
     logs: list[pl.DataFrame] = []
     fatal = None
     done = 0
     with ThreadPoolExecutor(1, thread_name_prefix=f"send-{dt.system}") as sender:
-        sending = send(batches[0]) if batches else None
+        sending = (
+            sender.submit(connectors.execute, resource, prepare(batches[0])) if batches else None
+        )
+        ready = prepare(batches[1]) if len(batches) > 1 else None
         for number, batch in enumerate(batches):
             assert sending is not None
             results = sending.result()
             fatal = connectors.fatal_error(results)
-            last = fatal or number + 1 == len(batches)
-            sending = None if last else send(batches[number + 1])
+            sending = None
+            if ready is not None and not fatal:
+                sending, ready = sender.submit(connectors.execute, resource, ready), None
             result_frame, outcomes = connectors.results_frames(results)
             log = write_log(logged, batch, outcomes, run.run_id, now())
-            settled = connectors.settled_references(results)
+            settled = connectors.settled_references(results) + connectors.unsent(ready, results)
             _commit_now(run, store, batch["write_id"], result_frame, log, settled, scoped)
             logs.append(log)
             done += batch.height
             run.progress(dt, done, writes.height)
             if fatal:
                 break
+            if number + 2 < len(batches):
+                ready = prepare(batches[number + 2])
     return logs, fatal
 
 

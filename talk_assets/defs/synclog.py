@@ -147,19 +147,28 @@ def value_history(
         srcs = plan.insert_sources.group_by("write_id").agg(
             flow=pl.col("flow").first(), source_record=pl.col("source").first()
         )
-        inserts = inserts.join(srcs, on="write_id", how="left")
-        items = [_json_items(text) for text in inserts["values"]]
-        decoded = (
-            inserts.with_columns(kv=pl.Series(items, dtype=pl.List(pl.List(pl.String))))
-            .explode("kv")
-            .filter(pl.col("kv").is_not_null())
+        inserts = inserts.join(srcs, on="write_id", how="left", maintain_order="left")
+        # one row per property written, decoded in a plain loop (map_elements costs more)
+        ids, names, values = [], [], []
+        for write_id, text in inserts.select("write_id", "values").iter_rows():
+            for name, value in _json_items(text):
+                ids.append(write_id)
+                names.append(name)
+                values.append(value)
+        written = pl.DataFrame(
+            {"write_id": ids, "property": names, "new_value": values},
+            schema={"write_id": pl.String, "property": pl.String, "new_value": pl.String},
+        )
+        decoded = written.join(
+            inserts.drop("property", "new_value", strict=False),
+            on="write_id",
+            how="left",
+            maintain_order="left",
         )
         rows.append(
             conform(
                 decoded.with_columns(
                     record_id=pl.col("new_id"),
-                    property=pl.col("kv").list.get(0),
-                    new_value=pl.col("kv").list.get(1),
                     direction=pl.lit("insert"),
                     reason=pl.lit("new record"),
                 ),

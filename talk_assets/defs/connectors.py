@@ -161,30 +161,40 @@ def settled_references(results: list[WriteResult]) -> list[str]:
     ]
 
 
+def unsent(ops: list[WriteOp] | None, results: list[WriteResult]) -> list[str]:
+    """References of prepared inserts that a fatal answer kept from being sent (`ops`; their
+    intents can go), but none that an unsettled insert of the answered batch shares."""
+    if not ops:
+        return []
+    settled = set(settled_references(results))
+    pending = {r.op.reference for r in results if r.op.kind == "insert"} - settled
+    return [op.reference for op in ops if op.kind == "insert" and op.reference not in pending]
+
+
 def execute(resource: Any, ops: list[WriteOp]) -> list[WriteResult]:
     return client_of(resource).write_many_blocking(ops)
 
 
 def results_frames(results: list[WriteResult]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(RESULTS for the engine's apply, OUTCOMES for the sync log)."""
-    rows = []
-    for r in results:
-        new_id = r.record_id if r.op.kind == "insert" and r.ok else None
-        rows.append(
-            {
-                "write_id": r.op.key,
-                "ok": r.ok,
-                "new_id": None if new_id is None else str(new_id),
-                "record": json.dumps(r.record, ensure_ascii=False, default=str)
-                if r.record
-                else None,
-                "status": r.status,
-                "error": None if r.ok else _error_text(r),
-                "outcome": r.outcome,
-                "recovered": r.recovered,
-            }
-        )
-    frame = pl.DataFrame(rows, schema={**RESULTS, "outcome": pl.String, "recovered": pl.Boolean})
+    columns: dict[str, list[Any]] = {
+        "write_id": [r.op.key for r in results],
+        "ok": [r.ok for r in results],
+        "new_id": [
+            str(r.record_id) if r.op.kind == "insert" and r.ok and r.record_id is not None else None
+            for r in results
+        ],
+        "record": [
+            json.dumps(r.record, ensure_ascii=False, default=str) if r.record else None
+            for r in results
+        ],
+        "status": [r.status for r in results],
+        "error": [None if r.ok else _error_text(r) for r in results],
+        "outcome": [r.outcome for r in results],
+        "recovered": [r.recovered for r in results],
+    }
+    schema = {**RESULTS, "outcome": pl.String, "recovered": pl.Boolean}
+    frame = pl.DataFrame({name: columns[name] for name in schema}, schema=schema)
     return frame.select(list(RESULTS)), frame.select(list(OUTCOMES))
 
 

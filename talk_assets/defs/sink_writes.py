@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 from dagster import AssetKey, Failure
@@ -33,16 +33,21 @@ from talk_assets.defs.synclog import (
 )
 from talk_assets.defs.table_docs import published_receipt
 from talk_assets.engine import SyncPlan
-from talk_assets.engine.apply import batch_plan, plan_records, state_delta
+from talk_assets.engine.apply import WRITE_COLUMNS, batch_plan, plan_records, state_delta
 from talk_assets.store.tenant import STATE_SCHEMA, TenantStore
 from talk_assets.systems import Datatype
 
 BATCH = 200
 """Writes per committed batch, at least: bounds what a crash leaves unrecorded (insert
 intents cover that window, see `recovery.py`)."""
-MAX_COMMITS = 50
-"""Batches per sink, at most: a commit costs in proportion to its batch (`batch_plan`) plus a
-fixed transaction, so big runs use somewhat bigger batches; insert intents cover the window."""
+MAX_COMMITS = 20
+"""Batches per sink, at most, while batches stay within `MAX_BATCH`: a commit costs about
+50 ms of CPU whatever its size (some 40 polars operations, 10 DuckDB statements at ~1.5 ms)
+plus its rows, so big sinks use bigger batches (at 10k records per datatype: 270 -> 115
+commits, 61 -> 53 s of CPU for the initial load); insert intents cover the window."""
+MAX_BATCH = 2000
+"""Writes per batch, at most: what a crash can leave to look up again (`recovery.py`) stays
+bounded in very big sinks (which then commit more often than `MAX_COMMITS`)."""
 COMMIT_READS = ("links", "inserted")
 """The state tables `state_delta` reads (synced values are replaced by key, never read)."""
 
@@ -57,9 +62,12 @@ class SinkRun:
     """Called after every batch with (datatype, writes done, writes planned)."""
     commits: threading.Lock = field(default_factory=threading.Lock)
     """Held for every state write: sinks of other systems commit in between, never at once."""
-    confirmed: list[str] | None = None
+    confirmed: set[str] | None = None
     """Write ids this run recorded as confirmed so far, by any sink (read once from the sync
     log, then kept as commits add to it; guarded by `commits`)."""
+    state_tables: set[str] = field(default_factory=set)
+    """State tables known to exist (a table is never dropped: only absent ones are looked
+    up again; guarded by `commits`)."""
     standing_recorded: bool = False
     """Whether a commit of this run recorded the plan's merges and agreements (`batch_plan`)."""
     duplicates_before: pl.DataFrame | None = None
@@ -125,15 +133,29 @@ def _write_batches(
     writes: pl.DataFrame,
 ) -> tuple[list[pl.DataFrame], str | None]:
     """Send `writes` in batches and record each; (sync-log rows, the fatal error if the system
-    could not be used). A batch is recorded while the next one is sent: the system is not
-    kept waiting for our commit. Its answer is awaited before the next batch goes out, so a
-    fatal answer stops the sink before anything more is sent."""
-    size = max(BATCH, -(-writes.height // MAX_COMMITS))
+    could not be used). A batch is recorded while the next one is sent, and the one after is
+    prepared (its intents written): the system is not kept waiting for our transactions. A
+    batch's answer is awaited before the next batch goes out, so a fatal answer stops the sink
+    before anything more is sent (the intents of the prepared batch go with that commit)."""
+    size = min(max(BATCH, -(-writes.height // MAX_COMMITS)), MAX_BATCH)
     batches = [writes.slice(start, size) for start in range(0, writes.height, size)]
     # the insert sources of this sink's writes, once: a batch looks only at its own
-    mine = run.plan.insert_sources.filter(pl.col("write_id").is_in(writes["write_id"].implode()))
+    ids = writes["write_id"].implode()
+    mine = run.plan.insert_sources.filter(pl.col("write_id").is_in(ids))
+    # what the sync log reads of the plan for these writes, once: a batch's log looks only
+    # at its own rows of it (`write_log`), not at the whole plan's
+    logged = replace(
+        run.plan,
+        insert_sources=mine,
+        updates=run.plan.updates.filter(pl.col("write_id").is_in(ids)),
+    )
+    # and what a commit reads of it (`batch_plan` of a batch of these writes from this equals
+    # that from the whole plan, but for the standing part: taken from the whole plan)
+    scoped = batch_plan(run.plan, writes["write_id"], standing=False)
 
-    def send(batch: pl.DataFrame) -> Future:
+    def prepare(batch: pl.DataFrame) -> list[connectors.WriteOp]:
+        """The batch's ops, its inserts recorded as intended (done while the batch before it
+        is being sent: the system does not wait for this transaction)."""
         sources = mine.filter(pl.col("write_id").is_in(batch["write_id"].implode()))
         ops = connectors.build_ops(batch, dt, settings.tenant, sources)
         # Write-ahead: inserts are recorded as intended before they are sent. A crash after a
@@ -142,28 +164,34 @@ def _write_batches(
         intended = connectors.intents(ops, dt.key, run.run_id, sources)
         with run.commits:
             store.write_tables(append={INTENTS_TABLE: intended})
-        return sender.submit(connectors.execute, resource, ops)
+        return ops
 
     logs: list[pl.DataFrame] = []
     fatal = None
     done = 0
     with ThreadPoolExecutor(1, thread_name_prefix=f"send-{dt.system}") as sender:
-        sending = send(batches[0]) if batches else None
+        sending = (
+            sender.submit(connectors.execute, resource, prepare(batches[0])) if batches else None
+        )
+        ready = prepare(batches[1]) if len(batches) > 1 else None
         for number, batch in enumerate(batches):
             assert sending is not None
             results = sending.result()
             fatal = connectors.fatal_error(results)
-            last = fatal or number + 1 == len(batches)
-            sending = None if last else send(batches[number + 1])
+            sending = None
+            if ready is not None and not fatal:
+                sending, ready = sender.submit(connectors.execute, resource, ready), None
             result_frame, outcomes = connectors.results_frames(results)
-            log = write_log(run.plan, batch, outcomes, run.run_id, now())
-            settled = connectors.settled_references(results)
-            _commit_now(run, store, batch["write_id"], result_frame, log, settled)
+            log = write_log(logged, batch, outcomes, run.run_id, now())
+            settled = connectors.settled_references(results) + connectors.unsent(ready, results)
+            _commit_now(run, store, batch["write_id"], result_frame, log, settled, scoped)
             logs.append(log)
             done += batch.height
             run.progress(dt, done, writes.height)
             if fatal:
                 break
+            if number + 2 < len(batches):
+                ready = prepare(batches[number + 2])
     return logs, fatal
 
 
@@ -174,16 +202,34 @@ def _commit_now(
     results: pl.DataFrame,
     log: pl.DataFrame | None,
     settled: Sequence[str],
+    scoped: SyncPlan | None = None,
 ) -> None:
     """`_commit` of one batch under the run's commit lock, with the part of the plan the batch
-    can change and the writes this run confirmed before it (by any sink)."""
+    can change and the writes this run confirmed before it (by any sink). `scoped`: the plan's
+    part for the sink's writes (`_write_batches`), else the whole plan is narrowed."""
     with run.commits:
         if run.confirmed is None:
-            run.confirmed = confirmed_writes(store, run.run_id).to_list()
-        plan = batch_plan(run.plan, write_ids, standing=not run.standing_recorded)
-        _commit(store, plan, results, log, run.run_id, settled, confirmed_earlier=run.confirmed)
+            run.confirmed = set(confirmed_writes(store, run.run_id).to_list())
+        if not run.state_tables.issuperset(COMMIT_READS):
+            run.state_tables = store.table_names(STATE_SCHEMA)
+        whole = run.plan if scoped is None or not run.standing_recorded else scoped
+        plan = batch_plan(whole, write_ids, standing=not run.standing_recorded)
+        # of the writes confirmed earlier, those the batch's baselines wait for: all that
+        # `state_delta` asks of them (the whole list grows with the run)
+        waited_for = pl.concat([plan.baselines[c].cast(pl.String) for c in WRITE_COLUMNS])
+        earlier = [w for w in waited_for.drop_nulls().unique().to_list() if w in run.confirmed]
+        _commit(
+            store,
+            plan,
+            results,
+            log,
+            run.run_id,
+            settled,
+            confirmed_earlier=earlier,
+            present=run.state_tables,
+        )
         run.standing_recorded = True
-        run.confirmed.extend(results.filter(pl.col("ok"))["write_id"].to_list())
+        run.confirmed.update(results.filter(pl.col("ok"))["write_id"].to_list())
 
 
 def _commit(
@@ -195,12 +241,19 @@ def _commit(
     settled: Sequence[str] = (),
     *,
     confirmed_earlier: Sequence[str] = (),
+    present: set[str] | None = None,
 ) -> None:
     """Fold confirmed writes into the state, with their log rows, and drop the intents of
     settled inserts: one transaction (S10), touching only the rows this batch changes.
     `confirmed_earlier`: writes of this run confirmed by earlier batches or sinks, so a pair
-    written on both sides advances once both are."""
-    state = state_of(store, plan_records(plan), tables=COMMIT_READS)
+    written on both sides advances once both are. `present`: the state tables known to exist
+    (else looked up)."""
+    # insert tracking only for a batch with inserts, and by source: `state_delta` looks its
+    # rows up by the source of an insert
+    reads = COMMIT_READS if plan.insert_sources.height else ("links",)
+    state = state_of(
+        store, plan_records(plan), tables=reads, present=present, by_source=("inserted",)
+    )
     delta = state_delta(state, plan, results, confirmed_earlier=confirmed_earlier)
     tables = delta_tables(delta)
     append = tables["append"]

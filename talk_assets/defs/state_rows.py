@@ -7,7 +7,7 @@ values it confirmed (`commit_delta`), in one transaction with its sync-log rows 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import polars as pl
 
@@ -24,20 +24,29 @@ def load_state(store: TenantStore) -> SyncState:
 
 
 def state_of(
-    store: TenantStore, records: pl.Series, tables: Sequence[str] | None = None
+    store: TenantStore,
+    records: pl.Series,
+    tables: Sequence[str] | None = None,
+    present: set[str] | None = None,
+    *,
+    by_source: Collection[str] = (),
 ) -> SyncState:
     """The state rows that name one of `records` (record keys), in every state table (or in
-    `tables`; the others are left empty)."""
+    `tables`; the others are left empty). `present`: the state tables that exist, when the
+    caller knows (else looked up). `by_source`: tables of which only the rows whose `source`
+    is one of `records` are wanted (one column scanned, not two)."""
     keys = pl.DataFrame({"record": records.cast(pl.String).unique()})
     if keys.is_empty():  # nothing named: no query (each one scans its table)
         return SyncState.from_frames({})
-    present = store.table_names(STATE_SCHEMA)
+    if present is None:
+        present = store.table_names(STATE_SCHEMA)
     frames: dict[str, pl.DataFrame | None] = {}
     for table, columns in STATE_RECORD_COLUMNS.items():
         if table not in present or (tables is not None and table not in tables):
             frames[table] = None
             continue
-        naming = " or ".join(f"{q(c)} in (select record from keys)" for c in columns)
+        named_by = columns[:1] if table in by_source else columns
+        naming = " or ".join(f"{q(c)} in (select record from keys)" for c in named_by)
         frames[table] = store.query(
             f"select * from {STATE_SCHEMA}.{q(table)} where {naming}", keys=keys
         )

@@ -76,13 +76,14 @@ def write_log(
     plan: SyncPlan, writes: pl.DataFrame, outcomes: pl.DataFrame, run_id: str, time: datetime
 ) -> pl.DataFrame:
     """Log rows for executed writes. outcomes: write_id, outcome, new_id, status, error."""
-    flows = plan.insert_sources.group_by("write_id").agg(
+    ids = writes["write_id"].implode()  # their plan rows only: a batch costs what it holds
+    sources = plan.insert_sources.filter(pl.col("write_id").is_in(ids))
+    updates = plan.updates.filter(pl.col("write_id").is_in(ids))
+    flows = sources.group_by("write_id").agg(
         flows=pl.col("flow").unique().sort().str.join(","), source_record=pl.col("source").first()
     )
-    upd_flows = plan.updates.group_by("write_id").agg(
-        flows=pl.col("flow").unique().sort().str.join(",")
-    )
-    props = plan.updates.group_by("write_id", maintain_order=True).agg(
+    upd_flows = updates.group_by("write_id").agg(flows=pl.col("flow").unique().sort().str.join(","))
+    props = updates.group_by("write_id", maintain_order=True).agg(
         properties=pl.format(
             "[{}]",
             pl.struct(property="property", old="old_value", new="new_value")
@@ -137,7 +138,48 @@ def value_history(
     plan: SyncPlan, confirmed: pl.DataFrame, run_id: str, time: datetime
 ) -> pl.DataFrame:
     """sync_values rows for the confirmed writes (confirmed: write_id, new_id)."""
+    rows = [pl.DataFrame(schema=SYNC_VALUES)]
     ups = plan.updates.join(confirmed, on="write_id", how="inner")
+    if ups.height:  # (an initial load has none: no join with the plan's every mapped pair)
+        rows += _update_values(plan, ups)
+    inserts = plan.writes.filter(pl.col("op") == "insert").join(confirmed, on="write_id")
+    if inserts.height:
+        srcs = plan.insert_sources.group_by("write_id").agg(
+            flow=pl.col("flow").first(), source_record=pl.col("source").first()
+        )
+        inserts = inserts.join(srcs, on="write_id", how="left", maintain_order="left")
+        # one row per property written, decoded in a plain loop (map_elements costs more)
+        ids, names, values = [], [], []
+        for write_id, text in inserts.select("write_id", "values").iter_rows():
+            for name, value in _json_items(text):
+                ids.append(write_id)
+                names.append(name)
+                values.append(value)
+        written = pl.DataFrame(
+            {"write_id": ids, "property": names, "new_value": values},
+            schema={"write_id": pl.String, "property": pl.String, "new_value": pl.String},
+        )
+        decoded = written.join(
+            inserts.drop("property", "new_value", strict=False),
+            on="write_id",
+            how="left",
+            maintain_order="left",
+        )
+        rows.append(
+            conform(
+                decoded.with_columns(
+                    record_id=pl.col("new_id"),
+                    direction=pl.lit("insert"),
+                    reason=pl.lit("new record"),
+                ),
+                SYNC_VALUES,
+            )
+        )
+    return pl.concat(rows).with_columns(run_id=pl.lit(run_id), time=pl.lit(time))
+
+
+def _update_values(plan: SyncPlan, ups: pl.DataFrame) -> list[pl.DataFrame]:
+    """sync_values rows of confirmed updates (ups: the plan's updates, with new_id)."""
     pairs = plan.mapped.select("flow", "source", "target", "property", "source_property")
     to_target = (
         ups.filter(pl.col("direction") == "to_target")
@@ -159,35 +201,7 @@ def value_history(
         )
         .rename({"target": "source_record"})
     )
-    rows = [conform(to_target, SYNC_VALUES), conform(to_source, SYNC_VALUES)]
-    inserts = plan.writes.filter(pl.col("op") == "insert").join(confirmed, on="write_id")
-    if inserts.height:
-        srcs = plan.insert_sources.group_by("write_id").agg(
-            flow=pl.col("flow").first(), source_record=pl.col("source").first()
-        )
-        decoded = (
-            inserts.join(srcs, on="write_id", how="left")
-            .with_columns(
-                kv=pl.col("values").map_elements(
-                    _json_items, return_dtype=pl.List(pl.List(pl.String))
-                )
-            )
-            .explode("kv")
-            .filter(pl.col("kv").is_not_null())
-        )
-        rows.append(
-            conform(
-                decoded.with_columns(
-                    record_id=pl.col("new_id"),
-                    property=pl.col("kv").list.get(0),
-                    new_value=pl.col("kv").list.get(1),
-                    direction=pl.lit("insert"),
-                    reason=pl.lit("new record"),
-                ),
-                SYNC_VALUES,
-            )
-        )
-    return pl.concat(rows).with_columns(run_id=pl.lit(run_id), time=pl.lit(time))
+    return [conform(to_target, SYNC_VALUES), conform(to_source, SYNC_VALUES)]
 
 
 def _json_items(text: str | None) -> list[list[str]]:

@@ -222,15 +222,17 @@ class TenantStore:
             con.execute("begin transaction")
             try:
                 con.execute(f"create schema if not exists {q(schema)}")
+                present = self.tables(con, schema)  # once: this transaction's own view
                 for name, frame in (replace or {}).items():
                     _replace(con, schema, name, frame)
+                    present.add(name)
                 for name, (keys, columns) in (remove or {}).items():
-                    _delete_keys(con, schema, name, keys, columns)
+                    _delete_keys(con, schema, name, keys, columns, present)
                 for name, (frame, columns) in (upsert or {}).items():
-                    _delete_keys(con, schema, name, frame, columns)
-                    _append(con, schema, name, frame)
+                    _delete_keys(con, schema, name, frame, columns, present)
+                    _append(con, schema, name, frame, present)
                 for name, frame in (append or {}).items():
-                    _append(con, schema, name, frame)
+                    _append(con, schema, name, frame, present)
                 con.execute("commit")
             except BaseException:
                 con.execute("rollback")
@@ -300,9 +302,11 @@ def _delete_keys(
     name: str,
     keys: pl.DataFrame,
     columns: Sequence[str],
+    present: set[str] | None = None,
 ) -> None:
-    """Delete the rows of a table whose `columns` equal those of a row of `keys`."""
-    if keys.is_empty() or not TenantStore.has_table(con, schema, name):
+    """Delete the rows of a table whose `columns` equal those of a row of `keys`. `present`:
+    the schema's tables, when the caller knows (else looked up)."""
+    if keys.is_empty() or not _exists(con, schema, name, present):
         return
     arrow = keys.select(columns).unique().to_arrow()  # noqa: F841  # referenced in the SQL
     match = " and ".join(f"t.{q(c)} = k.{q(c)}" for c in columns)
@@ -314,9 +318,24 @@ def _replace(con: duckdb.DuckDBPyConnection, schema: str, name: str, frame: pl.D
     con.execute(f"create or replace table {q(schema)}.{q(name)} as select * from arrow")
 
 
-def _append(con: duckdb.DuckDBPyConnection, schema: str, name: str, frame: pl.DataFrame) -> None:
-    if not TenantStore.has_table(con, schema, name):
+def _append(
+    con: duckdb.DuckDBPyConnection,
+    schema: str,
+    name: str,
+    frame: pl.DataFrame,
+    present: set[str] | None = None,
+) -> None:
+    """Append rows; the first rows create the table (added to `present`, see `_delete_keys`)."""
+    if not _exists(con, schema, name, present):
         _replace(con, schema, name, frame)
+        if present is not None:
+            present.add(name)
         return
     arrow = frame.to_arrow()  # noqa: F841  # referenced by name in the SQL
     con.execute(f"insert into {q(schema)}.{q(name)} by name select * from arrow")
+
+
+def _exists(
+    con: duckdb.DuckDBPyConnection, schema: str, name: str, present: set[str] | None
+) -> bool:
+    return name in present if present is not None else TenantStore.has_table(con, schema, name)

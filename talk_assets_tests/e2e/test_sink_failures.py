@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from talk_assets.commands.sync import failure_lines
-from talk_assets.defs import sink_writes
+from talk_assets.defs import connectors, sink_writes
 
 from .conftest import World
 from .test_rules import linked_pair
@@ -50,3 +50,33 @@ def test_s10_a_system_down_while_writing_is_named_and_the_other_system_is_writte
     after = world.sync()  # the system is back: what it missed is written now
     assert after.success
     assert "Skrevet mens Crm var nede" in [a["subject"] for a in world.crm("/activities")]
+
+
+def test_s10_a_system_down_mid_sink_sends_no_further_batch_and_drops_its_prepared_intents(
+    world: World, monkeypatch
+):
+    """The batch after the one being sent is prepared meanwhile (its intents written); a fatal
+    answer stops the sink before it is sent, and its intents go with the last commit: what is
+    left pending is exactly the inserts that were sent and not answered."""
+    monkeypatch.setattr(sink_writes, "BATCH", 2)
+    monkeypatch.setattr(sink_writes, "MAX_COMMITS", 10_000)
+    real_execute, sent = connectors.execute, []
+
+    def execute(resource, ops):
+        if (
+            ops
+            and ops[0].kind == "insert"
+            and getattr(ops[0].datatype, "key", ops[0].datatype) == "powerofficego.customers"
+        ):
+            sent.append([op.reference for op in ops])
+            if len(sent) == 2:  # down while the second batch is sent
+                world.emu.powerofficego.set_faults(1.0, ["drop"])
+        return real_execute(resource, ops)
+
+    monkeypatch.setattr(connectors, "execute", execute)
+    rep = world.sync()
+    world.emu.powerofficego.set_faults(0.0)
+    assert not rep.success
+    assert len(sent) == 2, "a batch was sent after the system was found down"
+    pending = world.state("pending_inserts").filter(datatype="powerofficego.customers")
+    assert sorted(pending["reference"]) == sorted(sent[1])

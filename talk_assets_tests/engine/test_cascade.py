@@ -10,7 +10,7 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from talk_assets.engine import SyncState, apply, make_plan
+from talk_assets.engine import SyncPlan, SyncState, apply, make_plan
 from talk_assets.engine.apply import batch_plan, plan_records, state_delta
 from talk_assets.flows.spec import committed_flows
 from talk_assets.systems import datatype, resolve_ref
@@ -212,12 +212,15 @@ def test_s5_chained_flows_plan_apply_replan_is_empty(customers, people, contacts
     assert make_plan(records, CHAINED, state).is_empty
 
 
-def _naming(state: SyncState, records: pl.Series) -> SyncState:
-    """What a sink's commit reads of the state: the links and insert tracking naming `records`."""
-    keys = records.implode()
+def _naming(state: SyncState, part: SyncPlan) -> SyncState:
+    """What a sink's commit reads of the state (`sink_writes._commit`): the links naming the
+    records of its part of the plan and, when the part has inserts, the insert tracking whose
+    source is one of them."""
+    keys = plan_records(part).implode()
+    inserted = state.inserted.filter(pl.col("source").is_in(keys))
     return SyncState.empty().replace(
         links=state.links.filter(pl.col("source").is_in(keys) | pl.col("target").is_in(keys)),
-        inserted=state.inserted.filter(pl.col("source").is_in(keys) | pl.col("target").is_in(keys)),
+        inserted=inserted if part.insert_sources.height else inserted.clear(),
     )
 
 
@@ -250,7 +253,7 @@ def test_s10_a_commit_of_its_batchs_part_of_the_plan_records_what_the_whole_plan
         batch = res.slice(lo, hi - lo)
         whole = apply(whole, plan, batch, confirmed_earlier=confirmed)
         part = batch_plan(plan, batch["write_id"], standing=number == 0)
-        delta = state_delta(_naming(scoped, plan_records(part)), part, batch, confirmed)
+        delta = state_delta(_naming(scoped, part), part, batch, confirmed)
         # what a store appends without a keyed delete has no stored row to replace
         key = ["flow", "source", "target", "property"]
         assert delta.synced_new.join(scoped.synced, on=key, how="semi").is_empty()

@@ -25,7 +25,7 @@ from talk_assets.systems.connector.errors import (
     SystemUnavailable,
 )
 from talk_assets.systems.connector.pacing import RequestPacer
-from talk_assets.systems.connector.retry import parse_retry_after, retrying
+from talk_assets.systems.connector.retry import parse_retry_after, retried
 from talk_assets.systems.connector.secrets import Secret, scrub
 from talk_assets.systems.connector.settings import HttpSettings
 from talk_assets.systems.connector.wire import AiohttpTransport
@@ -97,6 +97,36 @@ class PacedTransport(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
+class _AnswerCookies(httpx.Cookies):
+    """httpx's cookie jar, consulted only for answers that set a cookie: the stdlib jar wraps
+    every answer and its request (~40 us a call) to find no `Set-Cookie` in a token API's
+    answers. What it stores is the same."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        if "set-cookie" in response.headers or "set-cookie2" in response.headers:
+            super().extract_cookies(response)
+
+
+class _Client(httpx.AsyncClient):
+    """`httpx.AsyncClient` with `_AnswerCookies` as its jar."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._jar = _AnswerCookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._jar
+
+    @cookies.setter
+    def cookies(self, cookies: httpx.Cookies) -> None:
+        self._jar = _AnswerCookies(cookies)
+
+
+URL_CACHE = 512
+"""Request URLs kept per client (the endpoints; a record's own URL is merged each time)."""
+
+
 class Transport:
     """One system's HTTP calls: auth (`BearerAuth`), pacing (`PacedTransport`), retries."""
 
@@ -123,7 +153,8 @@ class Transport:
         limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         inner = http_transport or AiohttpTransport(limits)
         self.paced = PacedTransport(inner, self.limiter)
-        self.http = httpx.AsyncClient(
+        self._urls: dict[str, httpx.URL] = {}
+        self.http = _Client(
             base_url=base_url.rstrip("/") + "/",
             timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
             limits=limits,
@@ -171,14 +202,21 @@ class Transport:
         `RequestFailed`/`SystemUnavailable` when retries run out, and `Ambiguous` (for the
         caller to resolve) when a non-idempotent request may have landed."""
         request = self.http.build_request(
-            method, path, params=params, json=json, data=data, headers=dict(headers or {})
+            method,
+            self._url(path),
+            params=params,
+            json=json,
+            data=data,
+            headers=dict(headers or {}),
         )
         if content_type:  # after build: httpx sets application/json for json=...
             request.headers["Content-Type"] = content_type
         try:
-            async for attempt in retrying(self.settings, Retryable):
-                with attempt:
-                    return await self._once(request, path, idempotent, datatype, auth)
+            return await retried(
+                self.settings,
+                Retryable,
+                lambda: self._once(request, path, idempotent, datatype, auth),
+            )
         except Retryable as exc:
             cls = SystemUnavailable if exc.unreachable else RequestFailed
             raise cls(
@@ -187,7 +225,19 @@ class Transport:
                 datatype=datatype,
                 status=exc.status,
             ) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _url(self, path: str) -> httpx.URL:
+        """`path` joined to the base URL as httpx joins them, kept for the next call (httpx
+        parses and joins the text on every request)."""
+        url = self._urls.get(path)
+        if url is None:
+            url, base = httpx.URL(path), self.http.base_url
+            if url.is_relative_url:  # else an absolute URL (a token URL) is used as it is
+                url = base.copy_with(raw_path=base.raw_path + url.raw_path.lstrip(b"/"))
+            if len(self._urls) >= URL_CACHE:
+                self._urls.clear()
+            self._urls[path] = url
+        return url
 
     async def _once(
         self, request: httpx.Request, path: str, idempotent: bool, datatype: str | None, auth: bool

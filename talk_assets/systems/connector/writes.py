@@ -26,7 +26,7 @@ from talk_assets.systems.connector.errors import (
     WriteRejected,
 )
 from talk_assets.systems.connector.results import Outcome, Stored, WriteOp, WriteResult
-from talk_assets.systems.connector.retry import retrying
+from talk_assets.systems.connector.retry import retried
 from talk_assets.systems.connector.transport import Transport, json_body
 from talk_assets.systems.records import flatten, writable_values
 from talk_assets.systems.schema import Datatype, SchemaError
@@ -189,19 +189,19 @@ class Writes:
             log.info("%s: insert %s had landed; using that record", dt.key, reference)
             return Stored(flatten(dt, found)[0], None, recovered=True)
 
+        async def attempt() -> Stored:
+            nonlocal unsure
+            if unsure and (stored := await landed()) is not None:
+                return stored
+            try:
+                record, status, replayed = await self._post(t, dt, body, reference, parent_id)
+            except Ambiguous:
+                unsure = True
+                raise
+            return Stored(flatten(dt, record)[0], status, recovered=replayed)
+
         try:
-            async for attempt in retrying(self.settings, Ambiguous):
-                with attempt:
-                    if unsure and (stored := await landed()) is not None:
-                        return stored
-                    try:
-                        record, status, replayed = await self._post(
-                            t, dt, body, reference, parent_id
-                        )
-                    except Ambiguous:
-                        unsure = True
-                        raise
-                    return Stored(flatten(dt, record)[0], status, recovered=replayed)
+            return await retried(self.settings, Ambiguous, attempt)
         except Ambiguous as exc:
             if (stored := await landed()) is not None:
                 return stored
@@ -214,7 +214,6 @@ class Writes:
             ) from None
         except ApiError as exc:
             raise self._rejected(dt, exc, "insert", body, reference=reference) from None
-        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _aupdate(
         self,

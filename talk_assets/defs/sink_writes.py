@@ -37,7 +37,7 @@ from talk_assets.engine.apply import WRITE_COLUMNS, batch_plan, plan_records, st
 from talk_assets.store.tenant import STATE_SCHEMA, TenantStore
 from talk_assets.systems import Datatype
 
-BATCH = 200
+BATCH = 500
 """Writes per committed batch, at least: bounds what a crash leaves unrecorded (insert
 intents cover that window, see `recovery.py`)."""
 MAX_COMMITS = 20

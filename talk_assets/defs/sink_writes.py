@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import polars as pl
 from dagster import AssetKey, Failure
@@ -139,24 +139,16 @@ def _write_batches(
     before anything more is sent (the intents of the prepared batch go with that commit)."""
     size = min(max(BATCH, -(-writes.height // MAX_COMMITS)), MAX_BATCH)
     batches = [writes.slice(start, size) for start in range(0, writes.height, size)]
-    # the insert sources of this sink's writes, once: a batch looks only at its own
-    ids = writes["write_id"].implode()
-    mine = run.plan.insert_sources.filter(pl.col("write_id").is_in(ids))
-    # what the sync log reads of the plan for these writes, once: a batch's log looks only
-    # at its own rows of it (`write_log`), not at the whole plan's
-    logged = replace(
-        run.plan,
-        insert_sources=mine,
-        updates=run.plan.updates.filter(pl.col("write_id").is_in(ids)),
-    )
-    # and what a commit reads of it (`batch_plan` of a batch of these writes from this equals
-    # that from the whole plan, but for the standing part: taken from the whole plan)
+    # this sink's part of the plan, once: what a batch's ops, log and commit read of it
+    # (`batch_plan` of a batch of these writes from this equals that from the whole plan, but
+    # for the standing part: taken from the whole plan)
     scoped = batch_plan(run.plan, writes["write_id"], standing=False)
 
     def prepare(batch: pl.DataFrame) -> list[connectors.WriteOp]:
         """The batch's ops, its inserts recorded as intended (done while the batch before it
         is being sent: the system does not wait for this transaction)."""
-        sources = mine.filter(pl.col("write_id").is_in(batch["write_id"].implode()))
+        ids = batch["write_id"].implode()
+        sources = scoped.insert_sources.filter(pl.col("write_id").is_in(ids))
         ops = connectors.build_ops(batch, dt, settings.tenant, sources)
         # Write-ahead: inserts are recorded as intended before they are sent. A crash after a
         # system stored them but before `_commit` leaves the intent, and the next run looks
@@ -182,7 +174,7 @@ def _write_batches(
             if ready is not None and not fatal:
                 sending, ready = sender.submit(connectors.execute, resource, ready), None
             result_frame, outcomes = connectors.results_frames(results)
-            log = write_log(logged, batch, outcomes, run.run_id, now())
+            log = write_log(scoped, batch, outcomes, run.run_id, now())
             settled = connectors.settled_references(results) + connectors.unsent(ready, results)
             _commit_now(run, store, batch["write_id"], result_frame, log, settled, scoped)
             logs.append(log)

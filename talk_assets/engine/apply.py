@@ -66,7 +66,8 @@ def batch_plan(plan: SyncPlan, write_ids: Iterable[str], *, standing: bool) -> S
     records (a commit costs in proportion to its batch, not to the plan).
 
     It keeps the baselines that wait for a write of the batch, the insert sources of every
-    write those baselines wait for, and the batch's writes. `standing`: also the merges and
+    write those baselines wait for, and the batch's writes and updates (what its sync log and
+    value history read). `standing`: also the merges and
     agreements (baselines that wait for no write), which every batch would record alike; the
     first commit of a run records them (a run cut before that is carried over by planning).
     """
@@ -84,6 +85,7 @@ def batch_plan(plan: SyncPlan, write_ids: Iterable[str], *, standing: bool) -> S
         baselines=baselines,
         writes=plan.writes.filter(pl.col("write_id").is_in(ids.implode())),
         insert_sources=plan.insert_sources.filter(pl.col("write_id").is_in(needed)),
+        updates=plan.updates.filter(pl.col("write_id").is_in(ids.implode())),
         merges=plan.merges if standing else plan.merges.clear(),
     )
 

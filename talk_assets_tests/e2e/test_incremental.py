@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from dagster import AssetKey
+from dagster import AssetKey, DagsterEventType
 
+from talk_assets.defs.sinks import sink_datatypes
+from talk_assets.flows.spec import committed_flows
+from talk_assets.systems import resolve_flow
 from talk_assets_tests.e2e.conftest import World
 from talk_assets_tests.e2e.test_rules import linked_pair
 
@@ -62,3 +65,37 @@ def test_s9_a_run_plans_only_the_clusters_of_what_changed(world: World):
     full_plan = world.sync(full_read=True)
     assert full_plan.success and full_plan.writes == 0
     assert world.clusters().sort("record").equals(clusters.sort("record"))
+
+
+def materialized_sinks(world: World, run_id: str) -> dict[str, int]:
+    """The sinks a run materialized, with the rows of their receipts."""
+    events = world.instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+    sinks = {}
+    for record in events:
+        mat = record.asset_materialization
+        assert mat is not None
+        if mat.asset_key.path[0] == "sinks":
+            sinks[mat.asset_key.path[1]] = int(mat.metadata["dagster/row_count"].value)
+    return sinks
+
+
+def test_s9_only_sinks_that_did_something_are_materialized(world: World):
+    """An incremental run materializes (and checks) the sinks that wrote, linked or decided
+    something; the others keep their last receipt. The daily full read materializes all."""
+    world.settle()
+    _, contact = linked_pair(world, "powerofficego.employees", "crmoffice.contacts")
+    world.crm_patch(f"/contacts/{contact}", familyName="Bare-en")
+
+    rep = world.sync()
+    assert rep.success and rep.writes >= 1
+    sinks = materialized_sinks(world, rep.run_id)
+    assert sinks and all(rows > 0 for rows in sinks.values()), sinks
+    every = {
+        f"{dt.system}__{dt.name}"
+        for dt in sink_datatypes([resolve_flow(f) for f in world.flows or committed_flows()])
+    }
+    assert set(sinks) < every, "an idle sink was materialized"
+
+    full = world.sync(full_read=True)
+    assert full.success and full.writes == 0
+    assert set(materialized_sinks(world, full.run_id)) == every

@@ -3,7 +3,8 @@ step (`write_changes`) that runs a thread per system (`sink_threads.py`), so eac
 written at its own limit while the others are. Each sink executes this run's planned writes of
 its datatype and records them batch by batch (`sink_writes.py`); its materialization is the
 receipt: what was written, rejected, and why. A sink that had nothing to do is not
-materialized (its last receipt stands), but in the daily full read.
+materialized (its last receipt stands; the daily full read materializes all), but its check
+runs every time.
 """
 
 from collections.abc import Sequence
@@ -139,11 +140,11 @@ def build_sinks(flows: Sequence[ResolvedFlow], pool: str) -> AssetsDefinition:
                 failures.append((dt.key, _failure_line(dt, outcome)))
                 continue
             receipt, metadata, duplicates = outcome
-            if not (settings.full_read or did_something(metadata, duplicates)):
-                continue  # its last receipt stands: nothing to add to it
-            yield Output(
-                published_receipt(receipt), output_name=_output_name(dt), metadata=metadata
-            )
+            if settings.full_read or did_something(metadata):
+                yield Output(
+                    published_receipt(receipt), output_name=_output_name(dt), metadata=metadata
+                )
+            # checked every run: the check is about the datatype's state, not the run's writes
             yield AssetCheckResult(
                 asset_key=sink_key(dt),
                 check_name="no_duplicate_inserts",
@@ -166,12 +167,11 @@ IDLE_COUNTS = ("dagster/row_count", "linked", "conflicts", "rejected_in_plan", "
 """Receipt metadata that count what a sink did; all zero: it had nothing to do this run."""
 
 
-def did_something(metadata: dict, duplicates: pl.DataFrame) -> bool:
-    """Whether a sink's receipt says anything: a write, link, conflict, reject or skip, or a
-    duplicate insert. A sink that did nothing is not materialized (nor checked), so a run's
-    Dagster events and stored receipts follow what changed; the daily full read
-    materializes and checks every sink."""
-    return not duplicates.is_empty() or any(metadata.get(key) for key in IDLE_COUNTS)
+def did_something(metadata: dict) -> bool:
+    """Whether a sink's receipt says anything: a write, link, conflict, reject or skip. A sink
+    that did nothing is not materialized (its last receipt stands), so a run's Dagster events
+    and stored receipts follow what changed; the daily full read materializes every sink."""
+    return any(metadata.get(key) for key in IDLE_COUNTS)
 
 
 def _output_name(dt: Datatype) -> str:

@@ -1,7 +1,8 @@
 """Run the sinks of a run at once, a thread per system, and hand their outcomes back to the
 step's own thread as each finishes (Dagster's context, log and outputs stay on that thread).
 
-Within a system the datatypes are written one after another, in plan order. A datatype that
+Within a system the datatypes are written one after another, in the order given (`sinks.py`:
+plan order, those with writes first). A datatype that
 fails (its system unreachable, a bug) is reported with its datatype, and the others still run,
 as separate steps did: an outage seen by one datatype may not be one for the next.
 """

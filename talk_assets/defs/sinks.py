@@ -129,10 +129,13 @@ def build_sinks(flows: Sequence[ResolvedFlow], pool: str) -> AssetsDefinition:
     )
     def _sinks(context: AssetExecutionContext):
         settings: SyncSettings = context.resources.settings
-        selected = [dt for dt in datatypes if sink_key(dt) in context.selected_asset_keys]
         run = SinkRun(
             run_id=context.run.run_id,
             plan=load_plan(settings.store(), context.run.run_id),
+        )
+        selected = busy_first(
+            [dt for dt in datatypes if sink_key(dt) in context.selected_asset_keys],
+            set(run.plan.writes["datatype"].unique().to_list()),
         )
         failures: list[tuple[str, str]] = []  # (datatype key, what happened)
         for dt, outcome in write_concurrently(context, run, selected, settings):
@@ -161,6 +164,13 @@ def build_sinks(flows: Sequence[ResolvedFlow], pool: str) -> AssetsDefinition:
             )
 
     return _sinks
+
+
+def busy_first(datatypes: Sequence[Datatype], planned: set[str]) -> list[Datatype]:
+    """`datatypes` in order, those with planned writes first: a sink with nothing to send only
+    records (under the run's commit lock), and waiting there behind another system's commits
+    must not hold up its own system's writes. Writes keep their order."""
+    return sorted(datatypes, key=lambda dt: dt.key not in planned)
 
 
 IDLE_COUNTS = ("dagster/row_count", "linked", "conflicts", "rejected_in_plan", "skipped")

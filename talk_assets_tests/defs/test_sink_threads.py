@@ -13,7 +13,7 @@ from talk_assets.defs import sink_writes
 from talk_assets.defs.settings import SyncSettings
 from talk_assets.defs.sink_threads import by_system, write_concurrently
 from talk_assets.defs.sink_writes import SinkRun
-from talk_assets.defs.sinks import sink_datatypes
+from talk_assets.defs.sinks import busy_first, sink_datatypes
 from talk_assets.flows.catalog import active_flows
 from talk_assets.systems import resolve_flow
 
@@ -66,3 +66,12 @@ def test_a_failing_sink_is_reported_with_its_datatype_and_the_others_go_on(
     outcomes = {dt.key: v for dt, v in run_all(datatypes, monkeypatch, fake, tmp_path).items()}
     assert isinstance(outcomes.pop(broken.key), Failure)
     assert set(outcomes.values()) == {"ok"} and len(outcomes) == len(datatypes) - 1
+
+
+def test_sinks_with_writes_go_first_within_their_system(datatypes):
+    last = datatypes[0]
+    planned = {dt.key for dt in datatypes[1:]}
+    ordered = busy_first(datatypes, planned)
+    assert ordered[-1].key == last.key
+    assert [dt.key for dt in ordered[:-1]] == [dt.key for dt in datatypes[1:]]
+    assert busy_first(datatypes, {dt.key for dt in datatypes}) == list(datatypes)

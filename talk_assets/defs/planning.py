@@ -82,10 +82,11 @@ def stored_plan(
     return plan, made_by
 
 
-def load_plan(store: TenantStore, run_id: str) -> SyncPlan:
-    """The plan made in this run; refuses a plan of another run (a sink run on its own, or
-    the report of a run that skipped planning) before reading any of it."""
-    plan = stored_plan(store)[0] if _plan_run(store) == run_id else None
+def load_plan(store: TenantStore, run_id: str, frames: Sequence[str] | None = None) -> SyncPlan:
+    """The plan made in this run (`frames`: only these of its tables, the others empty);
+    refuses a plan of another run (a sink run on its own, or the report of a run that skipped
+    planning) before reading any of it."""
+    plan = stored_plan(store, frames)[0] if _plan_run(store) == run_id else None
     if plan is None:
         raise Failure(
             description=(

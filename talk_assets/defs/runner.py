@@ -324,7 +324,7 @@ def report(
     """Per flow counts, (`with_moves`) values moved this run, its conflicts, the reasons of its
     rejects and conflicts, and (dry run) the planned rows."""
     store = settings.store()
-    plan = load_plan(store, run_id)
+    plan = load_plan(store, run_id, REPORT_FRAMES)
     log = _rows_of_run(store, "sync_log", run_id, LOG_COLUMNS)
     values = _rows_of_run(store, "sync_values", run_id) if with_moves else None
     done = (
@@ -368,6 +368,10 @@ def report(
         planned=planned_rows(plan) if settings.dry_run else None,
     )
 
+
+REPORT_FRAMES = ("writes", "updates", "insert_sources", "merges", "conflicts", "rejects")
+"""What the report reads of the run's plan (not its clusters and mapped values, which are as
+large as the tenant after a full plan)."""
 
 LOG_COLUMNS = (
     "write_id",

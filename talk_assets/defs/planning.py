@@ -19,11 +19,13 @@ from dagster import (
     AssetKey,
     AssetOut,
     AssetsDefinition,
+    DagsterInstance,
     Failure,
     MetadataValue,
     Output,
     multi_asset,
 )
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from talk_assets.defs.flow_tables import flow_asset_metadata, flow_key, flow_output
 from talk_assets.defs.io_manager import UPSERT_KEY
@@ -219,7 +221,7 @@ def build_planning(
         )
         if idle:  # no output: Dagster skips the sinks, and the stored plan stays the last one
             context.log.info(idle)
-            yield from _skipped_checks(checks, idle)
+            yield from _skipped_checks(context.instance, checks, idle)
             return
         previous, previous_run = stored_plan(store, CARRIED_FRAMES)
         inputs = plan_inputs(
@@ -327,15 +329,24 @@ def build_planning(
     return _plan
 
 
-def _skipped_checks(checks: Sequence[AssetCheckSpec], reason: str):
-    """Check results of a skipped plan: nothing was planned, so nothing can fail."""
+def _skipped_checks(instance: DagsterInstance, checks: Sequence[AssetCheckSpec], reason: str):
+    """Check results of a skipped plan: nothing changed since the last evaluation of each
+    check, so its outcome stands (a warning stays a warning until a plan clears it), marked
+    `skipped`. Not yielding them would show every check as "skipped" in the UI: the job plans
+    them all."""
+    done = {AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED}
     for spec in checks:
+        history = instance.event_log_storage.get_asset_check_execution_history(
+            spec.key, limit=1, status=done
+        )
+        last = history[0].evaluation if history else None
         yield AssetCheckResult(
             asset_key=spec.asset_key,
             check_name=spec.name,
-            passed=True,
+            passed=True if last is None else last.passed,
+            severity=AssetCheckSeverity.ERROR if last is None else last.severity,
             description=reason,
-            metadata={"skipped": True},
+            metadata={**({} if last is None else last.metadata), "skipped": True},
         )
 
 

@@ -4,7 +4,7 @@ planning and the sinks and says so; anything unfinished or new makes the next ru
 from __future__ import annotations
 
 import pytest
-from dagster import Failure
+from dagster import DagsterEventType, Failure
 
 from talk_assets.defs import sink_writes as sinks
 from talk_assets_tests.e2e.conftest import World
@@ -76,3 +76,36 @@ def test_s11_runs_carry_their_counts_as_tags(world: World):
     idle = world.sync()
     assert idle.skipped
     assert world.instance.get_run_by_id(idle.run_id).tags["talk_assets/skipped"]
+
+
+def check_outcomes(world: World, run_id: str) -> dict[tuple[str, str], tuple[bool, bool]]:
+    """(asset, check) -> (passed, skipped) of the checks a run evaluated."""
+    events = world.instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
+    outcomes = {}
+    for record in events:
+        assert record.dagster_event is not None
+        evaluation = record.dagster_event.asset_check_evaluation_data
+        skipped = evaluation.metadata.get("skipped")
+        outcomes[(evaluation.asset_key.to_user_string(), evaluation.check_name)] = (
+            evaluation.passed,
+            bool(skipped and skipped.value),
+        )
+    return outcomes
+
+
+def test_s9_a_skipped_plan_keeps_each_checks_last_outcome(world: World):
+    """A run that skips planning re-publishes each check's last outcome, marked skipped: a
+    warning from the last plan stays visible until a plan clears it."""
+    world.settle()
+    planned = world.sync(full_read=True, max_reject_share=0.0)
+    assert planned.success and not planned.skipped
+    failing = {
+        key for key, (passed, _) in check_outcomes(world, planned.run_id).items() if not passed
+    }
+    assert failing, "the sample data has rejects: some flow is over a zero threshold"
+
+    idle = world.sync()
+    assert idle.skipped
+    outcomes = check_outcomes(world, idle.run_id)
+    assert all(skipped for _, skipped in outcomes.values())
+    assert {key for key, (passed, _) in outcomes.items() if not passed} == failing

@@ -10,8 +10,8 @@ format, that keeps one engine and one open connection per shard (a commit append
 SQLite checkpoints as it fills, and when the connection closes) and remembers schema facts
 once they hold (a migration only ever adds columns and finished migrations).
 
-`sync` uses it for the instance at DAGSTER_HOME when that instance uses the default SQLite
-storage (`with_cached_event_log`); `dagster dev` keeps Dagster's own class on the same files.
+`sync` opens the instance at DAGSTER_HOME with `instance_at`, which uses it when that instance
+uses the default SQLite storage; `dagster dev` keeps Dagster's own class on the same files.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from dagster import DagsterEventType, DagsterInstance
+from dagster._core.events.log import EventLogEntry
 from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
@@ -31,6 +33,14 @@ from sqlalchemy.pool import QueuePool
 ENGINES_KEPT = 8
 """Engines (each with its open connection) kept at once: the index shard and the runs used
 last; a long-lived process that reads many runs does not hold a file per run."""
+
+RUN_ENDS = {
+    DagsterEventType.RUN_SUCCESS,
+    DagsterEventType.RUN_FAILURE,
+    DagsterEventType.RUN_CANCELED,
+}
+"""Events after which a run's database is let go: closing it checkpoints its WAL, so no `-wal`
+file is left beside a finished run (a later event of the run opens it again)."""
 
 DEFAULT_MODULES = ("dagster._core.storage.sqlite_storage", "dagster._core.storage.event_log")
 
@@ -68,6 +78,14 @@ class CachedSqliteEventLogStorage(SqliteEventLogStorage):
         while len(self._engines) > ENGINES_KEPT:
             self._engines.popitem(last=False)[1].dispose()
         return engine
+
+    def store_event(self, event: EventLogEntry) -> None:
+        super().store_event(event)
+        if event.is_dagster_event and event.dagster_event_type in RUN_ENDS:
+            with self._db_lock:
+                engine = self._engines.pop(event.run_id, None)
+                if engine is not None:
+                    engine.dispose()
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
@@ -109,3 +127,9 @@ def with_cached_event_log(ref: InstanceRef) -> InstanceRef:
     )
     # without the unified storage the instance builds run, event and schedule storage each
     return ref._replace(storage_data=None, event_storage_data=cached)
+
+
+def instance_at(home: str) -> DagsterInstance:
+    """The Dagster instance of `home` (a DAGSTER_HOME), with the cached event log if it uses
+    the default SQLite storage."""
+    return DagsterInstance.from_ref(with_cached_event_log(InstanceRef.from_dir(home)))

@@ -18,13 +18,12 @@ from pathlib import Path
 
 import polars as pl
 from dagster import DagsterInstance, Failure
-from dagster._core.instance.ref import InstanceRef
 from rich.console import Console
 
 from talk_assets.defs.answers import planned_rows, reason_lines, reasons, run_tags
 from talk_assets.defs.build import SYNC_JOB, TENANT_TAG, build_definitions
 from talk_assets.defs.dead_runs import FinishedRun, hold_tenant, owner_tags
-from talk_assets.defs.event_storage import with_cached_event_log
+from talk_assets.defs.event_storage import instance_at
 from talk_assets.defs.failures import StepFailure, step_failures, summary
 from talk_assets.defs.live import live_progress, terminal_console
 from talk_assets.defs.planning import load_plan
@@ -127,8 +126,7 @@ def dagster_instance() -> DagsterInstance:
             config.read_text().startswith(CONFIG_HEADER) and config.read_text() != INSTANCE_CONFIG
         ):
             write_atomically(config, INSTANCE_CONFIG)
-        # Dagster's default SQLite event log without its per-call set-up (`event_storage.py`)
-        instance = DagsterInstance.from_ref(with_cached_event_log(InstanceRef.from_dir(str(path))))
+        instance = instance_at(str(path))  # its event log without per-event set-up
         # create (and migrate) every storage now, inside the lock
         instance.get_runs(limit=1)
         instance.event_log_storage.get_concurrency_keys()

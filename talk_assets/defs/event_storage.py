@@ -8,7 +8,12 @@ database checkpoints it (writes the WAL back and syncs the file), so every event
 checkpoint. `CachedSqliteEventLogStorage` is the same storage, on the same files in the same
 format, that keeps one engine and one open connection per shard (a commit appends to the WAL;
 SQLite checkpoints as it fills, and when the connection closes) and remembers schema facts
-once they hold (a migration only ever adds columns and finished migrations).
+once they hold (a migration only ever adds tables, columns and finished migrations).
+
+Its connections commit with `synchronous=NORMAL`, SQLite's recommended setting for WAL
+databases: a commit no longer waits for the disk, and the database stays consistent through a
+crash of the process or the machine; only a power loss can take back the last commits of the
+event log (the run's own state is in the tenant's DuckDB file, not here).
 
 `sync` opens the instance at DAGSTER_HOME with `instance_at`, which uses it when that instance
 uses the default SQLite storage; `dagster dev` keeps Dagster's own class on the same files.
@@ -26,7 +31,7 @@ from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._serdes import ConfigurableClassData
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 
@@ -52,6 +57,7 @@ class CachedSqliteEventLogStorage(SqliteEventLogStorage):
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._known_columns: set[str] = set()
         self._known_indexes: set[str] = set()
+        self._known_tables: set[str] = set()
         super().__init__(base_dir, inst_data=inst_data)
 
     @classmethod
@@ -71,6 +77,7 @@ class CachedSqliteEventLogStorage(SqliteEventLogStorage):
                 # the pooled connection serves whichever thread holds `_db_lock`
                 connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
             )
+            event.listen(engine, "connect", _commit_without_waiting_for_disk)
             if shard not in self._initialized_dbs:
                 self._initdb(engine)
                 self._initialized_dbs.add(shard)
@@ -99,6 +106,12 @@ class CachedSqliteEventLogStorage(SqliteEventLogStorage):
             self._known_columns.add(column_name)
         return column_name in self._known_columns
 
+    def has_table(self, table_name: str) -> bool:
+        # asked on every asset check event, through a new engine each time
+        if table_name not in self._known_tables and super().has_table(table_name):
+            self._known_tables.add(table_name)
+        return table_name in self._known_tables
+
     def has_secondary_index(self, name: str) -> bool:
         if name not in self._known_indexes and super().has_secondary_index(name):
             self._known_indexes.add(name)
@@ -108,6 +121,10 @@ class CachedSqliteEventLogStorage(SqliteEventLogStorage):
         while self._engines:
             self._engines.popitem()[1].dispose()
         super().dispose()
+
+
+def _commit_without_waiting_for_disk(dbapi_connection, _record) -> None:
+    dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
 
 def with_cached_event_log(ref: InstanceRef) -> InstanceRef:

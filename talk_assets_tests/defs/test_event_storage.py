@@ -78,6 +78,9 @@ def test_engines_are_bounded_and_schema_facts_remembered(tmp_path: Path):
     assert storage.has_asset_key_col("last_materialization_timestamp")
     assert "last_materialization_timestamp" in storage._known_columns
     assert not storage.has_asset_key_col("no_such_column")
+    assert storage.has_table("asset_check_executions")
+    assert "asset_check_executions" in storage._known_tables
+    assert not storage.has_table("no_such_table")
     instance.dispose()
     assert not storage._engines
 
@@ -95,3 +98,16 @@ def test_one_open_connection_per_shard(tmp_path: Path, shard_count: int):
     for shard, connections in seen.items():
         assert all(c is connections[0] for c in connections), shard
     storage.dispose()
+
+
+def test_commits_do_not_wait_for_the_disk_in_wal_mode(tmp_path: Path):
+    """WAL with synchronous=NORMAL (1): consistent through crashes, no fsync per event."""
+    instance = cached_instance(tmp_path)
+    storage = instance.event_log_storage
+    assert isinstance(storage, CachedSqliteEventLogStorage)
+    run_id = one_job.execute_in_process(instance=instance).run_id
+    for connect in (storage.index_connection, lambda: storage.run_connection(run_id)):
+        with connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1
+    instance.dispose()

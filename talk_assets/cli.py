@@ -9,12 +9,14 @@ traceback; anything else in a short message and the path of a log with the trace
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 import textwrap
 import traceback
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import NoReturn
 
 # command -> "module:function"; the function takes the parsed arguments and returns an exit code.
 COMMANDS: dict[str, str] = {
@@ -358,5 +360,18 @@ def _crash_log(name: str) -> str | None:
         return None
 
 
+def entry() -> NoReturn:
+    """The `talk-assets` program: `main`, then exit.
+
+    Before it exits, the interpreter collects garbage over every object Dagster, polars and
+    DuckDB made, several times: measured at 0.6-0.8 s, a fifth of a no-change `sync`.
+    `gc.freeze` takes them out of those collections; the memory goes back to the system with
+    the process anyway. (Not in `main`: tests call it in their own long-lived process.)
+    """
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

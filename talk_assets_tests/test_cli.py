@@ -42,6 +42,26 @@ def test_version_and_top_level_help():
         assert word in proc.stdout
 
 
+def test_the_program_exits_with_the_commands_code(tmp_path):
+    """`entry` (the `talk-assets` program) passes a failing command's code and message on."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "talk_assets.cli",
+            "flows",
+            "list",
+            "--flows",
+            str(tmp_path / "missing.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "missing.yaml does not exist" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_help_imports_no_dagster():
     code = (
         "import sys; from talk_assets.cli import main\n"

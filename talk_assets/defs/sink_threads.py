@@ -1,10 +1,13 @@
 """Run the sinks of a run at once, a thread per system, and hand their outcomes back to the
 step's own thread as each finishes (Dagster's context, log and outputs stay on that thread).
 
-Within a system the datatypes are written one after another, in the order given (`sinks.py`:
-plan order, those with writes first). A datatype that
-fails (its system unreachable, a bug) is reported with its datatype, and the others still run,
-as separate steps did: an outage seen by one datatype may not be one for the next.
+Within a system whose plan inserts, the datatypes are written one after another, in the order
+given (`sinks.py`: plan order, those with writes first): a later write may name a record an
+earlier one inserts. A system with updates only writes each datatype on a thread of its own, so
+one datatype's last commit and receipt do not hold up the next one's writes (the system's pace
+and connections are its client's, shared by those threads). A datatype that fails (its system
+unreachable, a bug) is reported with its datatype, and the others still run, as separate steps
+did: an outage seen by one datatype may not be one for the next.
 """
 
 from __future__ import annotations
@@ -33,6 +36,18 @@ def by_system(datatypes: Sequence[Datatype]) -> dict[str, list[Datatype]]:
     return systems
 
 
+def writer_groups(datatypes: Sequence[Datatype], inserting: set[str]) -> list[list[Datatype]]:
+    """The datatypes each writer thread writes, in order: a system's datatypes together when
+    one of them (datatype keys in `inserting`) has planned inserts, else each on its own."""
+    groups: list[list[Datatype]] = []
+    for todo in by_system(datatypes).values():
+        if any(dt.key in inserting for dt in todo):
+            groups.append(todo)
+        else:
+            groups.extend([dt] for dt in todo)
+    return groups
+
+
 def write_concurrently(
     context: AssetExecutionContext,
     run: SinkRun,
@@ -42,20 +57,22 @@ def write_concurrently(
     """(datatype, `run_sink`'s answer or the exception it raised), in the order they finish."""
     events: queue.Queue[tuple[str, Datatype, Any]] = queue.Queue()
     run.progress = lambda dt, done, total: events.put(("progress", dt, (done, total)))
-    systems = by_system(datatypes)
-    resources = {system: getattr(context.resources, system) for system in systems}
+    writes = run.plan.writes
+    inserting = set(writes.filter(writes["op"] == "insert")["datatype"].unique().to_list())
+    groups = writer_groups(datatypes, inserting)
+    resources = {dt.system: getattr(context.resources, dt.system) for dt in datatypes}
 
-    def write_system(system: str, todo: list[Datatype]) -> None:
+    def write_group(todo: list[Datatype]) -> None:
         for dt in todo:
             try:
-                outcome: Any = sink_writes.run_sink(run, dt, settings, resources[system])
+                outcome: Any = sink_writes.run_sink(run, dt, settings, resources[dt.system])
             except Exception as error:  # reported with its datatype; the other sinks go on
                 outcome = error
             events.put(("done", dt, outcome))
 
     remaining = len(datatypes)
-    with ThreadPoolExecutor(max(len(systems), 1), thread_name_prefix="sink") as pool:
-        futures = [pool.submit(write_system, system, todo) for system, todo in systems.items()]
+    with ThreadPoolExecutor(max(len(groups), 1), thread_name_prefix="sink") as pool:
+        futures = [pool.submit(write_group, todo) for todo in groups]
         while remaining:
             try:
                 kind, dt, value = events.get(timeout=POLL_SECONDS)

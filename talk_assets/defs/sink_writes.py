@@ -72,7 +72,10 @@ class SinkRun:
     """Whether a commit of this run recorded the plan's merges and agreements (`batch_plan`)."""
     duplicates_before: pl.DataFrame | None = None
     """Duplicate inserts of every datatype as the first sink that inserted nothing found them
-    (`_duplicates`; guarded by `commits`)."""
+    (`_duplicates`; guarded by `duplicates_lock`)."""
+    duplicates_lock: threading.Lock = field(default_factory=threading.Lock)
+    """Held while `duplicates_before` is looked up: once per run, without holding up commits
+    (the query reads; at 100k records it takes a few tenths of a second)."""
 
 
 def sink_key(dt: Datatype) -> AssetKey:
@@ -328,7 +331,7 @@ def _duplicates(run: SinkRun, store: TenantStore, dt: Datatype, *, inserted: boo
     datatypes serves every such sink (at 100k records a query costs ~80 ms)."""
     if inserted:
         return _duplicate_inserts(store, dt.key + ":").drop("datatype")
-    with run.commits:
+    with run.duplicates_lock:
         if run.duplicates_before is None:
             run.duplicates_before = _duplicate_inserts(store, "")
         known = run.duplicates_before

@@ -1,19 +1,22 @@
 """The sinks step writes every system at once, a thread per system (issue 10: an initial load
-takes max(requests per system / limit), not the sum). `run_sink` is replaced here: what is
-tested is the threading, not the writes (the e2e tests write for real through this step)."""
+takes max(requests per system / limit), not the sum), and with updates only every datatype at
+once. `run_sink` is replaced here: what is tested is the threading, not the writes (the e2e
+tests write for real through this step)."""
 
 from __future__ import annotations
 
 import threading
 
+import polars as pl
 import pytest
 from dagster import Failure, build_asset_context
 
 from talk_assets.defs import sink_writes
 from talk_assets.defs.settings import SyncSettings
-from talk_assets.defs.sink_threads import by_system, write_concurrently
+from talk_assets.defs.sink_threads import by_system, write_concurrently, writer_groups
 from talk_assets.defs.sink_writes import SinkRun
 from talk_assets.defs.sinks import busy_first, sink_datatypes
+from talk_assets.engine import SyncPlan
 from talk_assets.flows.catalog import active_flows
 from talk_assets.systems import resolve_flow
 
@@ -25,10 +28,19 @@ def datatypes():
     return found
 
 
-def run_all(datatypes, monkeypatch, fake, tmp_path):
+def plan_of(datatypes, op: str) -> SyncPlan:
+    """A plan with one write of `op` into each datatype (all `run_sink` fakes look at)."""
+    empty = SyncPlan.empty()
+    writes = pl.DataFrame(
+        {"datatype": [dt.key for dt in datatypes], "op": [op] * len(datatypes)}
+    ).cast(dict(empty.writes.select("datatype", "op").schema))
+    return SyncPlan(**{**empty.frames(), "writes": writes})
+
+
+def run_all(datatypes, monkeypatch, fake, tmp_path, op="insert"):
     monkeypatch.setattr(sink_writes, "run_sink", fake)
     context = build_asset_context(resources={system: object() for system in by_system(datatypes)})
-    run = SinkRun(run_id="r1", plan=None)  # type: ignore[arg-type]
+    run = SinkRun(run_id="r1", plan=plan_of(datatypes, op))
     settings = SyncSettings(home=str(tmp_path))
     return dict(write_concurrently(context, run, datatypes, settings))
 
@@ -51,6 +63,31 @@ def test_sinks_of_both_systems_write_at_the_same_time(datatypes, monkeypatch, tm
     assert len(seen_threads) == 2 and threading.get_ident() not in seen_threads
     for system, todo in by_system(datatypes).items():  # in order within a system
         assert order[system] == [dt.key for dt in todo]
+
+
+def test_with_updates_only_every_datatype_writes_at_the_same_time(datatypes, monkeypatch, tmp_path):
+    """No insert planned: no write can name a record inserted this run, so one datatype's last
+    commit and receipt do not hold up the next one of its system."""
+    everyone = threading.Barrier(len(datatypes), timeout=20)  # broken unless all at once
+    seen_threads: set[int] = set()
+
+    def fake(run, dt, settings, resource):
+        everyone.wait()
+        seen_threads.add(threading.get_ident())
+        return dt.key
+
+    outcomes = run_all(datatypes, monkeypatch, fake, tmp_path, op="update")
+    assert {dt.key for dt in outcomes} == {dt.key for dt in datatypes}
+    assert len(seen_threads) == len(datatypes)
+
+
+def test_a_system_that_inserts_is_written_in_order(datatypes):
+    systems = by_system(datatypes)
+    first_system, other = list(systems)
+    inserting = {systems[first_system][-1].key}
+    groups = writer_groups(datatypes, inserting)
+    assert systems[first_system] in groups  # together, in the order given
+    assert [[dt] for dt in systems[other]] == [g for g in groups if g[0].system == other]
 
 
 def test_a_failing_sink_is_reported_with_its_datatype_and_the_others_go_on(

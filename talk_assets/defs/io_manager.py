@@ -65,12 +65,15 @@ class PolarsDuckDBTypeHandler(DbTypeHandler[pl.DataFrame]):
                 f"(SELECT {_quote(key)} FROM frame_arrow)"
             )
             connection.execute(f"INSERT INTO {schema}.{table} BY NAME SELECT * FROM frame_arrow")
+            # the asset's row count is the stored table's, not the part written this run
+            (total,) = connection.execute(f"SELECT count(*) FROM {schema}.{table}").fetchone()
+            context.add_output_metadata({"dagster/row_count": total, "rows_written": obj.height})
         else:
             connection.execute(
                 f"CREATE OR REPLACE TABLE {schema}.{table} AS SELECT * FROM frame_arrow"
             )
-        # No row count or column schema here: each asset publishes `dagster/row_count` and a
-        # described `dagster/column_schema` itself (the UI would show both twice).
+        # No column schema here: each asset publishes a described `dagster/column_schema`
+        # itself (the UI would show it twice), and its `dagster/row_count` (the frame's).
 
     def load_input(
         self, context: InputContext, table_slice: TableSlice, connection

@@ -99,19 +99,17 @@ def load_plan(store: TenantStore, run_id: str, frames: Sequence[str] | None = No
     return plan
 
 
-def flow_summary(plan: SyncPlan, flow: ResolvedFlow) -> dict[str, int]:
+def flow_summary(plan: SyncPlan, flow: ResolvedFlow, table: pl.DataFrame) -> dict[str, int]:
+    """Counts of one flow in this plan; `table`: its flow table of this plan (`flow_output`),
+    whose pairs passed the flow's filter (an incremental plan's: those of its scope)."""
     name = flow.flow.name
 
     def n(frame: pl.DataFrame) -> int:
         return frame.filter(pl.col("flow") == name).height
 
-    clusters = plan.clusters
-    targets = clusters.filter(pl.col("datatype") == flow.target.key).select("cluster").unique()
     updates = plan.updates.filter(pl.col("flow") == name)
     return {
-        "linked_source_records": clusters.filter(pl.col("datatype") == flow.source.key)
-        .join(targets, on="cluster", how="semi")
-        .height,
+        "linked_source_records": table["source_record"].n_unique(),
         "planned_inserts": n(plan.insert_sources),
         "planned_updates_to_target": updates.filter(pl.col("direction") == "to_target")
         .select("record")
@@ -289,7 +287,7 @@ def build_planning(
         for f in flows:
             name = f.flow.name
             table, table_metadata = flow_output(f, plan.mapped_for(name), plan.updates)
-            summary = flow_summary(plan, f)
+            summary = flow_summary(plan, f, table)
             rejects = plan.rejects.filter(pl.col("flow") == name)
             yield Output(
                 table,

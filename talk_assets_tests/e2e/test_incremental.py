@@ -54,6 +54,12 @@ def test_s9_a_run_plans_only_the_clusters_of_what_changed(world: World):
     assert rep.success and rep.writes >= 2
     scope = scope_of(world)
     assert scope != "full" and int(scope.split()[0]) < clusters_before, scope
+    # The plan's tables were updated by key; their materializations count the stored rows.
+    for key, (rows, written) in published_row_counts(world, rep.run_id).items():
+        assert rows == stored_rows(world, key), key
+        assert written is not None and written <= rows, (key, written, rows)
+    rows, written = published_row_counts(world, rep.run_id)["talk/clusters"]
+    assert written is not None and written < clusters_before < rows
     assert [e["LastName"] for e in world.po("/Employees") if str(e["Id"]) == emp] == [
         "Inkrementell"
     ]
@@ -65,6 +71,31 @@ def test_s9_a_run_plans_only_the_clusters_of_what_changed(world: World):
     full_plan = world.sync(full_read=True)
     assert full_plan.success and full_plan.writes == 0
     assert world.clusters().sort("record").equals(clusters.sort("record"))
+
+
+def published_row_counts(world: World, run_id: str) -> dict[str, tuple[int, int | None]]:
+    """(dagster/row_count, rows_written) of the cluster and flow tables a run materialized."""
+    events = world.instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+    counts = {}
+    for record in events:
+        mat = record.asset_materialization
+        assert mat is not None
+        if mat.asset_key.path[0] in ("talk", "flows") and mat.asset_key.path[-1] != "plan":
+            written = mat.metadata.get("rows_written")
+            counts["/".join(mat.asset_key.path)] = (
+                int(mat.metadata["dagster/row_count"].value),
+                None if written is None else int(written.value),
+            )
+    assert "talk/clusters" in counts and len(counts) > 1, counts
+    return counts
+
+
+def stored_rows(world: World, asset_key: str) -> int:
+    """Rows of an asset's stored table (the IO manager's: schema and table are the key's last
+    two parts)."""
+    schema, table = asset_key.split("/")[-2:]
+    with world.store.connect(read_only=True) as con:
+        return int(con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0])
 
 
 def materialized_sinks(world: World, run_id: str) -> dict[str, int]:
@@ -112,3 +143,17 @@ def test_s9_only_sinks_that_did_something_are_materialized(world: World):
     full = world.sync(full_read=True)
     assert full.success and full.writes == 0
     assert set(materialized_sinks(world, full.run_id)) == every
+    # A full plan's flow counts are its flow tables': pairs that passed the flow's filter
+    # (a company customer clustered with a contact through its contact person is no pair of
+    # `customers_person_to_contacts`).
+    events = world.instance.all_logs(full.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+    flows = [r.asset_materialization for r in events if r.asset_materialization is not None]
+    flows = [m for m in flows if m.asset_key.path[0] == "flows"]
+    assert flows
+    for mat in flows:
+        schema, table = mat.asset_key.path[-2:]
+        with world.store.connect(read_only=True) as con:
+            (sources,) = con.execute(
+                f'select count(distinct source_record) from "{schema}"."{table}"'
+            ).fetchone()
+        assert mat.metadata["linked_source_records"].value == sources, mat.asset_key

@@ -168,7 +168,9 @@ def run_sync(
     exactly as in a real run while the tenant's file is never opened for writing.
     """
     flows = list(flows) if flows is not None else active_flows()
-    instance = instance or dagster_instance()
+    own_instance = contextlib.ExitStack()
+    if instance is None:  # closed after the run: its databases' WAL files written back
+        instance = own_instance.enter_context(dagster_instance())
     store_path = settings.store().path
     if progress is None:
         progress = log_dir is not None and not verbose
@@ -176,6 +178,7 @@ def run_sync(
         progress if isinstance(progress, Console) else terminal_console() if progress else None
     )
     with (
+        own_instance,
         hold_tenant(
             instance,
             settings.tenant,

@@ -64,6 +64,17 @@ def test_a_refused_port_fails_within_seconds(world: World):
     assert "first contact" in proc.stderr and "CRMOFFICE_BASE_URL" in proc.stderr
 
 
+def test_a_sync_leaves_no_database_half_written_back(world: World):
+    """The program leaves without Python's teardown (`cli.entry`): it closes the tenant file
+    and the Dagster databases itself first, so no WAL is left for the next run to replay."""
+    proc = talk_assets("sync")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.rstrip().endswith(": ok") and proc.stderr == ""
+    left = [p.name for p in world.home.rglob("*") if p.name.endswith(("-wal", "-shm", ".wal"))]
+    assert left == []
+    assert world.store.count("crmoffice", "contacts") > 0  # it did sync
+
+
 def test_verbose_shows_the_dagster_log_live(world: World):
     proc = talk_assets("sync", "--verbose", "--dry-run")
     assert proc.returncode == 0, proc.stderr

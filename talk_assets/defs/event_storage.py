@@ -21,6 +21,7 @@ uses the default SQLite storage; `dagster dev` keeps Dagster's own class on the 
 
 from __future__ import annotations
 
+import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,8 +32,9 @@ from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._serdes import ConfigurableClassData
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.event import listen
 from sqlalchemy.pool import QueuePool
 
 ENGINES_KEPT = 8
@@ -77,7 +79,7 @@ class CachedSqliteEventLogStorage(SqliteEventLogStorage):
                 # the pooled connection serves whichever thread holds `_db_lock`
                 connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
             )
-            event.listen(engine, "connect", _commit_without_waiting_for_disk)
+            listen(engine, "connect", _commit_without_waiting_for_disk)
             if shard not in self._initialized_dbs:
                 self._initdb(engine)
                 self._initialized_dbs.add(shard)
@@ -123,7 +125,7 @@ class CachedSqliteEventLogStorage(SqliteEventLogStorage):
         super().dispose()
 
 
-def _commit_without_waiting_for_disk(dbapi_connection, _record) -> None:
+def _commit_without_waiting_for_disk(dbapi_connection: sqlite3.Connection, _record: object) -> None:
     dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
 

@@ -73,7 +73,8 @@ class PolarsDuckDBTypeHandler(DbTypeHandler[pl.DataFrame]):
                 f"CREATE OR REPLACE TABLE {schema}.{table} AS SELECT * FROM frame_arrow"
             )
         # No column schema here: each asset publishes a described `dagster/column_schema`
-        # itself (the UI would show it twice), and its `dagster/row_count` (the frame's).
+        # itself (the UI would show it twice). Its `dagster/row_count` is the frame's, which is
+        # the table's unless the frame was upserted (above).
 
     def load_input(
         self, context: InputContext, table_slice: TableSlice, connection

@@ -325,7 +325,7 @@ def report(
     """Per flow counts, (`with_moves`) values moved this run, its conflicts, the reasons of its
     rejects and conflicts, and (dry run) the planned rows."""
     store = settings.store()
-    plan = load_plan(store, run_id, REPORT_FRAMES)
+    plan = load_plan(store, run_id, REPORT_FRAMES, release=True)
     log = _rows_of_run(store, "sync_log", run_id, LOG_COLUMNS)
     values = _rows_of_run(store, "sync_values", run_id) if with_moves else None
     done = (

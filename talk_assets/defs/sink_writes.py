@@ -9,6 +9,7 @@ the run id, the progress callback and the lock that serializes their state commi
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -108,10 +109,8 @@ def run_sink(run: SinkRun, dt: Datatype, settings: SyncSettings, resource):
         )
 
     logs, fatal = _write_batches(run, store, dt, settings, resource, writes)
-    # still record the run's new merge links and agreements, unless a commit did (a race
-    # between two sinks here would record them twice alike: `state_delta` adds what is new)
-    if writes.is_empty() and not run.standing_recorded:
-        _commit_now(run, store, [], connectors.results_frames([])[0], None, ())
+    if run.plan.writes.is_empty():  # else the first commit of a batch records them
+        _record_standing(run, store)
     # The last write of the sink: its plan is done (`progress.py`); a fatal stop is not done.
     done = {} if fatal else {SINKS_DONE: sink_done_row(run_id, sink_name(dt))}
     with run.commits:
@@ -157,8 +156,9 @@ def _write_batches(
         # system stored them but before `_commit` leaves the intent, and the next run looks
         # the reference up before planning (`recovery.py`) instead of inserting twice (S10).
         intended = connectors.intents(ops, dt.key, run.run_id, sources)
-        with run.commits:
-            store.write_tables(append={INTENTS_TABLE: intended})
+        if intended.height:  # updates only: no transaction, no wait for the commit lock
+            with run.commits:
+                store.write_tables(append={INTENTS_TABLE: intended})
         return ops
 
     logs: list[pl.DataFrame] = []
@@ -190,6 +190,15 @@ def _write_batches(
     return logs, fatal
 
 
+def _record_standing(run: SinkRun, store: TenantStore) -> None:
+    """Record the run's new merge links and agreements in a run without writes: once, by the
+    first sink to get here (the others would hold up the commit lock for nothing)."""
+    with run.commits:
+        if run.standing_recorded:
+            return
+        _commit_now(run, store, [], connectors.results_frames([])[0], None, (), locked=True)
+
+
 def _commit_now(
     run: SinkRun,
     store: TenantStore,
@@ -198,11 +207,14 @@ def _commit_now(
     log: pl.DataFrame | None,
     settled: Sequence[str],
     scoped: SyncPlan | None = None,
+    *,
+    locked: bool = False,
 ) -> None:
-    """`_commit` of one batch under the run's commit lock, with the part of the plan the batch
-    can change and the writes this run confirmed before it (by any sink). `scoped`: the plan's
-    part for the sink's writes (`_write_batches`), else the whole plan is narrowed."""
-    with run.commits:
+    """`_commit` of one batch under the run's commit lock (`locked`: the caller holds it), with
+    the part of the plan the batch can change and the writes this run confirmed before it (by
+    any sink). `scoped`: the plan's part for the sink's writes (`_write_batches`), else the
+    whole plan is narrowed."""
+    with contextlib.nullcontext() if locked else run.commits:
         if run.confirmed is None:
             run.confirmed = set(confirmed_writes(store, run.run_id).to_list())
         if not run.state_tables.issuperset(COMMIT_READS):

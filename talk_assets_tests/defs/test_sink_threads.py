@@ -112,3 +112,30 @@ def test_sinks_with_writes_go_first_within_their_system(datatypes):
     assert ordered[-1].key == last.key
     assert [dt.key for dt in ordered[:-1]] == [dt.key for dt in datatypes[1:]]
     assert busy_first(datatypes, {dt.key for dt in datatypes}) == list(datatypes)
+
+
+def test_standing_of_a_run_without_writes_is_recorded_once(monkeypatch):
+    """Every sink of a run without writes asks to record its merges and agreements: one
+    commit does it, the others neither commit again nor hold the commit lock for nothing."""
+    commits = []
+
+    def fake_commit(run, store, *args, locked=False, **kwargs):
+        assert locked  # called under the commit lock `_record_standing` holds
+        commits.append(threading.get_ident())
+        run.standing_recorded = True
+
+    monkeypatch.setattr(sink_writes, "_commit_now", fake_commit)
+    run = SinkRun(run_id="r1", plan=SyncPlan.empty())
+    start = threading.Barrier(8, timeout=20)
+
+    def sink() -> None:
+        start.wait()
+        sink_writes._record_standing(run, store=None)
+
+    threads = [threading.Thread(target=sink) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(commits) == 1
+    assert run.standing_recorded

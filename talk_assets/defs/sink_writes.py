@@ -97,7 +97,7 @@ def run_sink(run: SinkRun, dt: Datatype, settings: SyncSettings, resource):
     started = now()
     decisions = decision_log(plan, dt.key, run_id, started)
     if not settings.retry_rejected:  # a retry logs its rejects again: the retry's answer
-        decisions = _new_decisions(store, decisions)
+        decisions = _new_decisions(store, _planned_now(plan, decisions))
 
     run.progress(dt, 0, writes.height)
     if settings.dry_run:  # publish the plan, change nothing (S12)
@@ -270,6 +270,14 @@ def _commit(
         append["sync_values"] = value_history(plan, confirmed, run_id, now())
     remove = {INTENTS_TABLE: remove_keys("reference", settled)} if settled else {}
     store.write_tables(append=append, upsert=tables["upsert"], remove=remove)
+
+
+def _planned_now(plan: SyncPlan, decisions: pl.DataFrame) -> pl.DataFrame:
+    """The decisions about records this plan planned (those of its clusters): an incremental
+    plan carries the rest over from the plans that made them (`scope.kept_decisions`), whose
+    sinks logged them, so they are not looked up in the log again (45k carried rejects at 100k
+    records: 0.2 s a run)."""
+    return decisions.filter(pl.col("source_record").is_in(plan.clusters["record"].implode()))
 
 
 def _new_decisions(store: TenantStore, decisions: pl.DataFrame) -> pl.DataFrame:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from dagster import DagsterInstance
+from dagster import AssetKey, DagsterInstance
 
 from talk_assets.defs.runner import RunReport, run_sync
 from talk_assets.defs.settings import SyncSettings
@@ -154,3 +154,10 @@ def world(emulators: Emulators, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     for key, value in emulators.env.items():
         monkeypatch.setenv(key, value)
     return World(emulators, tmp_path)
+
+
+def scope_of(world: World) -> str:
+    """The `planned_scope` the last planning step published on `talk/clusters`."""
+    event = world.instance.get_latest_materialization_event(AssetKey(["talk", "clusters"]))
+    assert event is not None and event.asset_materialization is not None
+    return event.asset_materialization.metadata["planned_scope"].value

@@ -9,22 +9,15 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from dagster import AssetKey, DagsterEventType
+from dagster import DagsterEventType
 
 from talk_assets.defs.sinks import sink_datatypes
 from talk_assets.flows.spec import committed_flows
 from talk_assets.systems import resolve_flow
-from talk_assets_tests.e2e.conftest import World
+from talk_assets_tests.e2e.conftest import World, scope_of
 from talk_assets_tests.e2e.test_rules import linked_pair
 
 pytestmark = pytest.mark.e2e
-
-
-def scope_of(world: World) -> str:
-    """The `planned_scope` the last planning step published on `talk/clusters`."""
-    event = world.instance.get_latest_materialization_event(AssetKey(["talk", "clusters"]))
-    assert event is not None and event.asset_materialization is not None
-    return event.asset_materialization.metadata["planned_scope"].value
 
 
 def planned_rows(rep) -> pl.DataFrame:

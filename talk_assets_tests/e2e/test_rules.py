@@ -13,7 +13,7 @@ from talk_assets.flows.spec import committed_flows
 from talk_assets.store.clusters import linked_ids
 from talk_assets.systems import resolve_flow
 
-from .conftest import World
+from .conftest import World, scope_of
 
 pytestmark = pytest.mark.e2e
 
@@ -348,3 +348,23 @@ def test_s11_an_unchanged_reject_is_logged_once_not_every_run(world: World):
     again = world.state("sync_log").filter(pl.col("operation") == "reject")
     assert again.height == rejects.height
     assert world.table("plan", "rejects").height > 0  # still reported by every plan
+
+    # An incremental plan carries the decisions of clusters it did not plan: still reported,
+    # not logged again. A new organisation customer is decided (skipped as a person): logged.
+    decided = pl.col("operation").is_in(["reject", "skip"])
+    before = world.state("sync_log").filter(decided)
+    emp, _ = linked_pair(world, "powerofficego.employees", "crmoffice.contacts")
+    world.po_patch(f"/Employees/{emp}", LastName="Uendret-Avvisning")
+    with world.emu.powerofficego.client() as client:
+        new = client.post(
+            "/Customers", json={"IsPerson": False, "Name": "Ny Organisasjon AS"}
+        ).raise_for_status()
+    rep = world.sync()
+    assert rep.success and rep.writes >= 1
+    assert scope_of(world) != "full"
+    logged = world.state("sync_log").filter(decided)
+    fresh = logged.filter(pl.col("run_id") == rep.run_id)
+    assert fresh["source_record"].to_list() == [f"powerofficego.customers:{new.json()['Id']}"]
+    assert logged.height == before.height + 1
+    carried = world.table("plan", "rejects")["record"].unique()
+    assert set(rejects["source_record"].to_list()) <= set(carried.to_list())

@@ -19,6 +19,7 @@ import polars as pl
 from dagster import AssetKey, Failure
 
 from talk_assets.defs import connectors
+from talk_assets.defs.duplicate_inserts import duplicate_inserts, known_duplicates
 from talk_assets.defs.metadata import markdown_table
 from talk_assets.defs.progress import SINKS_DONE, sink_done_row
 from talk_assets.defs.recovery import INTENTS_TABLE
@@ -74,6 +75,8 @@ class SinkRun:
     duplicates_before: pl.DataFrame | None = None
     """Duplicate inserts of every datatype as the first sink that inserted nothing found them
     (`_duplicates`; guarded by `duplicates_lock`)."""
+    whole_check: bool = False
+    """Whether the duplicates check reads all of insert tracking this run (a full read)."""
     duplicates_lock: threading.Lock = field(default_factory=threading.Lock)
     """Held while `duplicates_before` is looked up: once per run, without holding up commits
     (the query reads; at 100k records it takes a few tenths of a second)."""
@@ -345,30 +348,16 @@ def _metadata(
 
 
 def _duplicates(run: SinkRun, store: TenantStore, dt: Datatype, *, inserted: bool) -> pl.DataFrame:
-    """Insert tracking rows that point two inserts of one source record into `dt` (a query:
-    the tracking table is never loaded whole). Only `dt`'s sink inserts into `dt`, so a sink
-    that inserted nothing this run finds what the run started with: one query of all
-    datatypes serves every such sink (at 100k records a query costs ~80 ms)."""
+    """Insert tracking rows that point two inserts of one source record into `dt`. Only
+    `dt`'s sink inserts into `dt`, so a sink that inserted nothing this run finds what the run
+    started with: one answer for every datatype serves every such sink
+    (`duplicate_inserts.known_duplicates`: a whole check only when tracking grew)."""
     if inserted:
-        return _duplicate_inserts(store, dt.key + ":").drop("datatype")
+        return duplicate_inserts(store, dt.key + ":").drop("datatype")
     with run.duplicates_lock:
         if run.duplicates_before is None:
-            run.duplicates_before = _duplicate_inserts(store, "")
+            run.duplicates_before = known_duplicates(
+                store, whole=run.whole_check, write_lock=run.commits
+            )
         known = run.duplicates_before
     return known.filter(pl.col("datatype") == dt.key).drop("datatype")
-
-
-def _duplicate_inserts(store: TenantStore, prefix: str) -> pl.DataFrame:
-    """(datatype, flow, source, n) of the inserts whose target key starts with `prefix`."""
-    empty = pl.DataFrame(
-        schema={"datatype": pl.String, "flow": pl.String, "source": pl.String, "n": pl.UInt32}
-    )
-    if "inserted" not in store.table_names(STATE_SCHEMA):
-        return empty
-    found = store.query(
-        "select split_part(target, ':', 1) as datatype, flow, source, count(*) as n "
-        f"from {STATE_SCHEMA}.inserted where starts_with(target, (select prefix from this)) "
-        "group by all having count(*) > 1",
-        this=pl.DataFrame({"prefix": [prefix]}),
-    )
-    return found.cast({"n": pl.UInt32})

@@ -132,6 +132,7 @@ def build_sinks(flows: Sequence[ResolvedFlow], pool: str) -> AssetsDefinition:
         run = SinkRun(
             run_id=context.run.run_id,
             plan=load_plan(settings.store(), context.run.run_id),
+            whole_check=settings.full_read,
         )
         selected = busy_first(
             [dt for dt in datatypes if sink_key(dt) in context.selected_asset_keys],

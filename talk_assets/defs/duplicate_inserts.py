@@ -45,10 +45,12 @@ def known_duplicates(
     *,
     whole: bool = False,
     write_lock: AbstractContextManager[object] | None = None,
+    keep: bool = True,
 ) -> pl.DataFrame:
     """Duplicate inserts of every datatype: the last whole check's while the tracking table
     has the row count it read, else (or with `whole`) a whole check, which is then kept
-    (written holding `write_lock`, the run's state commit lock: the check itself does not)."""
+    (written holding `write_lock`, the run's state commit lock: the check itself does not;
+    not with `keep` False, e.g. in a dry run)."""
     present = store.table_names(STATE_SCHEMA)
     if "inserted" not in present:
         return pl.DataFrame(schema=DUPLICATES)
@@ -67,6 +69,8 @@ def known_duplicates(
             found = con.sql(_GROUPED).pl().cast(DUPLICATES)
         finally:
             con.execute("commit")
+    if not keep:
+        return found
     count_row = pl.DataFrame({"checked_rows": [tracked]})
     checked = pl.concat([count_row, found], how="diagonal_relaxed").cast(CHECKED_SCHEMA)
     with write_lock or contextlib.nullcontext():

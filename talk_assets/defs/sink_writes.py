@@ -108,7 +108,7 @@ def run_sink(run: SinkRun, dt: Datatype, settings: SyncSettings, resource):
         return (
             receipt,
             _metadata(receipt, decisions, plan, dt, dry_run=True),
-            _duplicates(run, store, dt, inserted=False),
+            _duplicates(run, store, dt, inserted=False, keep=False),
         )
 
     logs, fatal = _write_batches(run, store, dt, settings, resource, writes)
@@ -347,17 +347,20 @@ def _metadata(
     }
 
 
-def _duplicates(run: SinkRun, store: TenantStore, dt: Datatype, *, inserted: bool) -> pl.DataFrame:
+def _duplicates(
+    run: SinkRun, store: TenantStore, dt: Datatype, *, inserted: bool, keep: bool = True
+) -> pl.DataFrame:
     """Insert tracking rows that point two inserts of one source record into `dt`. Only
     `dt`'s sink inserts into `dt`, so a sink that inserted nothing this run finds what the run
     started with: one answer for every datatype serves every such sink
-    (`duplicate_inserts.known_duplicates`: a whole check only when tracking grew)."""
+    (`duplicate_inserts.known_duplicates`: a whole check only when tracking grew; `keep`: its
+    answer is kept for later runs, not in a dry run)."""
     if inserted:
         return duplicate_inserts(store, dt.key + ":").drop("datatype")
     with run.duplicates_lock:
         if run.duplicates_before is None:
             run.duplicates_before = known_duplicates(
-                store, whole=run.whole_check, write_lock=run.commits
+                store, whole=run.whole_check, write_lock=run.commits if keep else None, keep=keep
             )
         known = run.duplicates_before
     return known.filter(pl.col("datatype") == dt.key).drop("datatype")

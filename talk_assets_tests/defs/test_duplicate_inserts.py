@@ -63,3 +63,10 @@ def test_tracking_that_grew_is_checked_again(tmp_path):
         ("crm.contacts", "f", "po.customers:1", 2)
     ]
     assert sorted(kept(store)["checked_rows"].drop_nulls().to_list()) == [2]
+
+
+def test_a_dry_run_checks_without_keeping_its_answer(tmp_path):
+    store = TenantStore(tmp_path / "t.duckdb")
+    store.write_tables(append={"inserted": tracking(("f", "po.customers:1", "crm.contacts:7"))})
+    assert known_duplicates(store, keep=False).is_empty()
+    assert CHECKED not in store.table_names(STATE_SCHEMA)

@@ -51,12 +51,14 @@ def known_duplicates(
     has the row count it read, else (or with `whole`) a whole check, which is then kept
     (written holding `write_lock`, the run's state commit lock: the check itself does not;
     not with `keep` False, e.g. in a dry run)."""
-    present = store.table_names(STATE_SCHEMA)
-    if "inserted" not in present:
+    if not store.exists():
         return pl.DataFrame(schema=DUPLICATES)
     with store.connect() as con:  # the count and the check it stands for: one snapshot
         con.execute("begin transaction")
         try:
+            present = store.tables(con, STATE_SCHEMA)
+            if "inserted" not in present:
+                return pl.DataFrame(schema=DUPLICATES)
             rows = con.execute(f"select count(*) from {STATE_SCHEMA}.inserted").fetchall()
             tracked = int(rows[0][0])
             if not whole and CHECKED in present:

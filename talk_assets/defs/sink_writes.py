@@ -360,7 +360,7 @@ def _duplicates(
     with run.duplicates_lock:
         if run.duplicates_before is None:
             run.duplicates_before = known_duplicates(
-                store, whole=run.whole_check, write_lock=run.commits if keep else None, keep=keep
+                store, whole=run.whole_check, write_lock=run.commits, keep=keep
             )
         known = run.duplicates_before
     return known.filter(pl.col("datatype") == dt.key).drop("datatype")

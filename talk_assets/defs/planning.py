@@ -32,6 +32,7 @@ from talk_assets.defs.io_manager import UPSERT_KEY
 from talk_assets.defs.metadata import markdown_table
 from talk_assets.defs.plan_scope import CARRIED_FRAMES, consumed, plan_inputs
 from talk_assets.defs.progress import PLANS, nothing_to_do, record_plan
+from talk_assets.defs.run_state import RunState
 from talk_assets.defs.settings import SyncSettings
 from talk_assets.defs.sources import OWNERS, source_key
 from talk_assets.defs.table_docs import (
@@ -40,7 +41,7 @@ from talk_assets.defs.table_docs import (
     published_clusters,
     published_plan,
 )
-from talk_assets.engine import SyncPlan, check_circuit_breaker, make_plan
+from talk_assets.engine import SyncPlan, SyncState, check_circuit_breaker, make_plan
 from talk_assets.engine.scope import with_decisions
 from talk_assets.store.tenant import TenantStore
 from talk_assets.systems import Datatype, ResolvedFlow
@@ -56,19 +57,35 @@ def flow_group(flow: ResolvedFlow) -> str:
     return "flows"
 
 
-_last_saved: tuple[str, str, SyncPlan] | None = None
-"""(tenant file, run, plan) of the plan this process saved last: the sinks and the report of
-that run take it from here instead of reading it back (at 100k records a few tenths of a second
-per read). One plan at most; the run's report releases it (`load_plan(release=True)`)."""
+_last_saved: tuple[str, str, SyncPlan, RunState | None] | None = None
+"""(tenant file, run, plan, the state rows its commits read) of the plan this process saved last:
+the sinks and the report of that run take it from here instead of reading it back (at 100k
+records a few tenths of a second per read). One plan at most; the run's report releases it
+(`load_plan(release=True)`)."""
 
 
-def save_plan(store: TenantStore, plan: SyncPlan, run_id: str) -> None:
+def save_plan(
+    store: TenantStore, plan: SyncPlan, run_id: str, planned_from: SyncState | None = None
+) -> None:
+    """Store the plan of `run_id` (replacing the last one) and keep it in memory for the run's
+    sinks, with the part of the state it was `planned_from` that their commits read
+    (`commit_state`)."""
     global _last_saved
     frames = dict(plan.frames())
     frames["meta"] = pl.DataFrame({"run_id": [run_id]})
     _last_saved = None
     store.write_tables(replace=frames, schema=PLAN_SCHEMA)
-    _last_saved = (str(store.path.resolve()), run_id, plan)
+    kept = None if planned_from is None else RunState(planned_from)
+    _last_saved = (str(store.path.resolve()), run_id, plan, kept)
+
+
+def commit_state(store: TenantStore, run_id: str) -> RunState | None:
+    """The state rows the commits of `run_id` read, when this process made its plan (else
+    None): those naming a record of the planned clusters (`run_state.RunState`)."""
+    saved = _last_saved
+    if saved is not None and saved[:2] == (str(store.path.resolve()), run_id):
+        return saved[3]
+    return None
 
 
 def _plan_run(store: TenantStore) -> str | None:
@@ -263,7 +280,7 @@ def build_planning(
                 ),
                 metadata={"over_limit": MetadataValue.json(dict(over))},
             )
-        save_plan(store, plan, context.run.run_id)
+        save_plan(store, plan, context.run.run_id, inputs.state)
         if not settings.dry_run:  # the plan covers the changes read so far: consume them
             store.write_tables(
                 append={PLANS: record_plan(store, context.run.run_id)}, remove=consumed(inputs)

@@ -23,6 +23,7 @@ from talk_assets.defs.duplicate_inserts import duplicate_inserts, known_duplicat
 from talk_assets.defs.metadata import markdown_table
 from talk_assets.defs.progress import SINKS_DONE, sink_done_row
 from talk_assets.defs.recovery import INTENTS_TABLE
+from talk_assets.defs.run_state import KEPT, RunState
 from talk_assets.defs.settings import SyncSettings
 from talk_assets.defs.state_rows import delta_tables, remove_keys, state_of
 from talk_assets.defs.synclog import (
@@ -50,7 +51,7 @@ commits, 61 -> 53 s of CPU for the initial load); insert intents cover the windo
 MAX_BATCH = 2000
 """Writes per batch, at most: what a crash can leave to look up again (`recovery.py`) stays
 bounded in very big sinks (which then commit more often than `MAX_COMMITS`)."""
-COMMIT_READS = ("links", "inserted")
+COMMIT_READS = KEPT
 """The state tables `state_delta` reads (synced values are replaced by key, never read)."""
 
 
@@ -80,6 +81,9 @@ class SinkRun:
     duplicates_lock: threading.Lock = field(default_factory=threading.Lock)
     """Held while `duplicates_before` is looked up: once per run, without holding up commits
     (the query reads; at 100k records it takes a few tenths of a second)."""
+    memory: RunState | None = None
+    """The state rows commits read, from the plan's own state and earlier commits (when this
+    process made the plan; else read from the file each commit; guarded by `commits`)."""
 
 
 def sink_key(dt: Datatype) -> AssetKey:
@@ -237,6 +241,7 @@ def _commit_now(
             settled,
             confirmed_earlier=earlier,
             present=run.state_tables,
+            memory=run.memory,
         )
         run.standing_recorded = True
         run.confirmed.update(results.filter(pl.col("ok"))["write_id"].to_list())
@@ -252,18 +257,23 @@ def _commit(
     *,
     confirmed_earlier: Sequence[str] = (),
     present: set[str] | None = None,
+    memory: RunState | None = None,
 ) -> None:
     """Fold confirmed writes into the state, with their log rows, and drop the intents of
     settled inserts: one transaction (S10), touching only the rows this batch changes.
     `confirmed_earlier`: writes of this run confirmed by earlier batches or sinks, so a pair
     written on both sides advances once both are. `present`: the state tables known to exist
-    (else looked up)."""
+    (else looked up). `memory`: the run's state rows, read instead of the file and told what
+    this commit appended."""
     # insert tracking only for a batch with inserts, and by source: `state_delta` looks its
     # rows up by the source of an insert
     reads = COMMIT_READS if plan.insert_sources.height else ("links",)
-    state = state_of(
-        store, plan_records(plan), tables=reads, present=present, by_source=("inserted",)
-    )
+    if memory is None:
+        state = state_of(
+            store, plan_records(plan), tables=reads, present=present, by_source=("inserted",)
+        )
+    else:
+        state = memory.of(plan_records(plan), reads, by_source=("inserted",))
     delta = state_delta(state, plan, results, confirmed_earlier=confirmed_earlier)
     tables = delta_tables(delta)
     append = tables["append"]
@@ -273,6 +283,8 @@ def _commit(
         append["sync_values"] = value_history(plan, confirmed, run_id, now())
     remove = {INTENTS_TABLE: remove_keys("reference", settled)} if settled else {}
     store.write_tables(append=append, upsert=tables["upsert"], remove=remove)
+    if memory is not None:
+        memory.add(append)
 
 
 def _planned_now(plan: SyncPlan, decisions: pl.DataFrame) -> pl.DataFrame:

@@ -24,7 +24,7 @@ from dagster import (
 
 from talk_assets.defs.flow_tables import written_properties_lineage
 from talk_assets.defs.metadata import lineage_table, markdown_table
-from talk_assets.defs.planning import PLAN_KEY, flow_key, load_plan
+from talk_assets.defs.planning import PLAN_KEY, commit_state, flow_key, load_plan
 from talk_assets.defs.settings import SyncSettings
 from talk_assets.defs.sink_threads import write_concurrently
 from talk_assets.defs.sink_writes import SinkRun, sink_key, sink_name
@@ -129,10 +129,12 @@ def build_sinks(flows: Sequence[ResolvedFlow], pool: str) -> AssetsDefinition:
     )
     def _sinks(context: AssetExecutionContext):
         settings: SyncSettings = context.resources.settings
+        store, run_id = settings.store(), context.run.run_id
         run = SinkRun(
-            run_id=context.run.run_id,
-            plan=load_plan(settings.store(), context.run.run_id),
+            run_id=run_id,
+            plan=load_plan(store, run_id),
             whole_check=settings.full_read,
+            memory=commit_state(store, run_id),
         )
         selected = busy_first(
             [dt for dt in datatypes if sink_key(dt) in context.selected_asset_keys],

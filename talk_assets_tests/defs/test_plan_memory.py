@@ -8,8 +8,9 @@ import pytest
 from dagster import Failure
 
 from talk_assets.defs import planning
-from talk_assets.defs.planning import load_plan, save_plan
-from talk_assets.engine import SyncPlan
+from talk_assets.defs.planning import commit_state, load_plan, save_plan
+from talk_assets.defs.run_state import RunState
+from talk_assets.engine import SyncPlan, SyncState
 from talk_assets.store.tenant import TenantStore
 
 
@@ -43,3 +44,45 @@ def test_a_remembered_plan_serves_neither_another_run_nor_another_tenant(tmp_pat
         load_plan(store, "run-2")
     assert load_plan(store, "run-1").notes.height == 1  # read back: memory holds run-9's
     assert load_plan(other, "run-9").notes.height == 0
+
+
+def a_state() -> SyncState:
+    links = pl.DataFrame({"flow": ["f", "f"], "source": ["a:1", "a:2"], "target": ["b:1", "b:2"]})
+    inserted = pl.DataFrame({"flow": ["f"], "source": ["a:3"], "target": ["b:3"]})
+    return SyncState.from_frames({"links": links, "inserted": inserted})
+
+
+def test_the_commit_state_is_that_of_the_run_that_saved_the_plan(tmp_path, monkeypatch):
+    monkeypatch.setattr(planning, "_last_saved", None)
+    store = TenantStore(tmp_path / "t.duckdb")
+    save_plan(store, a_plan(), "run-1", a_state())
+
+    assert commit_state(store, "run-2") is None  # another run reads the file
+    kept = commit_state(store, "run-1")
+    assert kept is not None
+    found = kept.of(pl.Series(["b:2", "x:9"]), ["links"])
+    assert found.links["source"].to_list() == ["a:2"]
+    save_plan(store, a_plan(), "run-3")  # a plan saved without its state: none kept
+    assert commit_state(store, "run-3") is None
+
+
+def test_the_commit_state_adds_what_commits_appended(tmp_path):
+    kept = RunState(a_state())
+    records = pl.Series(["a:3", "b:4", "b:5"])
+    # insert tracking is looked up by source only
+    assert kept.of(records, ["inserted"], by_source=("inserted",)).inserted.height == 1
+    assert kept.of(pl.Series(["b:3"]), ["inserted"], by_source=("inserted",)).inserted.is_empty()
+
+    kept.add(
+        {
+            "links": SyncState.from_frames(
+                {"links": pl.DataFrame({"flow": ["f"], "source": ["a:4"], "target": ["b:4"]})}
+            ).links,
+            "synced": pl.DataFrame({"flow": ["f"]}),  # not kept: never read by a commit
+        }
+    )
+    state = kept.of(records, ["links", "inserted"], by_source=("inserted",))
+    assert state.links["target"].to_list() == ["b:4"]
+    assert state.inserted["source"].to_list() == ["a:3"]
+    with pytest.raises(KeyError, match="synced"):
+        kept.of(records, ["synced"])

@@ -9,6 +9,7 @@ for the sinks' `apply`.
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import polars as pl
 from dagster import (
@@ -57,11 +58,28 @@ def flow_group(flow: ResolvedFlow) -> str:
     return "flows"
 
 
-_last_saved: tuple[str, str, SyncPlan, RunState | None] | None = None
-"""(tenant file, run, plan, the state rows its commits read) of the plan this process saved last:
-the sinks and the report of that run take it from here instead of reading it back (at 100k
-records a few tenths of a second per read). One plan at most; the run's report releases it
-(`load_plan(release=True)`)."""
+@dataclass(frozen=True)
+class _SavedPlan:
+    """The plan this process saved last, with what its run's commits read (`commit_state`)."""
+
+    tenant: str  # the tenant file, resolved
+    run_id: str
+    plan: SyncPlan
+    commit_state: RunState | None
+
+
+_last_saved: _SavedPlan | None = None
+"""The plan this process saved last: the sinks and the report of that run take it from here
+instead of reading it back (at 100k records a few tenths of a second per read). One plan at
+most; the run's report releases it (`load_plan(release=True)`)."""
+
+
+def _remembered(store: TenantStore, run_id: str) -> _SavedPlan | None:
+    """The plan kept in memory when it is `run_id`'s plan of this tenant file, else None."""
+    saved = _last_saved
+    if saved is not None and (saved.tenant, saved.run_id) == (str(store.path.resolve()), run_id):
+        return saved
+    return None
 
 
 def save_plan(
@@ -69,23 +87,21 @@ def save_plan(
 ) -> None:
     """Store the plan of `run_id` (replacing the last one) and keep it in memory for the run's
     sinks, with the part of the state it was `planned_from` that their commits read
-    (`commit_state`)."""
+    (`commit_state`; none kept without it)."""
     global _last_saved
     frames = dict(plan.frames())
     frames["meta"] = pl.DataFrame({"run_id": [run_id]})
     _last_saved = None
     store.write_tables(replace=frames, schema=PLAN_SCHEMA)
     kept = None if planned_from is None else RunState(planned_from)
-    _last_saved = (str(store.path.resolve()), run_id, plan, kept)
+    _last_saved = _SavedPlan(str(store.path.resolve()), run_id, plan, kept)
 
 
 def commit_state(store: TenantStore, run_id: str) -> RunState | None:
     """The state rows the commits of `run_id` read, when this process made its plan (else
     None): those naming a record of the planned clusters (`run_state.RunState`)."""
-    saved = _last_saved
-    if saved is not None and saved[:2] == (str(store.path.resolve()), run_id):
-        return saved[3]
-    return None
+    saved = _remembered(store, run_id)
+    return None if saved is None else saved.commit_state
 
 
 def _plan_run(store: TenantStore) -> str | None:
@@ -118,11 +134,11 @@ def load_plan(
     (a sink run on its own, or the report of a run that skipped planning) before reading any
     of it. `release`: the last use in this run, the memory of it is dropped."""
     global _last_saved
-    saved = _last_saved
-    if saved is not None and saved[:2] == (str(store.path.resolve()), run_id):
+    saved = _remembered(store, run_id)
+    if saved is not None:
         if release:
             _last_saved = None
-        return saved[2]
+        return saved.plan
     plan = stored_plan(store, frames)[0] if _plan_run(store) == run_id else None
     if plan is None:
         raise Failure(
@@ -280,7 +296,9 @@ def build_planning(
                 ),
                 metadata={"over_limit": MetadataValue.json(dict(over))},
             )
-        save_plan(store, plan, context.run.run_id, inputs.state)
+        # a dry run commits nothing: no state kept for its commits
+        planned_from = None if settings.dry_run else inputs.state
+        save_plan(store, plan, context.run.run_id, planned_from)
         if not settings.dry_run:  # the plan covers the changes read so far: consume them
             store.write_tables(
                 append={PLANS: record_plan(store, context.run.run_id)}, remove=consumed(inputs)

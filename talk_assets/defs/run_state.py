@@ -15,25 +15,25 @@ from collections.abc import Collection, Mapping, Sequence
 
 import polars as pl
 
+from talk_assets.defs.state_rows import naming_columns
 from talk_assets.engine import SyncState
-from talk_assets.engine.scope import STATE_RECORD_COLUMNS
 
-KEPT = ("links", "inserted")  # what `state_delta` reads
-"""The tables a commit reads (`sink_writes.COMMIT_READS`); synced values are replaced by key,
-never read, so the largest table stays out of memory."""
+COMMIT_READS = ("links", "inserted")
+"""The state tables a commit reads (`state_delta`); synced values are replaced by key, never
+read, so the largest table stays out of memory."""
 
 
 class RunState:
-    """The rows of `KEPT` tables naming the records of one run's plan: those it was planned
+    """The rows of `COMMIT_READS` tables naming the records of one run's plan: those it was planned
     from, and those its commits appended (`add`, in commit order). Not thread-safe: the
     sinks use it under their commit lock."""
 
     def __init__(self, planned_from: SyncState) -> None:
         frames = planned_from.frames()
-        self._frames: dict[str, pl.DataFrame] = {name: frames[name] for name in KEPT}
+        self._frames: dict[str, pl.DataFrame] = {name: frames[name] for name in COMMIT_READS}
 
     def add(self, appended: Mapping[str, pl.DataFrame]) -> None:
-        """Rows a commit appended to the state tables (others than `KEPT` are not kept)."""
+        """Rows a commit appended to the state tables (others than `COMMIT_READS` are not kept)."""
         for name, rows in appended.items():
             if name in self._frames and rows.height:
                 self._frames[name] = pl.concat(
@@ -55,8 +55,8 @@ class RunState:
         for table in tables:
             if table not in self._frames:
                 raise KeyError(f"state table {table!r} is not kept in memory")
-            columns = STATE_RECORD_COLUMNS[table]
-            named_by = columns[:1] if table in by_source else columns
-            naming = pl.any_horizontal(pl.col(c).cast(pl.String).is_in(keys) for c in named_by)
+            naming = pl.any_horizontal(
+                pl.col(c).cast(pl.String).is_in(keys) for c in naming_columns(table, by_source)
+            )
             frames[table] = self._frames[table].filter(naming)
         return SyncState.from_frames(frames)

@@ -23,7 +23,7 @@ from talk_assets.defs.duplicate_inserts import duplicate_inserts, known_duplicat
 from talk_assets.defs.metadata import markdown_table
 from talk_assets.defs.progress import SINKS_DONE, sink_done_row
 from talk_assets.defs.recovery import INTENTS_TABLE
-from talk_assets.defs.run_state import KEPT, RunState
+from talk_assets.defs.run_state import COMMIT_READS, RunState
 from talk_assets.defs.settings import SyncSettings
 from talk_assets.defs.state_rows import delta_tables, remove_keys, state_of
 from talk_assets.defs.synclog import (
@@ -51,8 +51,6 @@ commits, 61 -> 53 s of CPU for the initial load); insert intents cover the windo
 MAX_BATCH = 2000
 """Writes per batch, at most: what a crash can leave to look up again (`recovery.py`) stays
 bounded in very big sinks (which then commit more often than `MAX_COMMITS`)."""
-COMMIT_READS = KEPT
-"""The state tables `state_delta` reads (synced values are replaced by key, never read)."""
 
 
 @dataclass

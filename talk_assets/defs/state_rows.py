@@ -23,6 +23,13 @@ def load_state(store: TenantStore) -> SyncState:
     return SyncState.from_frames(store.read_tables(STATE_SCHEMA, STATE_SCHEMAS))
 
 
+def naming_columns(table: str, by_source: Collection[str] = ()) -> Sequence[str]:
+    """The columns of a state table that name its records: every one, or only the first (the
+    source) when `table` is one of `by_source`."""
+    columns = STATE_RECORD_COLUMNS[table]
+    return columns[:1] if table in by_source else columns
+
+
 def state_of(
     store: TenantStore,
     records: pl.Series,
@@ -41,11 +48,11 @@ def state_of(
     if present is None:
         present = store.table_names(STATE_SCHEMA)
     frames: dict[str, pl.DataFrame | None] = {}
-    for table, columns in STATE_RECORD_COLUMNS.items():
+    for table in STATE_RECORD_COLUMNS:
         if table not in present or (tables is not None and table not in tables):
             frames[table] = None
             continue
-        named_by = columns[:1] if table in by_source else columns
+        named_by = naming_columns(table, by_source)
         naming = " or ".join(f"{q(c)} in (select record from keys)" for c in named_by)
         frames[table] = store.query(
             f"select * from {STATE_SCHEMA}.{q(table)} where {naming}", keys=keys

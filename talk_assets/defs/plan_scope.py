@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from talk_assets.defs.progress import CHANGED_RECORDS, CHANGED_SCHEMA
-from talk_assets.defs.scope_queries import stored_closure
+from talk_assets.defs.scope_queries import id_in, stored_closure
 from talk_assets.defs.sources import conform
 from talk_assets.defs.state_rows import load_state, state_of
 from talk_assets.defs.synclog import confirmed_writes
@@ -107,9 +107,8 @@ def _rows_of(store: TenantStore, dt: Datatype, scope: pl.Series) -> pl.DataFrame
     ids = scope.filter(scope.str.starts_with(prefix)).str.slice(len(prefix))
     if ids.is_empty() or dt.name not in store.table_names(dt.system):
         return dt.empty_frame()
+    matching, wanted = id_in(dt, dt.id_field, pl.DataFrame({"id": ids}), "wanted")
     frame = store.query(
-        f"select * from {q(dt.system)}.{q(dt.name)} "
-        f"where cast({q(dt.id_field)} as varchar) in (select id from wanted)",
-        wanted=pl.DataFrame({"id": ids}),
+        f"select * from {q(dt.system)}.{q(dt.name)} where {matching}", wanted=wanted
     )
     return conform(dt, frame)

@@ -127,6 +127,19 @@ def _text(column: str) -> str:
     return f"cast({q(column)} as varchar)"
 
 
+def id_in(dt: Datatype, column: str, ids: pl.DataFrame, name: str) -> tuple[str, pl.DataFrame]:
+    """SQL for "`column` of `dt` is one of `ids`" (a frame of text ids in column `id`, to be
+    registered as `name`), with that frame. An integer column is compared as stored, with the
+    ids cast to its type (those whose text is not the integer's as rendered match nothing, as
+    they would as text), not through a text cast of every stored row (~10 ms per 100k rows)."""
+    dtype = dt.polars_schema().get(column)
+    if dtype is None or not dtype.is_integer():
+        return f"{_text(column)} in (select id from {name})", ids
+    typed = ids.select(pl.col("id"), typed=pl.col("id").cast(dtype, strict=False))
+    exact = typed.filter(pl.col("typed").cast(pl.String) == pl.col("id"))
+    return f"{q(column)} in (select id from {name})", exact.select(id="typed")
+
+
 def _linked(store: TenantStore, frontier: pl.Series) -> pl.Series:
     rows = store.query(
         f"select source, target from {STATE_SCHEMA}.links "
@@ -142,17 +155,18 @@ def _referenced(store: TenantStore, ref: _Reference, ids: dict[str, pl.DataFrame
     out = [pl.Series("record", [], pl.String)]
     dt, path, idf = ref.dt, ref.path, ref.dt.id_field
     if dt.key in ids:
+        matching, wanted = id_in(dt, idf, ids[dt.key], "ids")
         rows = store.query(
             f"select {_text(path)} as v from {_table(dt)} "
-            f"where {_text(idf)} in (select id from ids) and {q(idf)} is not null",
-            ids=ids[dt.key],
+            f"where {matching} and {q(idf)} is not null",
+            ids=wanted,
         )
         out.append((f"{ref.target}:" + rows["v"].drop_nulls()).rename("record"))
     if ref.target in ids:
+        matching, wanted = id_in(dt, path, ids[ref.target], "ids")
         rows = store.query(
-            f"select {_text(idf)} as v from {_table(dt)} "
-            f"where {_text(path)} in (select id from ids) and {q(idf)} is not null",
-            ids=ids[ref.target],
+            f"select {_text(idf)} as v from {_table(dt)} where {matching} and {q(idf)} is not null",
+            ids=wanted,
         )
         out.append((f"{dt.key}:" + rows["v"]).rename("record"))
     return pl.concat(out)
@@ -174,10 +188,11 @@ def _rendered(c: _Criterion, rows: pl.DataFrame) -> pl.DataFrame:
 
 def _values_of(store: TenantStore, c: _Criterion, ids: pl.DataFrame) -> pl.DataFrame:
     """The criterion values (group, value) of the frontier's records of `c.dt`."""
+    matching, wanted = id_in(c.dt, c.dt.id_field, ids, "ids")
     rows = store.query(
         f"select {_text(c.dt.id_field)} as id, {q(c.path)} as v from {_table(c.dt)} "
-        f"where {_text(c.dt.id_field)} in (select id from ids)",
-        ids=ids,
+        f"where {matching}",
+        ids=wanted,
     )
     return _rendered(c, rows).select("group", "value")
 

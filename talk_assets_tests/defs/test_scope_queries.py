@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from talk_assets.defs.scope_queries import stored_closure
+from talk_assets.defs.scope_queries import id_in, stored_closure
 from talk_assets.engine import SyncState
 from talk_assets.engine.flows import datatypes_of, prepare
 from talk_assets.engine.identity import record_key
@@ -67,3 +67,32 @@ def test_s9_stored_closure_equals_closure_over_everything(tmp_path, seed):
         got = stored_closure(store, seeds, datatypes, CTXS)
         assert got.to_list() == expected.to_list(), f"seeds {seeds.to_list()}"
     assert stored_closure(store, pl.Series(["nobody:1"]), datatypes, CTXS).to_list() == ["nobody:1"]
+
+
+def test_s9_ids_match_an_integer_column_as_its_text_would(tmp_path):
+    """`id_in` compares an integer id column as stored (no text cast per row) and matches
+    exactly the rows the text comparison matched: '05', '+5' or ' 5' name no record 5."""
+    employees = datatype("powerofficego.employees")
+    assert employees.polars_schema()[employees.id_field].is_integer()
+    store = TenantStore(tmp_path / "t.duckdb")
+    with store.connect(read_only=False) as con:
+        con.execute("create schema powerofficego")
+        con.execute("create table powerofficego.employees as select range as Id from range(1, 8)")
+    asked = pl.DataFrame({"id": ["5", "05", "+5", " 5", "x", "7", "12"]})
+
+    matching, wanted = id_in(employees, employees.id_field, asked, "wanted")
+    typed = store.query(f"select Id from powerofficego.employees where {matching}", wanted=wanted)
+    as_text = store.query(
+        "select Id from powerofficego.employees "
+        "where cast(Id as varchar) in (select id from wanted)",
+        wanted=asked,
+    )
+    assert "cast" not in matching
+    assert sorted(typed["Id"].to_list()) == sorted(as_text["Id"].to_list()) == [5, 7]
+
+
+def test_s9_ids_match_a_text_column_as_text():
+    contacts = datatype("crmoffice.contacts")
+    asked = pl.DataFrame({"id": ["a", "05"]})
+    matching, wanted = id_in(contacts, contacts.id_field, asked, "wanted")
+    assert matching.startswith("cast(") and wanted.equals(asked)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import contextlib
 import json
 import math
@@ -57,6 +58,11 @@ from talk_assets.systems.timestamps import format_timestamp, parse_timestamp
 Json = dict[str, Any]
 
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
+
+
+def _list_order(record: Json) -> tuple[str, str]:
+    """Lists go by (updatedAt, id); the cursor holds the last page's last pair."""
+    return record["updatedAt"], record["id"]
 
 
 class CrmofficeEmulator(Emulator):
@@ -231,14 +237,12 @@ class CrmofficeEmulator(Emulator):
             try:
                 since, *after = json.loads(base64.urlsafe_b64decode(cursor.encode()))
                 after = tuple(after)
-                if len(after) != 2:
+                if len(after) != 2 or not all(isinstance(part, str) for part in after):
                     raise ValueError
             except (ValueError, TypeError, binascii.Error):
                 raise HttpError(400, "The cursor is not valid.", field="cursor") from None
-        rows: list[Json] = []
-        if not since:
-            rows = list(self.records[name].values())
-        else:
+        text = None
+        if since:
             try:
                 bound = parse_timestamp(since)
             except ValueError:
@@ -248,15 +252,14 @@ class CrmofficeEmulator(Emulator):
                     field="updatedSince",
                 ) from None
             text = format_timestamp(bound, zulu=True)
-            rows = self.changes.since(name, self.records[name], text)
+        rows = self.changes.listing(name, self.records[name], text, order=_list_order)
         key = params.get("idempotencyKey")
         if key is not None:
             entry = self.idempotency.get(self._key(request, key))
             found = entry["id"] if entry and entry["datatype"] == name else None
             rows = [r for r in rows if r["id"] == found]
-        rows.sort(key=lambda r: (r["updatedAt"], r["id"]))
-        if after:
-            rows = [r for r in rows if (r["updatedAt"], r["id"]) > after]
+        start = bisect.bisect_right(rows, after, key=_list_order) if after else 0
+        rows = rows[start : start + limit + 1]
         page, more = rows[:limit], len(rows) > limit
         next_cursor = None
         if more:

@@ -6,11 +6,14 @@ records, and the emulator runs in the benchmark's process. `ChangeIndex` keeps, 
 the record ids in the order of their change stamps (the text the filter compares); a write
 moves its record to the end (the emulator's clock never goes back), so the records changed
 since a stamp are a tail of that order, found from the end.
+
+Paging through a long list asked the same question once per page: `ChangeIndex.listing`
+keeps the last few answers, sorted, until the table's next write, so each page is a slice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 Json = dict[str, Any]
@@ -26,6 +29,11 @@ class ChangeIndex:
         self._position: dict[str, dict[Hashable, int]] = {}
         self._next: dict[str, int] = {}
         self._sorted: dict[str, bool] = {}
+        self._version: dict[str, int] = {}
+        self._listings: dict[tuple[str, str | None], tuple[tuple[int, int], list[Json]]] = {}
+
+    LISTINGS_KEPT = 4
+    """How many sorted listings stay cached (one per table and bound being paged through)."""
 
     def rebuild(self, tables: Mapping[str, Mapping[Hashable, Json]]) -> None:
         """Index these tables as they are now (after loading or restoring)."""
@@ -35,9 +43,14 @@ class ChangeIndex:
             self._position[name] = {i: n for n, i in enumerate(rows)}
             self._next[name] = len(rows)
             self._sorted[name] = True
+            self._changed(name)
+
+    def _changed(self, name: str) -> None:
+        self._version[name] = self._version.get(name, 0) + 1
 
     def wrote(self, name: str, record_id: Hashable, record: Json) -> None:
         """`record` was stored under `record_id` (created, or replaced with a new stamp)."""
+        self._changed(name)
         order, stamp = self._order.setdefault(name, {}), record[self.field]
         order.pop(record_id, None)
         if order and stamp < next(reversed(order.values())):
@@ -49,6 +62,7 @@ class ChangeIndex:
             self._next[name] = positions[record_id] + 1
 
     def removed(self, name: str, record_id: Hashable) -> None:
+        self._changed(name)
         self._order.get(name, {}).pop(record_id, None)
         self._position.get(name, {}).pop(record_id, None)
 
@@ -66,3 +80,29 @@ class ChangeIndex:
         position = self._position[name]
         tail.sort(key=position.__getitem__)
         return [rows[i] for i in tail]
+
+    def listing(
+        self,
+        name: str,
+        rows: Mapping[Hashable, Json],
+        bound: str | None,
+        order: Callable[[Json], Any] | None = None,
+    ) -> list[Json]:
+        """The records of `rows` changed after `bound` (all of them for None), sorted by
+        `order` if given: the same list while the table has no write, computed once for all
+        the pages read from it. Do not change the list answered."""
+        key = (name, bound)
+        # A write through the handlers bumps the version; the size catches rows changed
+        # around them (as `since` does).
+        version = (self._version.get(name, 0), len(rows))
+        kept = self._listings.get(key)
+        if kept is not None and kept[0] == version:
+            return kept[1]
+        listed = list(rows.values()) if bound is None else self.since(name, rows, bound)
+        if order is not None:
+            listed.sort(key=order)
+        self._listings.pop(key, None)
+        self._listings[key] = (version, listed)
+        while len(self._listings) > self.LISTINGS_KEPT:
+            del self._listings[next(iter(self._listings))]
+        return listed

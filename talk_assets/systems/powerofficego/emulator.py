@@ -277,8 +277,7 @@ class PowerofficegoEmulator(Emulator):
         params = {k.lower(): v for k, v in request.query_params.items()}
         page = self._param_int(params, "pagenumber", 1, 1, None)
         size = self._param_int(params, "pagesize", 5000, 1, MAX_PAGE_SIZE)
-        rows: Any = self.records[dt.name].values()
-        since = params.get("lastchangeddatetimeoffsetgreaterthan")
+        since, bound = params.get("lastchangeddatetimeoffsetgreaterthan"), None
         if since:
             try:
                 bound = format_timestamp(parse_timestamp(since))
@@ -292,7 +291,7 @@ class PowerofficegoEmulator(Emulator):
                         ]
                     },
                 ) from None
-            rows = self.changes.since(dt.name, self.records[dt.name], bound)
+        rows = self.changes.listing(dt.name, self.records[dt.name], bound)
         ref = params.get("externalimportreference", "").strip()
         if ref and dt.name in PARTIES:
             rows = [r for r in rows if r["ExternalImportReference"] == ref]
@@ -309,7 +308,6 @@ class PowerofficegoEmulator(Emulator):
                 except ValueError:
                     raise HttpError(400, f"{param} must be a comma-separated list.") from None
                 rows = [r for r in rows if r[fld] in wanted]
-        rows = list(rows)
         start = (page - 1) * size
         return JSONResponse(rows[start : start + size])
 

@@ -14,7 +14,9 @@ child process, `TALK_ASSETS_HOME` in a temp folder, one tenant per size. For eac
 
 Columns: wall time of the child process, write requests (from `/_emulator/stats`), write
 requests per second, the floor (per system sequential keep-alive raw POSTs, measured after the
-runs on the same emulators; `x floor` = wall time / the time those requests take at the floor),
+runs on the same emulators; `x floor` = wall time / the time those requests take at the floor;
+`writing x floor` = the writing phase alone (first to last sample in which writes moved) over
+that time),
 the child's own peak RSS (VmHWM sampled, `sync_process.PeakRss`; os.wait4's ru_maxrss
 includes this process's RSS at the fork), and each size's wall time over the 1k size's.
 
@@ -59,6 +61,8 @@ from talk_assets.store.tenant import TenantStore, tenant_path
 MAX_SETTLE = 4
 FLOOR_REQUESTS = 1000
 FLOOR_SECONDS = 5.0
+SAMPLE_INTERVAL = 0.1
+"""Seconds between samples of the emulators' request counts (the writing window's grain)."""
 RUN_TIMEOUT = 3600.0
 PHASES = ("initial load", "settling", "no change", "1% edited")
 PROFILES = {"no change": "no-change-{size}.prof", "1% edited": "1pct-edited-{size}.prof"}
@@ -78,9 +82,11 @@ def bench_size(size: int, profile: Path | None = None) -> dict:
         env = sync_env(emus, home, paced=False)
 
         def run(profile_to: Path | None = None) -> dict:
-            return run_sync_process(
-                emus, env, home, tenant, timeout=RUN_TIMEOUT, profile=profile_to
-            )
+            with RequestSampler(emus, interval=SAMPLE_INTERVAL) as sampler:
+                result = run_sync_process(
+                    emus, env, home, tenant, timeout=RUN_TIMEOUT, profile=profile_to
+                )
+            return {**result, "writing_seconds": sampler.writing_seconds()}
 
         phases["initial load"], settling, settled = settle(run, MAX_SETTLE)
         if settling:
@@ -100,6 +106,10 @@ def bench_size(size: int, profile: Path | None = None) -> dict:
         at_floor = floor_seconds(phase.get("write_requests_by_system", {}), floor)
         phase["floor_seconds"] = round(at_floor, 3)
         phase["ratio_to_floor"] = round(phase["seconds"] / at_floor, 1) if at_floor else None
+        writing = phase.get("writing_seconds")
+        phase["writing_ratio_to_floor"] = (
+            round(writing / at_floor, 2) if writing and at_floor else None
+        )
     return {
         "size": size,
         "settled": settled,
@@ -169,6 +179,8 @@ def size_table(results: list[dict], skipped: list[dict]) -> Table:
         "req/s",
         "floor req/s",
         "x floor",
+        "writing s",
+        "writing x floor",
         "peak RSS MB",
     ):
         table.add_column(head, justify="left" if head == "phase" else "right")
@@ -188,13 +200,15 @@ def size_table(results: list[dict], skipped: list[dict]) -> Table:
                 f"{p['write_requests_per_second']:,.0f}",
                 f"{p['write_requests'] / at_floor:,.0f}" if at_floor else "-",
                 _num(p["ratio_to_floor"]),
+                _num(p.get("writing_seconds")),
+                _num(p.get("writing_ratio_to_floor")),
                 f"{p['peak_rss_mb']:,.0f}",
             )
         if not r["settled"]:
-            table.add_row(f"{r['size']:,}", f"not settled after {MAX_SETTLE} runs", *[""] * 8)
+            table.add_row(f"{r['size']:,}", f"not settled after {MAX_SETTLE} runs", *[""] * 10)
     for s in skipped:
         why = f"skipped: estimate {s['estimate_seconds']} s, {s['left']} s left of the cap"
-        table.add_row(f"{s['size']:,}", why, *[""] * 8)
+        table.add_row(f"{s['size']:,}", why, *[""] * 10)
     return table
 
 
@@ -303,6 +317,10 @@ def main() -> int:
             "write_requests": "POST/PATCH/PUT/DELETE the emulators served during the run",
             "floor_seconds": "the run's write requests at each system's raw POST rate",
             "ratio_to_floor": "seconds / floor_seconds",
+            "writing_seconds": "from the first to the last request-count sample in which any "
+            f"system's writes moved (samples every {SAMPLE_INTERVAL} s): the run's writing phase",
+            "writing_ratio_to_floor": "writing_seconds / floor_seconds: the writes' own pace, "
+            "without the process's fixed start-up, read and plan time",
             "vs_1k": "this size's value over the 1000-record size's, same phase",
         },
         results=results,

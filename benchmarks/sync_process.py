@@ -29,6 +29,14 @@ SAMPLE_CACHE = Path(tempfile.gettempdir()) / "talk_assets_bench_samples"
 long, reading it back is quicker."""
 
 
+PROFILED_SYNC = (
+    "import cProfile, gc, sys; from talk_assets.cli import GC_THRESHOLDS, main; "
+    "gc.set_threshold(*GC_THRESHOLDS); profile = cProfile.Profile(); "
+    "code = profile.runcall(main, sys.argv[2:]); profile.dump_stats(sys.argv[1]); sys.exit(code)"
+)
+"""A sync under cProfile; argv: the profile's path, then the command's arguments."""
+
+
 def sample_data(seed: int, size: int, cache: Path | None = SAMPLE_CACHE) -> tuple[dict, dict]:
     """The sample data of (seed, size), generated once for all systems (the emulators would
     each generate it again) and cached in `cache`. Answers (data, how it was had)."""
@@ -104,10 +112,11 @@ def run_sync_process(
 ) -> dict[str, Any]:
     """One `talk-assets sync` in a fresh child process: wall time, write requests per system,
     peak RSS of the child. Its output goes to `<home>/sync-<n>.out`; a failed run raises."""
-    cmd = [sys.executable]
-    if profile is not None:
-        cmd += ["-m", "cProfile", "-o", str(profile)]
-    cmd += ["-m", "talk_assets.cli", "sync", "--tenant", tenant, "--allow-mass-write"]
+    args = ["sync", "--tenant", tenant, "--allow-mass-write"]
+    if profile is None:
+        cmd = [sys.executable, "-m", "talk_assets.cli", *args]
+    else:  # `cli.main`, not the entry point: that leaves by os._exit, before cProfile writes
+        cmd = [sys.executable, "-c", PROFILED_SYNC, str(profile), *args]
     before = request_counts(emus)
     out_path = Path(home) / f"sync-{len(list(Path(home).glob('sync-*.out'))) + 1}.out"
     with out_path.open("w", encoding="utf-8") as out:
@@ -206,6 +215,15 @@ class RequestSampler:
             "write_requests_per_second": round((c1["writes"] - c0["writes"]) / (t1 - t0), 2),
             "requests_per_second": round((c1["requests"] - c0["requests"]) / (t1 - t0), 2),
         }
+
+    def writing_seconds(self) -> float:
+        """From the first sample in which any system's writes moved to the last: the run's
+        writing phase (0 when nothing was written)."""
+        windows = [self.write_window(handle.system) for handle in self.emus]
+        windows = [w for w in windows if w["write_requests"]]
+        if not windows:
+            return 0.0
+        return round(max(w["end"] for w in windows) - min(w["start"] for w in windows), 2)
 
     def write_window(self, system: str) -> dict[str, float]:
         """From the first to the last sample in which `system`'s writes moved: its write

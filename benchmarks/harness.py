@@ -20,6 +20,26 @@ FLOOR_WRITES: dict[str, tuple[str, Callable[[int], dict[str, Any]]]] = {
 """Per system, the endpoint and body of one raw write for the floor."""
 
 
+FLOOR_UPDATES: dict[str, tuple[str, str, str, str, Callable[[int], Any]]] = {
+    "powerofficego": (
+        "/Employees",
+        "Id",
+        "/Employees/{id}",
+        "application/json-patch+json",
+        lambda i: [{"op": "replace", "path": "/PhoneNumber", "value": f"+47 8{i:07d}"}],
+    ),
+    "crmoffice": (
+        "/contacts",
+        "id",
+        "/contacts/{id}",
+        "application/merge-patch+json",
+        lambda i: {"givenName": f"Floor {i}"},
+    ),
+}
+"""Per system, the list endpoint and id field of the records to update, the update's path,
+content type and body: one raw update (PATCH) for the update floor."""
+
+
 def measure(call: Callable[[int], httpx.Response], count: int, cap: float) -> dict[str, float]:
     """`call(i)` sequentially until `count` calls or `cap` seconds; every answer must succeed."""
     done, started = 0, time.perf_counter()
@@ -46,9 +66,45 @@ def raw_write_floor(
     return {system: posts(system) for system in systems or tuple(FLOOR_WRITES)}
 
 
-def floor_seconds(write_requests: dict[str, int], floor: dict[str, dict[str, float]]) -> float:
-    """How long the raw floor takes for these write requests per system."""
-    return sum(n / floor[system]["per_second"] for system, n in write_requests.items() if n)
+def raw_update_floor(
+    emus: Emulators, count: int = 1000, cap: float = 5.0, systems: tuple[str, ...] | None = None
+) -> dict[str, dict[str, float]]:
+    """Per system, sequential raw PATCHes of existing records (the first page of a list,
+    each record once) on one keep-alive httpx client, bounded by `count` and `cap` seconds:
+    the emulator's floor for one update. Changes those records."""
+
+    def patches(system: str) -> dict[str, float]:
+        listing, id_field, path, content_type, body = FLOOR_UPDATES[system]
+        with emus[system].client() as api:
+            page = api.get(listing, params={"limit": count, "pageSize": count})
+            page.raise_for_status()
+            rows = page.json()
+            ids = [r[id_field] for r in (rows["items"] if isinstance(rows, dict) else rows)]
+            return measure(
+                lambda i: api.patch(
+                    path.format(id=ids[i]), json=body(i), headers={"Content-Type": content_type}
+                ),
+                min(count, len(ids)),
+                cap,
+            )
+
+    return {system: patches(system) for system in systems or tuple(FLOOR_UPDATES)}
+
+
+def floor_seconds(
+    write_requests: dict[str, int],
+    floor: dict[str, dict[str, float]],
+    updates: dict[str, int] | None = None,
+    update_floor: dict[str, dict[str, float]] | None = None,
+) -> float:
+    """How long the raw floor takes for these write requests per system: `updates` of them
+    (PATCHes) at `update_floor`'s rate when given, the others at `floor`'s (POSTs)."""
+    total = 0.0
+    for system, n in write_requests.items():
+        patched = (updates or {}).get(system, 0) if update_floor else 0
+        total += (n - patched) / floor[system]["per_second"] if n - patched else 0.0
+        total += patched / update_floor[system]["per_second"] if patched and update_floor else 0.0
+    return total
 
 
 def edit_one_percent(emus: Emulators, store: TenantStore, size: int, round_no: int = 0) -> int:

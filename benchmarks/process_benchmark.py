@@ -13,11 +13,11 @@ child process, `TALK_ASSETS_HOME` in a temp folder, one tenant per size. For eac
   customers edited through the APIs, then one sync.
 
 Columns: wall time of the child process, write requests (from `/_emulator/stats`), write
-requests per second, the floor (per system sequential keep-alive raw POSTs, measured after the
-runs on the same emulators; `x floor` = wall time / the time those requests take at the floor;
-`writing x floor` = the writing phase alone (first to last sample in which writes moved) over
-that time),
-the child's own peak RSS (VmHWM sampled, `sync_process.PeakRss`; os.wait4's ru_maxrss
+requests per second, the floor (per system sequential keep-alive raw POSTs, and raw PATCHes of
+existing records for the run's updates, measured after the runs on the same emulators;
+`x floor` = wall time / the time those requests take at the floor; `writing x floor` = the
+writing phase alone (first to last sample in which writes moved) over that time), the child's
+own peak RSS (VmHWM sampled, `sync_process.PeakRss`; os.wait4's ru_maxrss
 includes this process's RSS at the fork), and each size's wall time over the 1k size's.
 
 Then under real rate limits (`--limited-size`, default 200): emulators enforcing their limits,
@@ -43,7 +43,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import edit_one_percent, floor_seconds, raw_write_floor, settle, sizes_within_cap
+from harness import (
+    edit_one_percent,
+    floor_seconds,
+    raw_update_floor,
+    raw_write_floor,
+    settle,
+    sizes_within_cap,
+)
 from report import write_report
 from rich.console import Console
 from rich.table import Table
@@ -102,8 +109,14 @@ def bench_size(size: int, profile: Path | None = None) -> dict:
                 edit_one_percent(emus, store, size, round_no=1)
                 run(profile / PROFILES["1% edited"].format(size=size))
         floor = raw_write_floor(emus, FLOOR_REQUESTS, FLOOR_SECONDS)
+        update_floor = raw_update_floor(emus, FLOOR_REQUESTS, FLOOR_SECONDS)
     for phase in phases.values():
-        at_floor = floor_seconds(phase.get("write_requests_by_system", {}), floor)
+        at_floor = floor_seconds(
+            phase.get("write_requests_by_system", {}),
+            floor,
+            phase.get("update_requests_by_system", {}),
+            update_floor,
+        )
         phase["floor_seconds"] = round(at_floor, 3)
         phase["ratio_to_floor"] = round(phase["seconds"] / at_floor, 1) if at_floor else None
         writing = phase.get("writing_seconds")
@@ -116,6 +129,7 @@ def bench_size(size: int, profile: Path | None = None) -> dict:
         "sample_data": sample,
         "phases": phases,
         "raw_write_floor": floor,
+        "raw_update_floor": update_floor,
         "total_seconds": round(time.perf_counter() - started, 1),
     }
 
@@ -284,6 +298,10 @@ def main() -> int:
     console.print(size_table(results, skipped))
     for r in results:
         floor = ", ".join(f"{s} {f['per_second']:,.0f}/s" for s, f in r["raw_write_floor"].items())
+        patches = r.get("raw_update_floor", {}).items()
+        floor += "; raw PATCH floor " + ", ".join(
+            f"{s} {f['per_second']:,.0f}/s" for s, f in patches
+        )
         sample = r["sample_data"]
         console.print(
             f"N {r['size']:,}: raw POST floor {floor}; sample data {sample['source']} in "
@@ -307,15 +325,17 @@ def main() -> int:
             "emulators": "served by the benchmark process (uvicorn threads), seed 1",
             "emulator_rate_limits": False,
             "client_requests_per_second": 0,
-            "floor": "per system sequential raw POSTs, one keep-alive httpx client, "
-            f"at most {FLOOR_REQUESTS} or {FLOOR_SECONDS} s",
+            "floor": "per system sequential raw POSTs (creates) and raw PATCHes (updates of "
+            "existing records), one keep-alive httpx client, "
+            f"at most {FLOOR_REQUESTS} or {FLOOR_SECONDS} s each",
             "max_settle_runs": MAX_SETTLE,
             "peak_rss": "VmHWM of the sync child after its exec, sampled every 20 ms",
         },
         columns={
             "seconds": "wall time of the sync process, start to exit",
             "write_requests": "POST/PATCH/PUT/DELETE the emulators served during the run",
-            "floor_seconds": "the run's write requests at each system's raw POST rate",
+            "floor_seconds": "the run's write requests at each system's raw rate: its PATCHes "
+            "at the PATCH rate, the others at the POST rate",
             "ratio_to_floor": "seconds / floor_seconds",
             "writing_seconds": "from the first to the last request-count sample in which any "
             f"system's writes moved (samples every {SAMPLE_INTERVAL} s): the run's writing phase",

@@ -76,13 +76,15 @@ def emulator_of(emus: Emulators, system: str) -> Any:
 
 
 def request_counts(emus: Emulators) -> dict[str, dict[str, int]]:
-    """Per system, the requests served so far: all of them and the writes (tokens excluded)."""
+    """Per system, the requests served so far: all of them, the writes and the updates
+    (PATCH) among them (tokens excluded)."""
     counts = {}
     for handle in emus:
         rows = [r for r in handle.stats()["requests"] if "token" not in r["path"].lower()]
         counts[handle.system] = {
             "requests": sum(r["count"] for r in rows),
             "writes": sum(r["count"] for r in rows if r["method"] in WRITE_METHODS),
+            "updates": sum(r["count"] for r in rows if r["method"] == "PATCH"),
         }
     return counts
 
@@ -137,11 +139,13 @@ def run_sync_process(
         raise RuntimeError(f"sync exited {proc.returncode} after {seconds:.0f} s:\n{tail}")
     after = request_counts(emus)
     writes = {s: after[s]["writes"] - before[s]["writes"] for s in after}
+    updates = {s: after[s]["updates"] - before[s]["updates"] for s in after}
     total = sum(writes.values())
     return {
         "seconds": round(seconds, 2),
         "write_requests": total,
         "write_requests_by_system": writes,
+        "update_requests_by_system": updates,
         "write_requests_per_second": round(total / seconds, 1) if seconds else 0.0,
         "peak_rss_mb": round((peak.kib or usage.ru_maxrss) / 1024, 1),
         "ru_maxrss_mb": round(usage.ru_maxrss / 1024, 1),  # KiB on Linux

@@ -3,8 +3,10 @@ edit through the systems' APIs, settling runs and the size loop under a total ti
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -20,24 +22,41 @@ FLOOR_WRITES: dict[str, tuple[str, Callable[[int], dict[str, Any]]]] = {
 """Per system, the endpoint and body of one raw write for the floor."""
 
 
-FLOOR_UPDATES: dict[str, tuple[str, str, str, str, Callable[[int], Any]]] = {
-    "powerofficego": (
+@dataclass(frozen=True)
+class RawUpdate:
+    """One system's raw update for the update floor: the records to update (a list endpoint,
+    its query, where the records are in the answer, their id field) and the PATCH itself."""
+
+    listing: str
+    query: dict[str, int]
+    items: str | None  # the answer's key holding the records; None: the answer is the list
+    id_field: str
+    path: str  # with `{id}`
+    content_type: str
+    body: Callable[[int], Any]
+
+
+FLOOR_UPDATES: dict[str, RawUpdate] = {
+    "powerofficego": RawUpdate(
         "/Employees",
+        {"pageSize": 1000},
+        None,
         "Id",
         "/Employees/{id}",
         "application/json-patch+json",
         lambda i: [{"op": "replace", "path": "/PhoneNumber", "value": f"+47 8{i:07d}"}],
     ),
-    "crmoffice": (
+    "crmoffice": RawUpdate(
         "/contacts",
+        {"limit": 1000},
+        "items",
         "id",
         "/contacts/{id}",
         "application/merge-patch+json",
         lambda i: {"givenName": f"Floor {i}"},
     ),
 }
-"""Per system, the list endpoint and id field of the records to update, the update's path,
-content type and body: one raw update (PATCH) for the update floor."""
+"""Per system, one raw update (PATCH of an existing record) for the update floor."""
 
 
 def measure(call: Callable[[int], httpx.Response], count: int, cap: float) -> dict[str, float]:
@@ -69,20 +88,21 @@ def raw_write_floor(
 def raw_update_floor(
     emus: Emulators, count: int = 1000, cap: float = 5.0, systems: tuple[str, ...] | None = None
 ) -> dict[str, dict[str, float]]:
-    """Per system, sequential raw PATCHes of existing records (the first page of a list,
-    each record once) on one keep-alive httpx client, bounded by `count` and `cap` seconds:
-    the emulator's floor for one update. Changes those records."""
+    """Per system, sequential raw PATCHes of existing records on one keep-alive httpx client:
+    each record of the list's first page (1000) once, bounded by `count` and `cap` seconds.
+    The emulator's floor for one update. Changes those records."""
 
     def patches(system: str) -> dict[str, float]:
-        listing, id_field, path, content_type, body = FLOOR_UPDATES[system]
+        update = FLOOR_UPDATES[system]
         with emus[system].client() as api:
-            page = api.get(listing, params={"limit": count, "pageSize": count})
-            page.raise_for_status()
-            rows = page.json()
-            ids = [r[id_field] for r in (rows["items"] if isinstance(rows, dict) else rows)]
+            answer = api.get(update.listing, params=update.query)
+            answer.raise_for_status()
+            records = answer.json() if update.items is None else answer.json()[update.items]
+            ids = [r[update.id_field] for r in records]
+            headers = {"Content-Type": update.content_type}
             return measure(
                 lambda i: api.patch(
-                    path.format(id=ids[i]), json=body(i), headers={"Content-Type": content_type}
+                    update.path.format(id=ids[i]), json=update.body(i), headers=headers
                 ),
                 min(count, len(ids)),
                 cap,
@@ -97,13 +117,15 @@ def floor_seconds(
     updates: dict[str, int] | None = None,
     update_floor: dict[str, dict[str, float]] | None = None,
 ) -> float:
-    """How long the raw floor takes for these write requests per system: `updates` of them
-    (PATCHes) at `update_floor`'s rate when given, the others at `floor`'s (POSTs)."""
+    """How long the raw floor takes for these write requests per system: the `updates`
+    (PATCHes) among them at `update_floor`'s rate, the others at `floor`'s (POSTs)."""
     total = 0.0
     for system, n in write_requests.items():
         patched = (updates or {}).get(system, 0) if update_floor else 0
-        total += (n - patched) / floor[system]["per_second"] if n - patched else 0.0
-        total += patched / update_floor[system]["per_second"] if patched and update_floor else 0.0
+        if n > patched:
+            total += (n - patched) / floor[system]["per_second"]
+        if patched:
+            total += patched / update_floor[system]["per_second"]
     return total
 
 
@@ -187,3 +209,17 @@ def sizes_within_cap(
         print(f"size {size}: running", flush=True)
         results.append(bench(size))
     return results, skipped
+
+
+def size_list(text: str) -> list[int]:
+    """`--sizes` as argparse takes it: comma-separated positive integers, e.g. `1000,10000`
+    (a wrong value is a usage error, not a traceback)."""
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give record counts per datatype, comma-separated, e.g. 1000,10000"
+        )
+    return sizes

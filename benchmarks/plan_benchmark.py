@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import polars as pl
+from harness import size_list
 
 from talk_assets.engine import SyncState, make_plan
 from talk_assets.engine.lazy import ENGINE
@@ -176,7 +177,7 @@ def _timeout(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--sizes", type=size_list, default="10000,100000,1000000")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--budget", type=float, default=60.0, help="seconds per size for repeats")
     parser.add_argument("--timeout", type=int, default=600, help="abort the whole run after this")
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGALRM, _timeout)
     signal.alarm(args.timeout)
-    rows = [measure(int(s), args.repeat, args.budget) for s in args.sizes.split(",")]
+    rows = [measure(size, args.repeat, args.budget) for size in args.sizes]
     signal.alarm(0)
     print(
         f"{'records/side':>12} {'plan s':>8} {'floor s':>8} {'rec/s':>12} "

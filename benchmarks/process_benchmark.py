@@ -51,6 +51,7 @@ from harness import (
     raw_update_floor,
     raw_write_floor,
     settle,
+    size_list,
     sizes_within_cap,
 )
 from report import write_report
@@ -79,6 +80,9 @@ REPEATS = 3
 it): the median is reported, single runs on a shared machine vary by a second."""
 
 
+PROFILES = {"no change": "no-change-{size}.prof", "1% edited": "1pct-edited-{size}.prof"}
+
+
 def median_run(runs: list[dict]) -> dict:
     """The run with the median wall time, with every run's time beside it."""
     ordered = sorted(runs, key=lambda r: r["seconds"])
@@ -87,9 +91,6 @@ def median_run(runs: list[dict]) -> dict:
         "runs": len(runs),
         "runs_seconds": [r["seconds"] for r in runs],
     }
-
-
-PROFILES = {"no change": "no-change-{size}.prof", "1% edited": "1pct-edited-{size}.prof"}
 
 
 def bench_size(size: int, profile: Path | None = None) -> dict:
@@ -291,7 +292,9 @@ def top_cumulative(profile: Path, count: int = 25) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="1000,10000,100000", help="records per datatype")
+    parser.add_argument(
+        "--sizes", type=size_list, default="1000,10000,100000", help="records per datatype"
+    )
     parser.add_argument("--cap", type=float, default=3600.0, help="total seconds, at most")
     parser.add_argument(
         "--limited-size", type=int, default=200, help="N under real rate limits; 0: skip"
@@ -300,7 +303,7 @@ def main() -> int:
         "--profile", type=Path, help="folder: cProfile a no-change and a 1%%-edited run there"
     )
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    sizes = args.sizes
     started = time.perf_counter()
     limited = None
     if args.limited_size > 0:
@@ -319,14 +322,14 @@ def main() -> int:
     console = Console(width=140)
     console.print(size_table(results, skipped))
     for r in results:
-        floor = ", ".join(f"{s} {f['per_second']:,.0f}/s" for s, f in r["raw_write_floor"].items())
-        patches = r.get("raw_update_floor", {}).items()
-        floor += "; raw PATCH floor " + ", ".join(
-            f"{s} {f['per_second']:,.0f}/s" for s, f in patches
+        posts, patches = (
+            ", ".join(f"{s} {f['per_second']:,.0f}/s" for s, f in r[key].items())
+            for key in ("raw_write_floor", "raw_update_floor")
         )
         sample = r["sample_data"]
         console.print(
-            f"N {r['size']:,}: raw POST floor {floor}; sample data {sample['source']} in "
+            f"N {r['size']:,}: raw POST floor {posts}; raw PATCH floor {patches}; "
+            f"sample data {sample['source']} in "
             f"{sample['seconds']} s; {r['total_seconds']} s in all"
         )
     if limited:

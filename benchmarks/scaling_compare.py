@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import edit_one_percent, settle
+from harness import edit_one_percent, settle, size_list
 from report import write_report
 from rich.console import Console
 from rich.table import Table
@@ -118,14 +118,14 @@ def table(results: dict[str, dict[int, dict]]) -> Table:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=("build", "compare"))
-    parser.add_argument("--sizes", default="1000,10000,30000")
+    parser.add_argument("--sizes", type=size_list, default="1000,10000,30000")
     parser.add_argument("--state", type=Path, default=STATE)
     parser.add_argument(
         "--code", action="append", default=[], help="label=folder (empty: installed)"
     )
     parser.add_argument("--profile", type=Path)
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    sizes = args.sizes
     if args.command == "build":
         for size in sizes:
             print(build(size, args.state), flush=True)

@@ -32,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import edit_one_percent, raw_write_floor, settle, sizes_within_cap
+from harness import edit_one_percent, raw_write_floor, settle, size_list, sizes_within_cap
 from report import write_report
 
 MAX_SETTLE = 4
@@ -128,10 +128,12 @@ def print_table(results: list[dict]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="100,1000,5000", help="records per datatype")
+    parser.add_argument(
+        "--sizes", type=size_list, default="100,1000,5000", help="records per datatype"
+    )
     parser.add_argument("--cap", type=float, default=480.0, help="total seconds, at most")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    sizes = args.sizes
     from talk_assets.commands.environment import load_environment
 
     load_environment()

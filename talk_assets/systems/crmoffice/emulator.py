@@ -72,7 +72,7 @@ class CrmofficeEmulator(Emulator):
         self.records: dict[str, dict[str, Json]] = {name: {} for name in DATATYPES}
         self.next_ids: dict[str, int] = {name: 1 for name in DATATYPES}
         self.idempotency: dict[str, Json] = {}
-        self.changes = ChangeIndex("updatedAt")
+        self.changes = ChangeIndex("updatedAt", list_order=_list_order)
         super().__init__(**options)
 
     # --- state -----------------------------------------------------------------------------------
@@ -252,7 +252,7 @@ class CrmofficeEmulator(Emulator):
                     field="updatedSince",
                 ) from None
             text = format_timestamp(bound, zulu=True)
-        rows = self.changes.listing(name, self.records[name], text, order=_list_order)
+        rows = self.changes.listing(name, self.records[name], text)
         key = params.get("idempotencyKey")
         if key is not None:
             entry = self.idempotency.get(self._key(request, key))

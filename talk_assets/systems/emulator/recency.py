@@ -21,10 +21,12 @@ Json = dict[str, Any]
 
 class ChangeIndex:
     """Per table, record ids in ascending order of `field` (text), and their insertion
-    positions (the order the table's dict iterates in)."""
+    positions (the order the table's dict iterates in). `list_order`: the sort key of the
+    system's lists (`listing`); None keeps the table's own order."""
 
-    def __init__(self, field: str) -> None:
+    def __init__(self, field: str, list_order: Callable[[Json], Any] | None = None) -> None:
         self.field = field
+        self.list_order = list_order
         self._order: dict[str, dict[Hashable, str]] = {}
         self._position: dict[str, dict[Hashable, int]] = {}
         self._next: dict[str, int] = {}
@@ -81,16 +83,10 @@ class ChangeIndex:
         tail.sort(key=position.__getitem__)
         return [rows[i] for i in tail]
 
-    def listing(
-        self,
-        name: str,
-        rows: Mapping[Hashable, Json],
-        bound: str | None,
-        order: Callable[[Json], Any] | None = None,
-    ) -> list[Json]:
-        """The records of `rows` changed after `bound` (all of them for None), sorted by
-        `order` if given: the same list while the table has no write, computed once for all
-        the pages read from it. Do not change the list answered."""
+    def listing(self, name: str, rows: Mapping[Hashable, Json], bound: str | None) -> list[Json]:
+        """The records of `rows` changed after `bound` (all of them for None), in the list
+        order: the same list while the table has no write, computed once for all the pages
+        read from it. Do not change the list answered."""
         key = (name, bound)
         # A write through the handlers bumps the version; the size catches rows changed
         # around them (as `since` does).
@@ -99,8 +95,8 @@ class ChangeIndex:
         if kept is not None and kept[0] == version:
             return kept[1]
         listed = list(rows.values()) if bound is None else self.since(name, rows, bound)
-        if order is not None:
-            listed.sort(key=order)
+        if self.list_order is not None:
+            listed.sort(key=self.list_order)
         self._listings.pop(key, None)
         self._listings[key] = (version, listed)
         while len(self._listings) > self.LISTINGS_KEPT:

@@ -14,6 +14,7 @@ nothing reads, plans or sends them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import polars as pl
 
@@ -99,10 +100,10 @@ class Datatype:
 
     def field(self, name: str) -> Field:
         """The field a document's property name means, case-insensitively, through aliases."""
-        found = _named(self.fields, name)
+        found = self._fields_by_name.get(_wanted(name))
         if found is not None:
             return found
-        absent = _named(self.not_in_api, name)
+        absent = self._absent_by_name.get(_wanted(name))
         if absent is not None:
             raise SchemaError(
                 f"{self.system}.{self.name} field {absent.path!r} is not in the API: "
@@ -115,8 +116,17 @@ class Datatype:
 
     def lookup(self, name: str) -> Field:
         """Like `field()`, but a name the API lacks resolves to its `not_in_api` field."""
-        absent = _named(self.not_in_api, name)
+        absent = self._absent_by_name.get(_wanted(name))
         return absent if absent is not None else self.field(name)
+
+    @cached_property
+    def _fields_by_name(self) -> dict[str, Field]:
+        """Every name a field answers to (`field()` runs for every value of every write)."""
+        return _name_index(self.fields)
+
+    @cached_property
+    def _absent_by_name(self) -> dict[str, Field]:
+        return _name_index(self.not_in_api)
 
     def has_field(self, name: str) -> bool:
         try:
@@ -156,22 +166,36 @@ class System:
 
     def datatype(self, name: str) -> Datatype:
         """A datatype by canonical name or by any name a document uses, case-insensitively."""
-        wanted = _norm(name)
-        for dt in self.datatypes:
-            if wanted == _norm(dt.name) or wanted in (_norm(a) for a in dt.aliases):
-                return dt
+        found = self._by_name.get(_norm(name))
+        if found is not None:
+            return found
         raise SchemaError(
             f"{self.title} has no datatype {name!r} "
             f"(known: {', '.join(dt.name for dt in self.datatypes)})"
         )
 
 
-def _named(fields: tuple[Field, ...], name: str) -> Field | None:
-    wanted = name.strip().lower()
+    @cached_property
+    def _by_name(self) -> dict[str, Datatype]:
+        """Every name a datatype answers to, normalized; the first datatype wins a shared one."""
+        index: dict[str, Datatype] = {}
+        for dt in self.datatypes:
+            for name in (dt.name, *dt.aliases):
+                index.setdefault(_norm(name), dt)
+        return index
+
+
+def _name_index(fields: tuple[Field, ...]) -> dict[str, Field]:
+    """Lower-case path and aliases -> field; the first field wins a name two share."""
+    index: dict[str, Field] = {}
     for f in fields:
-        if f.path.lower() == wanted or wanted in (a.lower() for a in f.aliases):
-            return f
-    return None
+        for name in (f.path, *f.aliases):
+            index.setdefault(name.lower(), f)
+    return index
+
+
+def _wanted(name: str) -> str:
+    return name.strip().lower()
 
 
 def _norm(name: str) -> str:

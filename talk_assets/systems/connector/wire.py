@@ -77,13 +77,18 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         extensions = {"http_version": b"HTTP/1.1"}
         if reason:
             extensions["reason_phrase"] = reason.encode()
-        return httpx.Response(
+        response = httpx.Response(
             status,
             headers=headers,
             stream=httpx.ByteStream(content),
             request=request,
             extensions=extensions,
         )
+        if "content-encoding" not in response.headers:
+            # the body as read is the content: httpx's `aread` would pass it through its
+            # decoder and chunker layers to the same bytes (a tenth of a write's CPU)
+            response._content = content
+        return response
 
     async def aclose(self) -> None:
         if self._session is not None:

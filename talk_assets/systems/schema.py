@@ -174,7 +174,6 @@ class System:
             f"(known: {', '.join(dt.name for dt in self.datatypes)})"
         )
 
-
     @cached_property
     def _by_name(self) -> dict[str, Datatype]:
         """Every name a datatype answers to, normalized; the first datatype wins a shared one."""

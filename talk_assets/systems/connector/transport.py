@@ -97,32 +97,6 @@ class PacedTransport(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
-class _AnswerCookies(httpx.Cookies):
-    """httpx's cookie jar, consulted only for answers that set a cookie: the stdlib jar wraps
-    every answer and its request (~40 us a call) to find no `Set-Cookie` in a token API's
-    answers. What it stores is the same."""
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        if "set-cookie" in response.headers or "set-cookie2" in response.headers:
-            super().extract_cookies(response)
-
-
-class _Client(httpx.AsyncClient):
-    """`httpx.AsyncClient` with `_AnswerCookies` as its jar."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._jar = _AnswerCookies()
-
-    @property
-    def cookies(self) -> httpx.Cookies:
-        return self._jar
-
-    @cookies.setter
-    def cookies(self, cookies: httpx.Cookies) -> None:
-        self._jar = _AnswerCookies(cookies)
-
-
 URL_CACHE = 512
 """Request URLs kept per client (the endpoints; a record's own URL is merged each time)."""
 
@@ -154,7 +128,7 @@ class Transport:
         inner = http_transport or AiohttpTransport(limits)
         self.paced = PacedTransport(inner, self.limiter)
         self._urls: dict[str, httpx.URL] = {}
-        self.http = _Client(
+        self.http = httpx.AsyncClient(
             base_url=base_url.rstrip("/") + "/",
             timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
             limits=limits,

@@ -94,6 +94,11 @@ class Datatype:
     """Names documents use that the API does not have, each with `Field.not_in_api` (the
     reason): resolved by `lookup()` for lineage and reports, never read or written."""
 
+    def __hash__(self) -> int:
+        """By system and name (equal datatypes share them): the generated hash would hash every
+        field on each call, and caches keyed by datatype are asked once per record."""
+        return hash((self.system, self.name))
+
     @property
     def key(self) -> str:
         return f"{self.system}.{self.name}"

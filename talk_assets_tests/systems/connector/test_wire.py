@@ -4,6 +4,7 @@ is resent blindly only then, S10); a connection dropped after sending is "may ha
 from __future__ import annotations
 
 import asyncio
+import gzip
 import socket
 
 import httpx
@@ -70,3 +71,29 @@ def test_answer_keeps_status_headers_and_body() -> None:
     assert (response.status_code, response.json()) == (201, {"id": 7})
     assert response.headers["x-thing"] == "a"
     assert response.reason_phrase == "Created"
+
+
+def test_compressed_answer_is_decoded() -> None:
+    """An unencoded answer is taken as read; an encoded one still goes through httpx's
+    decoders (aiohttp is told not to decompress)."""
+    payload = b'{"id": 8, "name": "\xc3\x86rlig"}'
+
+    async def main() -> httpx.Response:
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            body = gzip.compress(payload)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+            )
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            return await _send(f"http://127.0.0.1:{port}/things", AiohttpTransport(LIMITS))
+
+    response = asyncio.run(main())
+    assert response.content == payload
+    assert response.json() == {"id": 8, "name": "Ærlig"}

@@ -50,15 +50,14 @@ def test_dropped_after_sending_may_have_landed() -> None:
     assert not isinstance(caught.value, _NOT_SENT)
 
 
-def test_answer_keeps_status_headers_and_body() -> None:
+def _answered(head: bytes, body: bytes) -> httpx.Response:
+    """The response to one POST that a loopback server answers with `head` (the status line
+    and headers, without Content-Length) and `body`."""
+
     async def main() -> httpx.Response:
         async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             await reader.readuntil(b"\r\n\r\n")
-            body = b'{"id": 7}'
-            writer.write(
-                b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
-                b"X-Thing: a\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
-            )
+            writer.write(head + b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
             await writer.drain()
             writer.close()
 
@@ -67,7 +66,14 @@ def test_answer_keeps_status_headers_and_body() -> None:
         async with server:
             return await _send(f"http://127.0.0.1:{port}/things", AiohttpTransport(LIMITS))
 
-    response = asyncio.run(main())
+    return asyncio.run(main())
+
+
+def test_answer_keeps_status_headers_and_body() -> None:
+    response = _answered(
+        b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nX-Thing: a\r\n",
+        b'{"id": 7}',
+    )
     assert (response.status_code, response.json()) == (201, {"id": 7})
     assert response.headers["x-thing"] == "a"
     assert response.reason_phrase == "Created"
@@ -77,23 +83,9 @@ def test_compressed_answer_is_decoded() -> None:
     """An unencoded answer is taken as read; an encoded one still goes through httpx's
     decoders (aiohttp is told not to decompress)."""
     payload = b'{"id": 8, "name": "\xc3\x86rlig"}'
-
-    async def main() -> httpx.Response:
-        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await reader.readuntil(b"\r\n\r\n")
-            body = gzip.compress(payload)
-            writer.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
-            )
-            await writer.drain()
-            writer.close()
-
-        server = await asyncio.start_server(answer, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        async with server:
-            return await _send(f"http://127.0.0.1:{port}/things", AiohttpTransport(LIMITS))
-
-    response = asyncio.run(main())
+    response = _answered(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n",
+        gzip.compress(payload),
+    )
     assert response.content == payload
     assert response.json() == {"id": 8, "name": "Ærlig"}

@@ -69,6 +69,7 @@ from sync_process import (
 )
 
 from talk_assets.store.tenant import TenantStore, tenant_path
+from talk_assets.systems.emulator import Emulators
 
 MAX_SETTLE = 4
 FLOOR_REQUESTS = 1000
@@ -134,10 +135,7 @@ def bench_size(size: int, profile: Path | None = None) -> dict:
             if profile is not None:
                 edit_one_percent(emus, store, size, round_no=REPEATS)
                 run(profile / PROFILES["1% edited"].format(size=size))
-        floors_after = (
-            raw_write_floor(emus, FLOOR_REQUESTS, FLOOR_SECONDS),
-            raw_update_floor(emus, FLOOR_REQUESTS, FLOOR_SECONDS),
-        )
+        floors_after = floors(emus)
     floor = fastest(floors_before[0], floors_after[0])
     update_floor = fastest(floors_before[1], floors_after[1])
     for phase in phases.values():
@@ -174,10 +172,15 @@ def fresh_floors() -> tuple[dict, dict]:
     initial load): with those measured after the runs, the faster counts (`harness.fastest`)."""
     data, _ = sample_data(1, 1000)
     with serving(data, rate_limits=False) as emus:
-        return (
-            raw_write_floor(emus, FLOOR_REQUESTS, FLOOR_SECONDS),
-            raw_update_floor(emus, FLOOR_REQUESTS, FLOOR_SECONDS),
-        )
+        return floors(emus)
+
+
+def floors(emus: Emulators) -> tuple[dict, dict]:
+    """The raw write (POST) and update (PATCH) floors of these emulators."""
+    return (
+        raw_write_floor(emus, FLOOR_REQUESTS, FLOOR_SECONDS),
+        raw_update_floor(emus, FLOOR_REQUESTS, FLOOR_SECONDS),
+    )
 
 
 def bench_rate_limited(size: int) -> dict:

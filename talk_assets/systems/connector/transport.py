@@ -132,7 +132,6 @@ class Transport:
             base_url=base_url.rstrip("/") + "/",
             timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout),
             limits=limits,
-            follow_redirects=False,
             transport=self.paced,
         )
 
@@ -252,7 +251,10 @@ class Transport:
                     system=self.system,
                     datatype=datatype,
                 ) from None
-            reason = f"{self.system} {method} {path}: {type(exc).__name__}"
+            detail = self.scrub(str(exc))  # aiohttp's text names the host and the cause
+            reason = f"{self.system} {method} {path}: {type(exc).__name__}" + (
+                f" ({detail})" if detail else ""
+            )
             if isinstance(exc, _NOT_SENT) or idempotent:
                 raise Retryable(reason, unreachable=True) from None
             # A timed-out write may still be in progress on the server: give it time to land

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
+
 Json = dict[str, Any]
 
 FAULT_KINDS: tuple[str, ...] = ("429", "500", "503", "slow", "drop", "drop_after")
@@ -129,17 +131,35 @@ class Faults:
 
 
 class Stats:
+    """Requests served, per (method, path), and running totals that are cheap to read while
+    the emulator serves (a benchmark samples them many times a second; the per-path rows
+    grow with every record read or updated by id)."""
+
     def __init__(self) -> None:
         self._counts: dict[tuple[str, str], int] = {}
+        self._totals = {"requests": 0, "writes": 0, "updates": 0}
 
     def count(self, method: str, path: str) -> None:
         key = (method, path)
         self._counts[key] = self._counts.get(key, 0) + 1
+        if "token" not in path.lower():
+            self._totals["requests"] += 1
+            self._totals["writes"] += method in WRITE_METHODS
+            self._totals["updates"] += method == "PATCH"
+
+    def totals(self) -> dict[str, int]:
+        """Requests, write requests (POST, PATCH, PUT, DELETE) and updates (PATCH) served,
+        token requests excluded: a copy, safe to take from another thread."""
+        return dict(self._totals)
 
     def as_json(self) -> Json:
         return {
-            "requests": [{"method": m, "path": p, "count": c} for (m, p), c in self._counts.items()]
+            "requests": [
+                {"method": m, "path": p, "count": c} for (m, p), c in self._counts.items()
+            ],
+            "totals": self.totals(),
         }
 
     def clear(self) -> None:
         self._counts.clear()
+        self._totals = dict.fromkeys(self._totals, 0)

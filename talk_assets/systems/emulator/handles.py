@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from talk_assets.systems.emulator.serving import EmulatorServer
 
 Json = dict[str, Any]
-WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
 
 
 class SystemHandle:
@@ -65,11 +64,7 @@ class SystemHandle:
     def write_requests(self) -> int:
         """Write requests served so far (POST, PATCH, PUT, DELETE; token requests excluded):
         what tests and benchmarks count to prove a run wrote nothing, or how much."""
-        return sum(
-            row["count"]
-            for row in self.stats()["requests"]
-            if row["method"] in WRITE_METHODS and "token" not in row["path"].lower()
-        )
+        return self.stats()["totals"]["writes"]
 
     def set_faults(
         self, rate: float, kinds: list[str] | None = None, slow_seconds: float | None = None

@@ -89,15 +89,20 @@ def test_stats_shape(emus: Emulators) -> None:
         api.get("/Customers", params={"PageSize": 2})
         api.get("/Customers")
         api.get("/Customers/12345")
+        api.post("/Customers", json={"Name": "Stats AS"})
     stats = hook(po, "GET", "stats").json()
-    assert set(stats) == {"requests"}
+    assert set(stats) == {"requests", "totals"}
     counts = {(r["method"], r["path"]): r["count"] for r in stats["requests"]}
     assert counts == {
         ("POST", "/OAuth/Token"): 1,
         ("GET", "/v2/Customers"): 2,
         ("GET", "/v2/Customers/12345"): 1,
+        ("POST", "/v2/Customers"): 1,
     }
     assert all(set(r) == {"method", "path", "count"} for r in stats["requests"])
+    # the running totals leave the token request out
+    assert stats["totals"] == {"requests": 4, "writes": 1, "updates": 0}
+    assert po.write_requests() == 1
 
 
 def test_faults_hook(emus: Emulators) -> None:
@@ -119,9 +124,9 @@ def test_reset(emus: Emulators) -> None:
         api.post("/Customers", json={"Name": "Ny AS"})
         assert hook(po, "POST", "reset").json()["reset"] is True
         assert api.get("/Customers").json() == []
-        assert hook(po, "GET", "stats").json()["requests"] == [
-            {"method": "GET", "path": "/v2/Customers", "count": 1}
-        ]
+        stats = hook(po, "GET", "stats").json()
+        assert stats["requests"] == [{"method": "GET", "path": "/v2/Customers", "count": 1}]
+        assert stats["totals"] == {"requests": 1, "writes": 0, "updates": 0}
         assert hook(po, "POST", "reset", {"seed": 2, "size": 6}).status_code == 200
         assert api.get("/Customers").json() == original
     assert hook(po, "POST", "reset", {"seed": "x"}).status_code == 400

@@ -14,8 +14,8 @@ child process, `TALK_ASSETS_HOME` in a temp folder, one tenant per size. For eac
   which reads back that run's own writes and writes nothing (REPEATS rounds, each with new
   values; the medians reported).
 
-Columns: wall time of the child process, write requests (from `/_emulator/stats`), write
-requests per second, the floor (per system sequential keep-alive raw POSTs, and raw PATCHes of
+Columns: wall time of the child process, write requests (the emulators' running totals, read
+in process), write requests per second, the floor (per system sequential keep-alive raw POSTs, and raw PATCHes of
 existing records for the run's updates, measured before the runs on separate emulators and
 after them on the same ones, the faster counting: the machine's speed drifts);
 `x floor` = wall time / the time those requests take at the floor; `writing x floor` = the

@@ -89,7 +89,12 @@ def test_stats_shape(emus: Emulators) -> None:
         api.get("/Customers", params={"PageSize": 2})
         api.get("/Customers")
         api.get("/Customers/12345")
-        api.post("/Customers", json={"Name": "Stats AS"})
+        created = api.post("/Customers", json={"Name": "Stats AS"}).json()["Id"]
+        api.patch(
+            f"/Customers/{created}",
+            json=[{"op": "replace", "path": "/Name", "value": "Stats 2 AS"}],
+            headers={"Content-Type": "application/json-patch+json"},
+        ).raise_for_status()
     stats = hook(po, "GET", "stats").json()
     assert set(stats) == {"requests", "totals"}
     counts = {(r["method"], r["path"]): r["count"] for r in stats["requests"]}
@@ -98,11 +103,12 @@ def test_stats_shape(emus: Emulators) -> None:
         ("GET", "/v2/Customers"): 2,
         ("GET", "/v2/Customers/12345"): 1,
         ("POST", "/v2/Customers"): 1,
+        ("PATCH", f"/v2/Customers/{created}"): 1,
     }
     assert all(set(r) == {"method", "path", "count"} for r in stats["requests"])
     # the running totals leave the token request out
-    assert stats["totals"] == {"requests": 4, "writes": 1, "updates": 0}
-    assert po.write_requests() == 1
+    assert stats["totals"] == {"requests": 5, "writes": 2, "updates": 1}
+    assert po.write_requests() == 2
 
 
 def test_faults_hook(emus: Emulators) -> None:

@@ -1,8 +1,9 @@
 """Source assets: one per (system, datatype), read incrementally (S9), stored in DuckDB.
 
 The cursor of a datatype is derived from its stored snapshot (the newest last-changed value in
-it, `TenantStore.newest`, the same query the change sensor asks), so snapshot and cursor can
-never disagree after a crash. A source stores its snapshot itself, by key, in one transaction
+it, `TenantStore.newest`, the same answer the change sensor gets; kept beside the snapshot and
+written in the same transaction, `store/cursors.py`), so snapshot and cursor can never
+disagree after a crash. A source stores its snapshot itself, by key, in one transaction
 with the `snapshot_changes` row that tells planning something changed (`progress.py`); it has
 no IO-manager value, so an unchanged datatype costs one cursor query and one read request.
 """
@@ -83,7 +84,12 @@ def _read_source(context: AssetExecutionContext, dt: Datatype, settings: SyncSet
                 f"{dt.key}: {gone.height} record(s) disappeared (S8); partners left alone"
             )
         store.store_snapshot(
-            dt.system, dt.name, changed, key=None if full else dt.id_field, append=append
+            dt.system,
+            dt.name,
+            changed,
+            key=None if full else dt.id_field,
+            append=append,
+            cursor=dt.last_changed_field,
         )
     problems = read.problems
     if problems.height:

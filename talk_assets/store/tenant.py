@@ -19,9 +19,12 @@ import duckdb
 import polars as pl
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
+from talk_assets.store import cursors
 from talk_assets.store.locks import file_lock
+from talk_assets.store.names import STATE_SCHEMA, q
 
-STATE_SCHEMA = "state"
+__all__ = ["STATE_SCHEMA", "Keyed", "StateLocked", "TenantStore", "home", "q", "tenant_path"]
+
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _held: dict[str, duckdb.DuckDBPyConnection] = {}
 _held_lock = threading.Lock()
@@ -48,11 +51,6 @@ def tenant_path(tenant: str = "default", base: Path | None = None) -> Path:
     if not _IDENT.match(tenant.replace("-", "_")):
         raise ValueError(f"tenant name {tenant!r}: use letters, digits, '-' and '_' only")
     return (base or home()) / f"{tenant}.duckdb"
-
-
-def q(name: str) -> str:
-    """Quote an identifier for DuckDB SQL."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 class TenantStore:
@@ -191,18 +189,18 @@ class TenantStore:
 
     def newest(self, schema: str, table: str, column: str) -> str | None:
         """The value of a timestamp text column (ISO 8601) that is the latest instant, as
-        written; None when the table is missing or empty. One small query, not a table read."""
+        written; None when the table is missing or empty. The cursor kept beside the snapshot
+        (`cursors.py`), else one scan of the column."""
         if not self.exists():
             return None
         with self.connect() as con:
             if not self.has_table(con, schema, table):
                 return None
-            col = q(column)
-            # arg_max skips rows whose instant is NULL (not a timestamp); one cast per row and
-            # no sort: half the time of an `order by ... limit 1`, the scan of one column
-            rows = con.execute(
-                f"select arg_max({col}, try_cast({col} as timestamptz)) from {q(schema)}.{q(table)}"
-            ).fetchall()
+            has_cursors = self.has_table(con, STATE_SCHEMA, cursors.CURSORS)
+            found, value = cursors.kept_cursor(con, schema, table, column, has_table=has_cursors)
+            if found:
+                return value
+            rows = con.execute(cursors.newest_sql(column, f"{q(schema)}.{q(table)}")).fetchall()
         return rows[0][0] if rows else None
 
     def write_tables(
@@ -246,13 +244,15 @@ class TenantStore:
         *,
         key: str | None,
         append: Mapping[str, pl.DataFrame] | None = None,
+        cursor: str | None = None,
     ) -> None:
         """Store records of one snapshot table and append state rows, in ONE transaction.
 
         key None: the frame is the whole snapshot (a full read) and replaces the table. Else
         the frame holds changed records that replace the stored rows with the same `key` (an
         upsert by key: a run that read little writes little). A table whose columns differ
-        from the frame's (the schema grew) is rewritten whole once.
+        from the frame's (the schema grew) is rewritten whole once. `cursor`: the records'
+        last-changed column, whose newest value is kept beside the snapshot (`newest`).
         """
         with self.connect(read_only=False) as con:
             con.execute("begin transaction")
@@ -281,6 +281,16 @@ class TenantStore:
                         f"where {q(key)} in (select {q(key)} from arrow)"
                     )
                     con.execute(f"insert into {q(schema)}.{q(table)} by name select * from arrow")
+                if cursor is not None:
+                    merged_whole = key is not None and columns and columns != frame.columns
+                    cursors.advance(
+                        con,
+                        schema,
+                        table,
+                        cursor,
+                        written=None if merged_whole else frame,
+                        whole=key is None or not columns,
+                    )
                 for name, rows in (append or {}).items():
                     _append(con, STATE_SCHEMA, name, rows)
                 con.execute("commit")

@@ -8,20 +8,24 @@ child process, `TALK_ASSETS_HOME` in a temp folder, one tenant per size. For eac
 
 - initial load: the first sync on a fresh tenant, then settling runs until one sends no write
   request (at most MAX_SETTLE);
-- no change: one more sync (REPEATS times, the median reported);
-- 1% edited: 1% of PowerOffice employees and 1% of the Crmoffice contacts linked to PowerOffice
-  customers edited through the APIs, then one sync; then `echo of the edit`: the sync after it,
-  which reads back that run's own writes and writes nothing (REPEATS rounds, each with new
-  values; the medians reported).
+- then REPEATS rounds (the medians reported), each of: a no-change run of the 1k reference
+  tenant; no change: one more sync; 1% edited: 1% of PowerOffice employees and 1% of the
+  Crmoffice contacts linked to PowerOffice customers edited through the APIs (new values each
+  round), then one sync; `echo of the edit`: the sync after it, which reads back that run's
+  own writes and writes nothing. Interleaved, so that a phase and the runs it is compared with
+  are measured in the same minutes: this machine's speed drifts by up to 2x within minutes.
 
 Columns: wall time of the child process, write requests (the emulators' running totals, read
-in process), write requests per second, the floor (per system sequential keep-alive raw POSTs, and raw PATCHes of
-existing records for the run's updates, measured before the runs on separate emulators and
+in process), write requests per second, the floor (per system sequential keep-alive raw POSTs,
+and raw PATCHes of existing records for the run's updates, measured before the runs on separate emulators and
 after them on the same ones, the faster counting: the machine's speed drifts);
 `x floor` = wall time / the time those requests take at the floor; `writing x floor` = the
 writing phase alone (first to last sample in which writes moved) over that time), the child's
 own peak RSS (VmHWM sampled, `sync_process.PeakRss`; os.wait4's ru_maxrss
-includes this process's RSS at the fork), and each size's wall time over the 1k size's.
+includes this process's RSS at the fork), each size's wall time over the 1k size's (`x 1k`),
+and the repeated phases' wall time over the 1k reference tenant's no-change runs taken in
+between them (`x 1k ref`: a settled 1k tenant on emulators of its own, kept for the whole
+benchmark).
 
 Then under real rate limits (`--limited-size`, default 200): emulators enforcing their limits,
 the clients at their default pace, one initial load; per system the write requests per second
@@ -40,10 +44,12 @@ Prints tables and writes benchmarks/results/process_benchmark.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import pstats
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from harness import (
@@ -79,6 +85,7 @@ SAMPLE_INTERVAL = 0.1
 RUN_TIMEOUT = 3600.0
 PHASES = ("initial load", "settling", "no change", "1% edited", "echo of the edit")
 REPEATS = 3
+REFERENCE_SIZE = 1000
 """Runs of each repeated phase (no change; 1% edited, each on a new edit, and the run after
 it): the median is reported, single runs on a shared machine vary by a second."""
 
@@ -96,9 +103,11 @@ def median_run(runs: list[dict]) -> dict:
     }
 
 
-def bench_size(size: int, profile: Path | None = None) -> dict:
+def bench_size(size: int, reference: Callable[[], dict], profile: Path | None = None) -> dict:
     """All phases at one size on one pair of emulators and one fresh tenant; with `profile`
-    (a folder), one more no-change and one more 1%-edited run under cProfile, not counted."""
+    (a folder), one more no-change and one more 1%-edited run under cProfile, not counted.
+    `reference()`: a no-change run of the settled 1k reference tenant, run before each round
+    of this size's repeated phases (`reference_tenant`)."""
     started = time.perf_counter()
     floors_before = fresh_floors()
     data, sample = sample_data(1, size)
@@ -121,18 +130,25 @@ def bench_size(size: int, profile: Path | None = None) -> dict:
         if settling:
             phases["settling"] = settling
         if settled:
-            phases["no change"] = median_run([run() for _ in range(REPEATS)])
-            if profile is not None:
-                run(profile / PROFILES["no change"].format(size=size))
             store = TenantStore(tenant_path(tenant, Path(home)), read_only=True)
-            edited_runs, echo_runs = [], []
-            for round_no in range(REPEATS):
+            unchanged, edited_runs, echo_runs, references = [], [], [], []
+            for round_no in range(REPEATS):  # interleaved: the machine's speed drifts
+                references.append(reference())
+                unchanged.append(run())
                 edited = edit_one_percent(emus, store, size, round_no)
                 edited_runs.append({**run(), "edited_records": edited})
                 echo_runs.append(run())  # reads back the edited run's own writes
+            phases["no change"] = median_run(unchanged)
             phases["1% edited"] = median_run(edited_runs)
             phases["echo of the edit"] = median_run(echo_runs)
+            reference_seconds = median_run(references)["seconds"]
+            for name in ("no change", "1% edited", "echo of the edit"):
+                phases[name]["reference_1k_seconds"] = reference_seconds
+                phases[name]["vs_reference_1k"] = round(
+                    phases[name]["seconds"] / reference_seconds, 2
+                )
             if profile is not None:
+                run(profile / PROFILES["no change"].format(size=size))
                 edit_one_percent(emus, store, size, round_no=REPEATS)
                 run(profile / PROFILES["1% edited"].format(size=size))
         floors_after = floors(emus)
@@ -164,6 +180,28 @@ def bench_size(size: int, profile: Path | None = None) -> dict:
         },
         "total_seconds": round(time.perf_counter() - started, 1),
     }
+
+
+@contextlib.contextmanager
+def reference_tenant(size: int = REFERENCE_SIZE) -> Iterator[Callable[[], dict]]:
+    """A settled tenant of `size` records per datatype on emulators of its own, kept for the
+    whole benchmark: its no-change run, taken beside each size's repeated runs, is what their
+    ratio to 1k is measured against. This machine's speed drifts by up to 2x within minutes,
+    so a 1k run measured at the start says little about a 100k run measured 15 minutes later."""
+    data, _ = sample_data(1, size)
+    with (
+        tempfile.TemporaryDirectory(prefix="process_benchmark_ref_") as home,
+        serving(data, rate_limits=False) as emus,
+    ):
+        env = sync_env(emus, home, paced=False)
+
+        def run() -> dict:
+            return run_sync_process(emus, env, home, "reference", timeout=RUN_TIMEOUT)
+
+        _, _, settled = settle(run, MAX_SETTLE)
+        if not settled:
+            raise RuntimeError(f"the {size} reference tenant did not settle")
+        yield run
 
 
 def fresh_floors() -> tuple[dict, dict]:
@@ -238,6 +276,7 @@ def size_table(results: list[dict], skipped: list[dict]) -> Table:
         "runs",
         "wall s",
         "x 1k",
+        "x 1k ref",
         "write req",
         "req/s",
         "floor req/s",
@@ -259,6 +298,7 @@ def size_table(results: list[dict], skipped: list[dict]) -> Table:
                 str(p.get("runs", 1)),
                 f"{p['seconds']:.1f}",
                 _num(p.get("vs_1k", {}).get("seconds")),
+                _num(p.get("vs_reference_1k")),
                 f"{p['write_requests']:,}",
                 f"{p['write_requests_per_second']:,.0f}",
                 f"{p['write_requests'] / at_floor:,.0f}" if at_floor else "-",
@@ -268,10 +308,10 @@ def size_table(results: list[dict], skipped: list[dict]) -> Table:
                 f"{p['peak_rss_mb']:,.0f}",
             )
         if not r["settled"]:
-            table.add_row(f"{r['size']:,}", f"not settled after {MAX_SETTLE} runs", *[""] * 10)
+            table.add_row(f"{r['size']:,}", f"not settled after {MAX_SETTLE} runs", *[""] * 11)
     for s in skipped:
         why = f"skipped: estimate {s['estimate_seconds']} s, {s['left']} s left of the cap"
-        table.add_row(f"{s['size']:,}", why, *[""] * 10)
+        table.add_row(f"{s['size']:,}", why, *[""] * 11)
     return table
 
 
@@ -339,10 +379,14 @@ def main() -> int:
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
 
-    def bench(size: int) -> dict:
-        return bench_size(size, args.profile if size == largest else None)
+    with reference_tenant() as reference:
 
-    results, skipped = sizes_within_cap(sizes, args.cap, bench, spent=time.perf_counter() - started)
+        def bench(size: int) -> dict:
+            return bench_size(size, reference, args.profile if size == largest else None)
+
+        results, skipped = sizes_within_cap(
+            sizes, args.cap, bench, spent=time.perf_counter() - started
+        )
     profiled = next((r["size"] for r in results if r["size"] == largest), None)
     add_ratios_to_1k(results)
     console = Console(width=140)
@@ -397,6 +441,9 @@ def main() -> int:
             "writing_ratio_to_floor": "writing_seconds / floor_seconds: the writes' own pace, "
             "without the process's fixed start-up, read and plan time",
             "vs_1k": "this size's value over the 1000-record size's, same phase",
+            "vs_reference_1k": "seconds over the median no-change run of a settled 1k "
+            "reference tenant, run before each round of this size's repeated phases (the "
+            "same minutes: the machine's speed drifts)",
         },
         results=results,
         skipped=skipped,

@@ -282,7 +282,8 @@ class TenantStore:
                     )
                     con.execute(f"insert into {q(schema)}.{q(table)} by name select * from arrow")
                 if cursor is not None:
-                    merged_whole = key is not None and columns and columns != frame.columns
+                    # a table rewritten because its schema grew holds more than `frame`
+                    merged_whole = bool(key is not None and columns and columns != frame.columns)
                     cursors.advance(
                         con,
                         schema,

@@ -101,3 +101,13 @@ def test_cursor_moves_with_its_snapshot_or_not_at_all(store: TenantStore):
         )
     assert store.newest("sys", "c", "changed") == "2024-01-01T00:00:00Z"
     assert store.read_table("sys", "c")["id"].to_list() == [1]
+
+
+def test_cursor_of_a_table_whose_schema_grew_is_its_whole_newest(store: TenantStore):
+    store.store_snapshot(
+        "sys", "c", records((1, "2024-04-01T00:00:00Z")), key=None, cursor="changed"
+    )
+    grown = records((2, "2024-02-01T00:00:00Z")).with_columns(extra=pl.lit("x"))
+    store.store_snapshot("sys", "c", grown, key="id", cursor="changed")
+    assert store.read_table("sys", "c").columns == ["id", "changed", "extra"]
+    assert store.newest("sys", "c", "changed") == scanned(store) == "2024-04-01T00:00:00Z"

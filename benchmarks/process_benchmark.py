@@ -17,8 +17,9 @@ child process, `TALK_ASSETS_HOME` in a temp folder, one tenant per size. For eac
 
 Columns: wall time of the child process, write requests (the emulators' running totals, read
 in process), write requests per second, the floor (per system sequential keep-alive raw POSTs,
-and raw PATCHes of existing records for the run's updates, measured before the runs on separate emulators and
-after them on the same ones, the faster counting: the machine's speed drifts);
+and raw PATCHes of existing records for the run's updates, measured before the runs on
+separate emulators and after them on the same ones, the faster counting: the machine's speed
+drifts);
 `x floor` = wall time / the time those requests take at the floor; `writing x floor` = the
 writing phase alone (first to last sample in which writes moved) over that time), the child's
 own peak RSS (VmHWM sampled, `sync_process.PeakRss`; os.wait4's ru_maxrss
@@ -85,9 +86,10 @@ SAMPLE_INTERVAL = 0.1
 RUN_TIMEOUT = 3600.0
 PHASES = ("initial load", "settling", "no change", "1% edited", "echo of the edit")
 REPEATS = 3
-REFERENCE_SIZE = 1000
 """Runs of each repeated phase (no change; 1% edited, each on a new edit, and the run after
 it): the median is reported, single runs on a shared machine vary by a second."""
+REFERENCE_SIZE = 1000
+"""Records per datatype of the reference tenant (`reference_tenant`)."""
 
 
 PROFILES = {"no change": "no-change-{size}.prof", "1% edited": "1pct-edited-{size}.prof"}

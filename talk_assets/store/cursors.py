@@ -53,31 +53,28 @@ def advance(
     table: str,
     column: str,
     *,
-    written: pl.DataFrame | None,
+    written: pl.DataFrame,
     whole: bool,
 ) -> None:
     """Keep the cursor of `schema.table` after a store in this transaction: `written`, the
-    rows just stored (None: the table is read instead); `whole`: they replaced the table.
-    A table without a kept cursor (older tenant files) is scanned once."""
+    rows just stored; `whole`: they are the whole table now. A table without a kept cursor
+    (older tenant files) is scanned once."""
     con.execute(f"create table if not exists {STATE_SCHEMA}.{CURSORS} ({CURSOR_COLUMNS})")
     found, before = kept_cursor(con, schema, table, column, has_table=True)
-    registered = written is not None and (whole or found)
-    if registered:
-        con.register(WRITTEN, written.select(column).to_arrow())
-        candidates = newest_sql(column, WRITTEN)
-    else:
-        candidates, whole = newest_sql(column, f"{q(schema)}.{q(table)}"), True
-    try:
-        args = [] if whole else [before]
-        union = "" if whole else " union all select ?"
-        newest = con.execute(
-            f"select arg_max(v, try_cast(v as timestamptz)) from ({candidates}{union}) as c(v)",
-            args,
-        ).fetchall()[0][0]
-    finally:
-        if registered:
-            con.unregister(WRITTEN)
     key = [schema, table, column]
+    if whole or found:
+        con.register(WRITTEN, written.select(column).to_arrow())
+        try:
+            union, args = ("", []) if whole else (" union all select ?", [before])
+            newest = con.execute(
+                "select arg_max(v, try_cast(v as timestamptz)) "
+                f"from ({newest_sql(column, WRITTEN)}{union}) as c(v)",
+                args,
+            ).fetchall()[0][0]
+        finally:
+            con.unregister(WRITTEN)
+    else:
+        newest = con.execute(newest_sql(column, f"{q(schema)}.{q(table)}")).fetchall()[0][0]
     con.execute(
         f"delete from {STATE_SCHEMA}.{CURSORS} "
         "where snapshot_schema = ? and snapshot_table = ? and field = ?",

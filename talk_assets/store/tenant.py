@@ -267,13 +267,15 @@ class TenantStore:
                         [schema, table],
                     ).fetchall()
                 ]
-                if key is None or not columns:
+                stored, whole = frame, key is None or not columns  # what the table holds now
+                if whole:
                     _replace(con, schema, table, frame)
                 elif columns != frame.columns:
                     stored = con.sql(f"select * from {q(schema)}.{q(table)}").pl()
                     kept = stored.join(frame.select(key), on=key, how="anti")
                     merged = pl.concat([kept, frame], how="diagonal_relaxed").select(frame.columns)
                     _replace(con, schema, table, merged)
+                    stored, whole = merged, True
                 elif frame.height:
                     arrow = frame.to_arrow()  # noqa: F841  # referenced by name in the SQL
                     con.execute(
@@ -282,16 +284,7 @@ class TenantStore:
                     )
                     con.execute(f"insert into {q(schema)}.{q(table)} by name select * from arrow")
                 if cursor is not None:
-                    # a table rewritten because its schema grew holds more than `frame`
-                    merged_whole = bool(key is not None and columns and columns != frame.columns)
-                    cursors.advance(
-                        con,
-                        schema,
-                        table,
-                        cursor,
-                        written=None if merged_whole else frame,
-                        whole=key is None or not columns,
-                    )
+                    cursors.advance(con, schema, table, cursor, written=stored, whole=whole)
                 for name, rows in (append or {}).items():
                     _append(con, STATE_SCHEMA, name, rows)
                 con.execute("commit")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from talk_assets.defs.scope_queries import id_in, stored_closure
+from talk_assets.defs.scope_queries import _criteria, _sharing, id_in, stored_closure
 from talk_assets.engine import SyncState
 from talk_assets.engine.flows import datatypes_of, prepare
 from talk_assets.engine.identity import record_key
@@ -96,3 +96,22 @@ def test_s9_ids_match_a_text_column_as_text():
     asked = pl.DataFrame({"id": ["a", "05"]})
     matching, wanted = id_in(contacts, contacts.id_field, asked, "wanted")
     assert matching.startswith("cast(") and wanted.equals(asked)
+
+
+def test_s9_an_integer_criterion_matches_as_its_text_would(tmp_path):
+    """An integer merge criterion (suppliers' MailAddress.Id against addresses' Id) is
+    compared as stored, not trimmed as text row by row, and matches exactly the values its
+    rendering gives: '05', '+5' or 'x' name no address 5."""
+    criterion = next(c for c in _criteria(CTXS) if c.dt.key == "powerofficego.addresses")
+    assert criterion.dt.polars_schema()[criterion.path].is_integer()
+    store = TenantStore(tmp_path / "t.duckdb")
+    with store.connect(read_only=False) as con:
+        con.execute("create schema powerofficego")
+        con.execute("create table powerofficego.addresses as select range as Id from range(1, 8)")
+    values = pl.DataFrame(
+        {"group": criterion.group, "value": ["5", "05", "+5", "x", "7", "12"]}
+    ).vstack(pl.DataFrame({"group": ["another group"], "value": ["3"]}))
+
+    found = _sharing(store, criterion, values)
+
+    assert sorted(found.to_list()) == ["powerofficego.addresses:5", "powerofficego.addresses:7"]

@@ -15,7 +15,8 @@ child process, `TALK_ASSETS_HOME` in a temp folder, one tenant per size. For eac
   own writes and writes nothing. Interleaved, so that a phase and the runs it is compared with
   are measured in the same minutes: this machine's speed drifts by up to 2x within minutes.
 
-Columns: wall time of the child process, write requests (the emulators' running totals, read
+Columns: wall time of the child process, its CPU time (user + system: a run whose CPU time is
+near its wall time is bound by its own CPU), write requests (the emulators' running totals, read
 in process), write requests per second, the floor (per system sequential keep-alive raw POSTs,
 and raw PATCHes of existing records for the run's updates, measured before the runs on
 separate emulators and after them on the same ones, the faster counting: the machine's speed
@@ -277,6 +278,7 @@ def size_table(results: list[dict], skipped: list[dict]) -> Table:
         "phase",
         "runs",
         "wall s",
+        "cpu s",
         "x 1k",
         "x 1k ref",
         "write req",
@@ -299,6 +301,7 @@ def size_table(results: list[dict], skipped: list[dict]) -> Table:
                 name,
                 str(p.get("runs", 1)),
                 f"{p['seconds']:.1f}",
+                _num(p.get("cpu_seconds")),
                 _num(p.get("vs_1k", {}).get("seconds")),
                 _num(p.get("vs_reference_1k")),
                 f"{p['write_requests']:,}",
@@ -310,10 +313,10 @@ def size_table(results: list[dict], skipped: list[dict]) -> Table:
                 f"{p['peak_rss_mb']:,.0f}",
             )
         if not r["settled"]:
-            table.add_row(f"{r['size']:,}", f"not settled after {MAX_SETTLE} runs", *[""] * 11)
+            table.add_row(f"{r['size']:,}", f"not settled after {MAX_SETTLE} runs", *[""] * 12)
     for s in skipped:
         why = f"skipped: estimate {s['estimate_seconds']} s, {s['left']} s left of the cap"
-        table.add_row(f"{s['size']:,}", why, *[""] * 11)
+        table.add_row(f"{s['size']:,}", why, *[""] * 12)
     return table
 
 
@@ -434,6 +437,9 @@ def main() -> int:
             "seconds": "wall time of the sync process, start to exit (the median run's for "
             f"the phases run {REPEATS} times)",
             "runs_seconds": "every run's wall time, for the phases run more than once",
+            "cpu_seconds": "user + system CPU time of the sync process (os.wait4): above the "
+            "wall time where DuckDB and polars use both cores; near it, the run is bound by "
+            "its own CPU (one core for Python under the GIL; the emulators use the other)",
             "write_requests": "POST/PATCH/PUT/DELETE the emulators served during the run",
             "floor_seconds": "the run's write requests at each system's raw rate: its PATCHes "
             "at the PATCH rate, the others at the POST rate",

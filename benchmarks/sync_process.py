@@ -1,7 +1,7 @@
 """`talk-assets sync` as a separate process against emulators this process serves: the
 emulators (rate limits on or off, sample data generated once per size and cached), one sync
-run in a fresh child process (wall time, write requests per system from `/_emulator/stats`,
-the child's own peak RSS (`PeakRss`), optionally under cProfile), and a sampler of the
+run in a fresh child process (wall time, CPU time, write requests per system from
+`/_emulator/stats`, the child's own peak RSS (`PeakRss`), optionally under cProfile), and a sampler of the
 emulators' request counts for rates over time."""
 
 from __future__ import annotations
@@ -106,8 +106,8 @@ def run_sync_process(
     timeout: float,
     profile: Path | None = None,
 ) -> dict[str, Any]:
-    """One `talk-assets sync` in a fresh child process: wall time, write requests per system,
-    peak RSS of the child. Its output goes to `<home>/sync-<n>.out`; a failed run raises."""
+    """One `talk-assets sync` in a fresh child process: wall time, CPU time (user + system),
+    write requests per system, peak RSS of the child. Its output goes to `<home>/sync-<n>.out`; a failed run raises."""
     args = ["sync", "--tenant", tenant, "--allow-mass-write"]
     if profile is None:
         cmd = [sys.executable, "-m", "talk_assets.cli", *args]
@@ -143,6 +143,7 @@ def run_sync_process(
         "write_requests_per_second": round(total / seconds, 1) if seconds else 0.0,
         "peak_rss_mb": round((peak.kib or usage.ru_maxrss) / 1024, 1),
         "ru_maxrss_mb": round(usage.ru_maxrss / 1024, 1),  # KiB on Linux
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
     }
 
 

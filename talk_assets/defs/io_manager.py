@@ -36,10 +36,9 @@ plan's clusters), so its rows replace the stored rows with the same key instead 
 
 
 def _upsert_key(context: OutputContext) -> str | None:
-    try:
-        value = context.output_metadata.get(UPSERT_KEY)
-    except Exception:  # no run-time metadata in this context
-        return None
+    """The key column the output's run-time metadata names, if any (Dagster gives `{}` when
+    there is none; a metadata value arrives wrapped, e.g. as `TextMetadataValue`)."""
+    value = context.output_metadata.get(UPSERT_KEY)
     return getattr(value, "value", value) or None
 
 

@@ -40,3 +40,44 @@ def test_polars_frames_store_and_load_through_duckdb_2(tmp_path):
         {"Id": 2, "MailAddress.City": None, "n": 0},
     ]
     assert empty.height == 0 and empty.columns == ["Id", "Name"]
+
+
+def test_an_output_naming_an_upsert_key_replaces_only_the_rows_with_its_keys(tmp_path):
+    """An incremental plan's part of an asset (`UPSERT_KEY` in its output metadata) replaces
+    the stored rows with the same key and keeps the others; the materialization's row count is
+    the stored table's (the rows written beside it). An output without the key replaces the
+    table."""
+    from dagster import Output
+
+    from talk_assets.defs.io_manager import UPSERT_KEY
+
+    parts = iter(
+        [
+            (pl.DataFrame({"record": ["a", "b"], "cluster": [1, 1]}), {}),
+            (pl.DataFrame({"record": ["b", "c"], "cluster": [2, 2]}), {UPSERT_KEY: "record"}),
+        ]
+    )
+
+    @asset(key_prefix=["talk"], name="clusters")
+    def clusters():
+        frame, metadata = next(parts)
+        return Output(frame, metadata=metadata)
+
+    db = tmp_path / "t.duckdb"
+    io = PolarsDuckDBIOManager(database=str(db))
+    for _ in range(2):
+        result = materialize([clusters], resources={"io_manager": io})
+        assert result.success
+    (event,) = result.asset_materializations_for_node("talk__clusters")
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        stored = con.sql("select * from talk.clusters order by record").pl()
+    finally:
+        con.close()
+    assert stored.to_dicts() == [
+        {"record": "a", "cluster": 1},
+        {"record": "b", "cluster": 2},
+        {"record": "c", "cluster": 2},
+    ]
+    assert event.metadata["dagster/row_count"].value == 3
+    assert event.metadata["rows_written"].value == 2

@@ -40,7 +40,8 @@ sync (after a second edit) under cProfile: `DIR/no-change-<N>.prof`, `DIR/1pct-e
 
     uv run python benchmarks/process_benchmark.py [--sizes 1000,10000,100000] [--cap 3600]
 
-Prints tables and writes benchmarks/results/process_benchmark.json.
+Prints tables, issue 10's targets checked against this run (`targets.py`), and writes
+benchmarks/results/process_benchmark.json.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ from sync_process import (
     serving,
     sync_env,
 )
+from targets import issue_targets, targets_table
 
 from talk_assets.store.tenant import TenantStore, tenant_path
 from talk_assets.systems.emulator import Emulators
@@ -409,6 +411,8 @@ def main() -> int:
         )
     if limited:
         console.print(limited_table(limited))
+    targets = issue_targets(results, limited)
+    console.print(targets_table(targets))
     profile_top = {}
     if args.profile and profiled is not None:
         for phase, name in PROFILES.items():
@@ -456,6 +460,7 @@ def main() -> int:
         results=results,
         skipped=skipped,
         rate_limited=limited,
+        targets=targets,
         profile={"size": profiled, "top_cumulative": profile_top} if profile_top else None,
         total_seconds=round(time.perf_counter() - started, 1),
     )

@@ -10,7 +10,8 @@ unconnected reaches Python, so a run's time and memory follow its clusters, not 
 
 The answer equals `closure(seeds, links + reference_links, criterion_values)` over the whole
 store (`talk_assets_tests/defs/test_scope_queries.py`): criterion values are compared as
-`merging.criterion_value` renders them, a string column trimmed of exactly the characters
+`merging.criterion_value` renders them: an integer column as stored (its text is its digits,
+the values are cast to its type, `id_in`), a string column trimmed of exactly the characters
 polars' `strip_chars` removes (Unicode White_Space), and each candidate is checked again with
 `criterion_value` itself; a criterion column of another type is read whole, as before.
 """

@@ -186,7 +186,7 @@ def settle(
     summed = None
     if runs:
         summed = {"runs": len(runs), "seconds": round(sum(r["seconds"] for r in runs), 2)}
-        for key in ("write_requests", "writes", "read"):
+        for key in ("write_requests", "writes", "read", "cpu_seconds"):
             if key in runs[0]:
                 summed[key] = sum(r[key] for r in runs)
         for key in ("peak_rss_mb",):

@@ -1,8 +1,8 @@
 """`talk-assets sync` as a separate process against emulators this process serves: the
 emulators (rate limits on or off, sample data generated once per size and cached), one sync
-run in a fresh child process (wall time, CPU time, write requests per system from
-`/_emulator/stats`, the child's own peak RSS (`PeakRss`), optionally under cProfile), and a sampler of the
-emulators' request counts for rates over time."""
+run in a fresh child process (wall time, CPU time, write requests per system from the
+emulators' running totals, the child's own peak RSS (`PeakRss`), optionally under cProfile),
+and a sampler of the emulators' request counts for rates over time."""
 
 from __future__ import annotations
 
@@ -107,7 +107,8 @@ def run_sync_process(
     profile: Path | None = None,
 ) -> dict[str, Any]:
     """One `talk-assets sync` in a fresh child process: wall time, CPU time (user + system),
-    write requests per system, peak RSS of the child. Its output goes to `<home>/sync-<n>.out`; a failed run raises."""
+    write requests per system, peak RSS of the child. Its output goes to
+    `<home>/sync-<n>.out`; a failed run raises."""
     args = ["sync", "--tenant", tenant, "--allow-mass-write"]
     if profile is None:
         cmd = [sys.executable, "-m", "talk_assets.cli", *args]

@@ -2,9 +2,9 @@
 
 import duckdb
 import polars as pl
-from dagster import asset, materialize
+from dagster import Output, asset, materialize
 
-from talk_assets.defs.io_manager import PolarsDuckDBIOManager
+from talk_assets.defs.io_manager import UPSERT_KEY, PolarsDuckDBIOManager
 
 
 @asset(key_prefix=["powerofficego"])
@@ -47,10 +47,6 @@ def test_an_output_naming_an_upsert_key_replaces_only_the_rows_with_its_keys(tmp
     the stored rows with the same key and keeps the others; the materialization's row count is
     the stored table's (the rows written beside it). An output without the key replaces the
     table."""
-    from dagster import Output
-
-    from talk_assets.defs.io_manager import UPSERT_KEY
-
     parts = iter(
         [
             (pl.DataFrame({"record": ["a", "b"], "cluster": [1, 1]}), {}),

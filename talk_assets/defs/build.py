@@ -11,10 +11,9 @@ from dagster import AssetSelection, Definitions, define_asset_job, in_process_ex
 from talk_assets.defs.automation import build_change_sensor, build_schedules, record_run_failures
 from talk_assets.defs.flow_tables import check_unique_keys
 from talk_assets.defs.io_manager import PolarsDuckDBIOManager
-from talk_assets.defs.planning import build_planning
 from talk_assets.defs.settings import SyncSettings
-from talk_assets.defs.sinks import build_sinks, sink_datatypes, sink_name
 from talk_assets.defs.sources import build_sources
+from talk_assets.defs.sync_step import build_sync_step
 from talk_assets.flows.catalog import active_flows
 from talk_assets.flows.model import Flow
 from talk_assets.systems import Datatype, ResolvedFlow, registry, resolve_flow
@@ -69,10 +68,7 @@ def build_definitions(
     return Definitions(
         assets=[
             *sources,
-            build_planning(
-                resolved, datatypes, pool, sinks=[sink_name(dt) for dt in sink_datatypes(resolved)]
-            ),
-            *([build_sinks(resolved, pool)] if sink_datatypes(resolved) else []),
+            build_sync_step(resolved, datatypes, pool),
         ],
         jobs=[sync_job],
         schedules=build_schedules(sync_job),

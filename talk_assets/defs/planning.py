@@ -1,14 +1,14 @@
-"""The planning step: one computation, many assets.
+"""Planning: one computation, many assets (the first half of the sync step, `sync_step.py`).
 
 The engine plans all flows at once (five flows into one target datatype must agree on ONE
-contact per cluster), so a single multi-asset computes the plan and publishes it as
-`talk/clusters` (identity, S1/S2), one flow asset per flow (`flow_tables.py`: one row per
-linked pair, one column per mapped property, with per-property lineage) and `talk/plan` (the
-writes the sinks execute). The complete plan is also kept in the tenant file's `plan` schema
-for the sinks' `apply`.
+contact per cluster), so one computation makes the plan and publishes it as `talk/clusters`
+(identity, S1/S2), one flow asset per flow (`flow_tables.py`: one row per linked pair, one
+column per mapped property, with per-property lineage) and `talk/plan` (the writes the sinks
+execute). The complete plan is also kept in the tenant file's `plan` schema, and in memory
+for the sinks and the run's report.
 """
 
-from collections.abc import Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -19,12 +19,10 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetOut,
-    AssetsDefinition,
     DagsterInstance,
     Failure,
     MetadataValue,
     Output,
-    multi_asset,
 )
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
@@ -175,14 +173,18 @@ def flow_summary(plan: SyncPlan, flow: ResolvedFlow, table: pl.DataFrame) -> dic
     }
 
 
-def build_planning(
-    flows: Sequence[ResolvedFlow],
-    datatypes: Sequence[Datatype],
-    pool: str,
-    sinks: Sequence[str] = (),
-) -> AssetsDefinition:
-    """The planning multi-asset; `sinks`: the sink asset names whose completion of the last
-    plan lets a run with nothing new skip planning (`progress.nothing_to_do`)."""
+@dataclass(frozen=True)
+class PlanningSpecs:
+    """The planning part of the sync step: its outputs, their dependencies, its checks."""
+
+    outs: dict[str, AssetOut]
+    deps: dict[str, set[AssetKey]]
+    checks: list[AssetCheckSpec]
+
+
+def planning_specs(flows: Sequence[ResolvedFlow], datatypes: Sequence[Datatype]) -> PlanningSpecs:
+    """`talk/clusters`, `talk/plan` and one asset per flow, each depending on the sources it
+    reads, with their checks."""
     outs = {
         "clusters": AssetOut(
             key=CLUSTERS_KEY,
@@ -248,107 +250,131 @@ def build_planning(
                 ),
             ),
         ]
+    return PlanningSpecs(outs, deps, checks)
 
-    @multi_asset(
-        name="plan_sync",
-        deps=[source_key(dt) for dt in datatypes],
-        outs=outs,
-        internal_asset_deps=deps,
-        check_specs=checks,
-        can_subset=False,
-        pool=pool,
-        required_resource_keys={"settings"},
-        description="Plan the sync of all flows at once (S1-S7, S12).",
+
+@dataclass(frozen=True)
+class MadePlan:
+    """A plan made and stored in this run, with what it was made of."""
+
+    plan: SyncPlan
+    scope: str
+    """`full`, or what an incremental plan covered (`plan_scope.PlanInputs.scope`)."""
+    records: dict[str, pl.DataFrame]
+    """The records it planned, per datatype key."""
+
+    @property
+    def full(self) -> bool:
+        return self.scope == "full"
+
+
+def plan_this_run(
+    context: AssetExecutionContext,
+    flows: Sequence[ResolvedFlow],
+    datatypes: Sequence[Datatype],
+    checks: Sequence[AssetCheckSpec],
+    sinks: Sequence[str],
+) -> Generator[AssetCheckResult, None, MadePlan | None]:
+    """Make and store this run's plan, consuming the changes it covers; None (having yielded
+    the planning checks' standing results) when there is nothing to do: nothing read, nothing
+    pending, the last plan's `sinks` all done (`progress.nothing_to_do`). Raises `Failure` at
+    the circuit breaker (S12), before anything is stored."""
+    settings: SyncSettings = context.resources.settings
+    store = settings.store()
+    # --retry-rejected plans although nothing changed: rejected writes left their pairs'
+    # state as it was, so the engine plans them again, and plan rejects are re-evaluated.
+    idle = None if settings.full_read or settings.retry_rejected else nothing_to_do(store, sinks)
+    if idle:  # no output: nothing is written, and the stored plan stays the last one
+        context.log.info(idle)
+        yield from _skipped_checks(context.instance, checks, idle)
+        return None
+    previous, previous_run = stored_plan(store, CARRIED_FRAMES)
+    inputs = plan_inputs(
+        store,
+        flows,
+        datatypes,
+        previous,
+        previous_run,
+        full=settings.full_read,
+        recheck=settings.retry_rejected,
     )
-    def _plan(context: AssetExecutionContext):
-        settings: SyncSettings = context.resources.settings
-        store = settings.store()
-        # --retry-rejected plans although nothing changed: rejected writes left their pairs'
-        # state as it was, so the engine plans them again, and plan rejects are re-evaluated.
-        idle = (
-            None if settings.full_read or settings.retry_rejected else nothing_to_do(store, sinks)
+    context.log.info(f"planning {inputs.scope}")
+    plan = with_decisions(make_plan(inputs.records, list(flows), inputs.state), inputs.kept)
+    over = check_circuit_breaker(plan, settings.mass_write_limit)
+    if over and not settings.allow_mass_write and not settings.dry_run:
+        listing = ", ".join(f"{d}: {n} records" for d, n in over)
+        raise Failure(
+            description=(
+                f"circuit breaker (S12): this run would write more than "
+                f"{settings.mass_write_limit} records to one datatype ({listing}); nothing "
+                "was written. Rerun with --allow-mass-write (or allow_mass_write) to go ahead."
+            ),
+            metadata={"over_limit": MetadataValue.json(dict(over))},
         )
-        if idle:  # no output: Dagster skips the sinks, and the stored plan stays the last one
-            context.log.info(idle)
-            yield from _skipped_checks(context.instance, checks, idle)
-            return
-        previous, previous_run = stored_plan(store, CARRIED_FRAMES)
-        inputs = plan_inputs(
-            store,
-            flows,
-            datatypes,
-            previous,
-            previous_run,
-            full=settings.full_read,
-            recheck=settings.retry_rejected,
+    # a dry run commits nothing: no state kept for its commits
+    planned_from = None if settings.dry_run else inputs.state
+    save_plan(store, plan, context.run.run_id, planned_from)
+    if not settings.dry_run:  # the plan covers the changes read so far: consume them
+        store.write_tables(
+            append={PLANS: record_plan(store, context.run.run_id)}, remove=consumed(inputs)
         )
-        context.log.info(f"planning {inputs.scope}")
-        frames = inputs.records
-        plan = with_decisions(make_plan(frames, list(flows), inputs.state), inputs.kept)
-        over = check_circuit_breaker(plan, settings.mass_write_limit)
-        if over and not settings.allow_mass_write and not settings.dry_run:
-            listing = ", ".join(f"{d}: {n} records" for d, n in over)
-            raise Failure(
-                description=(
-                    f"circuit breaker (S12): this run would write more than "
-                    f"{settings.mass_write_limit} records to one datatype ({listing}); nothing "
-                    "was written. Rerun with --allow-mass-write (or allow_mass_write) to go ahead."
-                ),
-                metadata={"over_limit": MetadataValue.json(dict(over))},
-            )
-        # a dry run commits nothing: no state kept for its commits
-        planned_from = None if settings.dry_run else inputs.state
-        save_plan(store, plan, context.run.run_id, planned_from)
-        if not settings.dry_run:  # the plan covers the changes read so far: consume them
-            store.write_tables(
-                append={PLANS: record_plan(store, context.run.run_id)}, remove=consumed(inputs)
-            )
+    return MadePlan(plan, inputs.scope, inputs.records)
 
-        clusters = plan.clusters
-        dup = clusters.filter(pl.col("record").is_duplicated())
-        yield Output(
-            published_clusters(clusters),
-            output_name="clusters",
-            metadata={
-                "dagster/row_count": clusters.height,
-                "clusters": clusters["cluster"].n_unique(),
-                "planned_scope": inputs.scope,
-                **({} if inputs.scope == "full" else {UPSERT_KEY: "record"}),
-                "gone_records": int(clusters["gone"].sum() or 0),
-                "preview": markdown_table(published_clusters(clusters)),
-            },
-        )
-        yield AssetCheckResult(
-            asset_key=CLUSTERS_KEY,
-            check_name="no_record_in_two_clusters",
-            passed=dup.is_empty(),
-            metadata={"records_in_two_clusters": dup["record"].n_unique()},
-        )
-        counts = plan.counts()
-        yield Output(
-            published_plan(plan.writes),
-            output_name="plan",
-            metadata={
-                "dagster/row_count": plan.writes.height,
-                "dry_run": settings.dry_run,
-                "writes_per_datatype": markdown_table(counts, rows=counts.height or 1),
-                "conflicts": plan.conflicts.height,
-                "rejects": plan.rejects.height,
-                "preview": markdown_table(published_plan(plan.writes)),
-            },
-        )
-        for f in flows:
-            name = f.flow.name
-            table, table_metadata = flow_output(f, plan.mapped_for(name), plan.updates)
-            summary = flow_summary(plan, f, table)
-            rejects = plan.rejects.filter(pl.col("flow") == name)
+
+def published_planning(
+    settings: SyncSettings, flows: Sequence[ResolvedFlow], made: MadePlan
+) -> Iterator[Output | AssetCheckResult]:
+    """The planning assets of a plan made this run, with their checks. An incremental plan
+    materializes only the flows it planned pairs of (a flow table is changed by key, so one
+    with no rows in scope stays as it is, as its last materialization says); every check is
+    evaluated every time."""
+    plan, store = made.plan, settings.store()
+    partial = {} if made.full else {UPSERT_KEY: "record"}
+    clusters = plan.clusters
+    dup = clusters.filter(pl.col("record").is_duplicated())
+    yield Output(
+        published_clusters(clusters),
+        output_name="clusters",
+        metadata={
+            "dagster/row_count": clusters.height,
+            "clusters": clusters["cluster"].n_unique(),
+            "planned_scope": made.scope,
+            **partial,
+            "gone_records": int(clusters["gone"].sum() or 0),
+            "preview": markdown_table(published_clusters(clusters)),
+        },
+    )
+    yield AssetCheckResult(
+        asset_key=CLUSTERS_KEY,
+        check_name="no_record_in_two_clusters",
+        passed=dup.is_empty(),
+        metadata={"records_in_two_clusters": dup["record"].n_unique()},
+    )
+    counts = plan.counts()
+    yield Output(
+        published_plan(plan.writes),
+        output_name="plan",
+        metadata={
+            "dagster/row_count": plan.writes.height,
+            "dry_run": settings.dry_run,
+            "writes_per_datatype": markdown_table(counts, rows=counts.height or 1),
+            "conflicts": plan.conflicts.height,
+            "rejects": plan.rejects.height,
+            "preview": markdown_table(published_plan(plan.writes)),
+        },
+    )
+    for f in flows:
+        name = f.flow.name
+        table, table_metadata = flow_output(f, plan.mapped_for(name), plan.updates)
+        rejects = plan.rejects.filter(pl.col("flow") == name)
+        if made.full or table.height:
             yield Output(
                 table,
                 output_name=name,
                 metadata={
                     **table_metadata,
-                    **summary,
-                    **({} if inputs.scope == "full" else {UPSERT_KEY: "source_record"}),
+                    **flow_summary(plan, f, table),
+                    **({} if made.full else {UPSERT_KEY: "source_record"}),
                     "notes": "; ".join(plan.notes.filter(pl.col("flow") == name)["note"].to_list()),
                     "rejects_preview": markdown_table(rejects, rows=10),
                     "conflicts_preview": markdown_table(
@@ -356,28 +382,26 @@ def build_planning(
                     ),
                 },
             )
-            missing = _unresolved_columns(f, frames)
-            yield AssetCheckResult(
-                asset_key=flow_key(f),
-                check_name="mapped_properties_resolve",
-                passed=not missing,
-                metadata={"missing_columns": ", ".join(missing) or "none"},
-            )
-            sources = max(store.count(f.source.system, f.source.name), 1)
-            share = rejects.select("record").n_unique() / sources
-            yield AssetCheckResult(
-                asset_key=flow_key(f),
-                check_name="rejects_below_threshold",
-                passed=share <= settings.max_reject_share,
-                severity=AssetCheckSeverity.WARN,
-                metadata={
-                    "reject_share": round(share, 4),
-                    "threshold": settings.max_reject_share,
-                    "rejected_rows": markdown_table(rejects, rows=20),
-                },
-            )
-
-    return _plan
+        missing = _unresolved_columns(f, made.records)
+        yield AssetCheckResult(
+            asset_key=flow_key(f),
+            check_name="mapped_properties_resolve",
+            passed=not missing,
+            metadata={"missing_columns": ", ".join(missing) or "none"},
+        )
+        sources = max(store.count(f.source.system, f.source.name), 1)
+        share = rejects.select("record").n_unique() / sources
+        yield AssetCheckResult(
+            asset_key=flow_key(f),
+            check_name="rejects_below_threshold",
+            passed=share <= settings.max_reject_share,
+            severity=AssetCheckSeverity.WARN,
+            metadata={
+                "reject_share": round(share, 4),
+                "threshold": settings.max_reject_share,
+                "rejected_rows": markdown_table(rejects, rows=20),
+            },
+        )
 
 
 def _skipped_checks(instance: DagsterInstance, checks: Sequence[AssetCheckSpec], reason: str):

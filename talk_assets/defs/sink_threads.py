@@ -12,6 +12,7 @@ did: an outage seen by one datatype may not be one for the next.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -55,6 +56,22 @@ def write_concurrently(
     settings: SyncSettings,
 ) -> Iterator[tuple[Datatype, Any]]:
     """(datatype, `run_sink`'s answer or the exception it raised), in the order they finish."""
+    with writing(context, run, datatypes, settings) as outcomes:
+        yield from outcomes
+
+
+@contextlib.contextmanager
+def writing(
+    context: AssetExecutionContext,
+    run: SinkRun,
+    datatypes: Sequence[Datatype],
+    settings: SyncSettings,
+) -> Iterator[Iterator[tuple[Datatype, Any]]]:
+    """Start the writer threads at once and hand back an iterator of (datatype, `run_sink`'s
+    answer or the exception it raised) in the order they finish, which also logs their
+    progress on the caller's thread. The caller may do other work on its thread before it
+    iterates (the planning step publishes the plan while the systems are written); leaving
+    the block waits for every writer, so nothing is left half recorded behind an error."""
     events: queue.Queue[tuple[str, Datatype, Any]] = queue.Queue()
     run.progress = lambda dt, done, total: events.put(("progress", dt, (done, total)))
     writes = run.plan.writes
@@ -70,20 +87,28 @@ def write_concurrently(
                 outcome = error
             events.put(("done", dt, outcome))
 
-    remaining = len(datatypes)
     with ThreadPoolExecutor(max(len(groups), 1), thread_name_prefix="sink") as pool:
         futures = [pool.submit(write_group, todo) for todo in groups]
-        while remaining:
-            try:
-                kind, dt, value = events.get(timeout=POLL_SECONDS)
-            except queue.Empty:
-                _raise_if_died(futures)
-                continue
-            if kind == "progress":
-                _log_progress(context, dt, *value)
-                continue
-            remaining -= 1
-            yield dt, value
+        yield _outcomes(context, events, futures, len(datatypes))
+
+
+def _outcomes(
+    context: AssetExecutionContext,
+    events: queue.Queue[tuple[str, Datatype, Any]],
+    futures: Sequence[Future],
+    remaining: int,
+) -> Iterator[tuple[Datatype, Any]]:
+    while remaining:
+        try:
+            kind, dt, value = events.get(timeout=POLL_SECONDS)
+        except queue.Empty:
+            _raise_if_died(futures)
+            continue
+        if kind == "progress":
+            _log_progress(context, dt, *value)
+            continue
+        remaining -= 1
+        yield dt, value
 
 
 def _raise_if_died(futures: Sequence[Future]) -> None:

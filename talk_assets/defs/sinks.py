@@ -1,5 +1,5 @@
-"""The sinks: one asset per target (system, datatype) some flow writes, all written by one
-step (`write_changes`) that runs a thread per system (`sink_threads.py`), so each system is
+"""The sinks: one asset per target (system, datatype) some flow writes, all written by the
+sync step (`sync_step.py`) on a thread per system (`sink_threads.py`), so each system is
 written at its own limit while the others are. Each sink executes this run's planned writes of
 its datatype and records them batch by batch (`sink_writes.py`); its materialization is the
 receipt: what was written, rejected, and why. A sink that had nothing to do is not
@@ -7,7 +7,9 @@ materialized (its last receipt stands; the daily full read materializes all), bu
 runs every time.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 import polars as pl
 from dagster import (
@@ -15,28 +17,24 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetOut,
-    AssetsDefinition,
     Failure,
     MetadataValue,
     Output,
-    multi_asset,
 )
 
 from talk_assets.defs.flow_tables import written_properties_lineage
 from talk_assets.defs.metadata import lineage_table, markdown_table
-from talk_assets.defs.planning import PLAN_KEY, commit_state, flow_key, load_plan
+from talk_assets.defs.planning import commit_state
 from talk_assets.defs.settings import SyncSettings
-from talk_assets.defs.sink_threads import write_concurrently
+from talk_assets.defs.sink_threads import writing
 from talk_assets.defs.sink_writes import SinkRun, sink_key, sink_name
 from talk_assets.defs.sources import OWNERS
 from talk_assets.defs.table_docs import published_receipt, receipt_schema
+from talk_assets.engine import SyncPlan
 from talk_assets.lineage import PropertyEdge, edges_of
 from talk_assets.systems import Datatype, ResolvedFlow
 
-SINKS_STEP = "write_changes"
-"""The step (op) name of the sinks, as run lists and failures name it."""
-
-__all__ = ["SINKS_STEP", "build_sinks", "sink_datatypes", "sink_key", "sink_name"]
+__all__ = ["sink_datatypes", "sink_key", "sink_name", "sink_specs", "sinks_writing"]
 
 
 def writes_into(flow: ResolvedFlow, dt: Datatype) -> bool:
@@ -102,71 +100,76 @@ def sink_out(dt: Datatype, flows: Sequence[ResolvedFlow]) -> AssetOut:
     )
 
 
-def build_sinks(flows: Sequence[ResolvedFlow], pool: str) -> AssetsDefinition:
-    """One step that writes every sink datatype: a thread per system, so each system's writes
-    run at its own limit at the same time as the others' (the in-process executor runs steps
-    one after another). Within a system, datatypes are written in order. Each sink is its
-    own asset with its own receipt and check, materialized as soon as it is done."""
+def sink_specs(flows: Sequence[ResolvedFlow]) -> tuple[dict[str, AssetOut], list[AssetCheckSpec]]:
+    """The sinks' outputs (one asset per datatype some flow writes) and their checks."""
     datatypes = sink_datatypes(flows)
-    by_output = {_output_name(dt): dt for dt in datatypes}
+    outs = {_output_name(dt): sink_out(dt, flows) for dt in datatypes}
+    checks = [
+        AssetCheckSpec(
+            "no_duplicate_inserts",
+            asset=sink_key(dt),
+            description="S10: no source record was inserted twice into this datatype.",
+        )
+        for dt in datatypes
+    ]
+    return outs, checks
 
-    @multi_asset(
-        name=SINKS_STEP,
-        outs={name: sink_out(dt, flows) for name, dt in by_output.items()},
-        deps=[PLAN_KEY, *(flow_key(f) for f in flows)],
-        check_specs=[
-            AssetCheckSpec(
-                "no_duplicate_inserts",
-                asset=sink_key(dt),
-                description="S10: no source record was inserted twice into this datatype.",
-            )
-            for dt in datatypes
-        ],
-        can_subset=True,
-        pool=pool,
-        required_resource_keys={"settings", *(dt.system for dt in datatypes)},
-        description="Write the differences of this run's plan into every system at once.",
+
+@contextmanager
+def sinks_writing(
+    context: AssetExecutionContext,
+    flows: Sequence[ResolvedFlow],
+    plan: SyncPlan,
+) -> Iterator[Iterator[Output | AssetCheckResult]]:
+    """Start writing this run's `plan` into every selected sink datatype, a thread per system
+    (`sink_threads.py`), and hand back the sinks' receipts and checks as they finish; the
+    iterator raises `Failure` at its end when a sink failed (the others are done by then).
+    Each sink is its own asset with its own receipt and check, materialized as soon as it is
+    done; leaving the block waits for every writer."""
+    settings: SyncSettings = context.resources.settings
+    store, run_id = settings.store(), context.run.run_id
+    run = SinkRun(
+        run_id=run_id,
+        plan=plan,
+        whole_check=settings.full_read,
+        memory=commit_state(store, run_id),
     )
-    def _sinks(context: AssetExecutionContext):
-        settings: SyncSettings = context.resources.settings
-        store, run_id = settings.store(), context.run.run_id
-        run = SinkRun(
-            run_id=run_id,
-            plan=load_plan(store, run_id),
-            whole_check=settings.full_read,
-            memory=commit_state(store, run_id),
-        )
-        selected = busy_first(
-            [dt for dt in datatypes if sink_key(dt) in context.selected_asset_keys],
-            set(run.plan.writes["datatype"].unique().to_list()),
-        )
-        failures: list[tuple[str, str]] = []  # (datatype key, what happened)
-        for dt, outcome in write_concurrently(context, run, selected, settings):
-            if isinstance(outcome, BaseException):
-                failures.append((dt.key, _failure_line(dt, outcome)))
-                continue
-            receipt, metadata, duplicates = outcome
-            if settings.full_read or did_something(metadata):
-                yield Output(
-                    published_receipt(receipt), output_name=_output_name(dt), metadata=metadata
-                )
-            # checked every run: the check is about the datatype's state, not the run's writes
-            yield AssetCheckResult(
-                asset_key=sink_key(dt),
-                check_name="no_duplicate_inserts",
-                passed=duplicates.is_empty(),
-                metadata={
-                    "duplicate_inserts": duplicates.height,
-                    "duplicates": markdown_table(duplicates),
-                },
-            )
-        if failures:
-            raise Failure(
-                description="\n".join(line for _, line in failures),
-                metadata={"failed_sinks": MetadataValue.json(dict(failures))},
-            )
+    selected = busy_first(
+        [dt for dt in sink_datatypes(flows) if sink_key(dt) in context.selected_asset_keys],
+        set(plan.writes["datatype"].unique().to_list()),
+    )
+    with writing(context, run, selected, settings) as outcomes:
+        yield _receipts(outcomes, settings)
 
-    return _sinks
+
+def _receipts(
+    outcomes: Iterator[tuple[Datatype, Any]], settings: SyncSettings
+) -> Iterator[Output | AssetCheckResult]:
+    failures: list[tuple[str, str]] = []  # (datatype key, what happened)
+    for dt, outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            failures.append((dt.key, _failure_line(dt, outcome)))
+            continue
+        receipt, metadata, duplicates = outcome
+        if settings.full_read or did_something(metadata):
+            yield Output(
+                published_receipt(receipt), output_name=_output_name(dt), metadata=metadata
+            )
+        # checked every run: the check is about the datatype's state, not the run's writes
+        yield AssetCheckResult(
+            asset_key=sink_key(dt),
+            check_name="no_duplicate_inserts",
+            passed=duplicates.is_empty(),
+            metadata={
+                "duplicate_inserts": duplicates.height,
+                "duplicates": markdown_table(duplicates),
+            },
+        )
+    if failures:
+        raise Failure(
+            description="\n".join(line for _, line in failures),
+            metadata={"failed_sinks": MetadataValue.json(dict(failures))},
+        )
 
 
 def busy_first(datatypes: Sequence[Datatype], planned: set[str]) -> list[Datatype]:

@@ -27,6 +27,7 @@ from dagster import DagsterEventType, DagsterInstance
 
 from talk_assets.defs.dead_runs import PID_TAG
 from talk_assets.defs.runner import RunReport, dagster_instance, run_sync
+from talk_assets.defs.sync_step import SYNC_STEP
 from talk_assets.defs.settings import SyncSettings
 from talk_assets.store.tenant import STATE_SCHEMA, TenantStore, tenant_path
 from talk_assets.systems.emulator import Emulators
@@ -38,8 +39,6 @@ LAST = "Kuttvik"  # the scenario's people, apart from the sample data
 NEW = "Nyperson"
 EDIT = "Brukerendring"
 DEADLINE = 60.0
-PLAN_STEP = "plan_sync"
-SINKS_STEP = "write_changes"
 COUNTED = {
     "powerofficego": ["/Customers", "/ContactPersons", "/Employees", "/Suppliers", "/Projects"],
     "crmoffice": ["/contacts", "/companies", "/activities"],
@@ -220,7 +219,7 @@ def requests(emu: Emulators, system: str, method: str, path: str) -> int:
 
 
 def is_source(step: str) -> bool:
-    return step not in (PLAN_STEP, SINKS_STEP)
+    return step != SYNC_STEP
 
 
 # --- kill points: each waits for its point in the cut run, kills it, and checks afterwards
@@ -232,21 +231,26 @@ def at_reads(cut: CutRun, writes_before: int) -> None:
         handle.set_faults(1.0, ["slow"], slow_seconds=0.3)
     cut.wait_for("a source step started", lambda: any(map(is_source, cut.started())))
     cut.kill()
-    assert PLAN_STEP not in cut.started(), "killed too late: planning had started"
+    assert SYNC_STEP not in cut.started(), "killed too late: planning had started"
     assert cut.emu.write_requests() == writes_before
 
 
 def at_planning(cut: CutRun, writes_before: int) -> None:
-    cut.wait_for("the planning step started", lambda: PLAN_STEP in cut.started())
+    """Kill while planning: the systems drop every request from the moment planning starts
+    (before it is processed), so a write sent before the kill lands nowhere."""
+    cut.wait_for("the planning step started", lambda: SYNC_STEP in cut.started())
+    for handle in cut.emu:
+        handle.set_faults(1.0, ["drop"])
     cut.kill()
-    assert SINKS_STEP not in cut.started(), "killed too late: a sink ran"
-    assert cut.emu.write_requests() == writes_before
+    assert run_writes(cut.home, cut.run_id) == 0, "killed too late: a write was recorded"
+    assert people(cut.emu, LAST)["contactpersons"] == ["Solveig"], "killed too late"
+    assert people(cut.emu, NEW)["contacts"] == [], "killed too late: an insert landed"
 
 
 def between_sinks(cut: CutRun, writes_before: int) -> None:
     """Sinks of both systems write at once: kill when one sink is done (materialized) while
     another is still writing, its every write slowed to 1 s."""
-    cut.wait_for("the planning step started", lambda: PLAN_STEP in cut.started())
+    cut.wait_for("the planning step started", lambda: SYNC_STEP in cut.started())
     for handle in cut.emu:
         handle.set_faults(1.0, ["slow"], slow_seconds=1.0)
     cut.wait_for("a sink that wrote was materialized", lambda: bool(written_sinks(cut)))
@@ -282,7 +286,7 @@ def write_cut(
     connection (the answer is lost); kill as soon as the write of `method path` landed."""
 
     def point(cut: CutRun, writes_before: int) -> None:
-        cut.wait_for("the planning step started", lambda: PLAN_STEP in cut.started())
+        cut.wait_for("the planning step started", lambda: SYNC_STEP in cut.started())
         cut.emu[system].set_faults(1.0, ["drop_after"])
         earlier = requests(cut.emu, system, method, path)
         cut.wait_for(

@@ -27,8 +27,8 @@ from dagster import DagsterEventType, DagsterInstance
 
 from talk_assets.defs.dead_runs import PID_TAG
 from talk_assets.defs.runner import RunReport, dagster_instance, run_sync
-from talk_assets.defs.sync_step import SYNC_STEP
 from talk_assets.defs.settings import SyncSettings
+from talk_assets.defs.sync_step import SYNC_STEP
 from talk_assets.store.tenant import STATE_SCHEMA, TenantStore, tenant_path
 from talk_assets.systems.emulator import Emulators
 

@@ -363,11 +363,13 @@ def published_planning(
             "preview": markdown_table(published_plan(plan.writes)),
         },
     )
+    sources: dict[str, int] = {}  # records per source datatype, for the reject shares
     for f in flows:
         name = f.flow.name
-        table, table_metadata = flow_output(f, plan.mapped_for(name), plan.updates)
+        mapped = plan.mapped_for(name)
         rejects = plan.rejects.filter(pl.col("flow") == name)
-        if made.full or table.height:
+        if made.full or mapped.height:
+            table, table_metadata = flow_output(f, mapped, plan.updates)
             yield Output(
                 table,
                 output_name=name,
@@ -389,8 +391,9 @@ def published_planning(
             passed=not missing,
             metadata={"missing_columns": ", ".join(missing) or "none"},
         )
-        sources = max(store.count(f.source.system, f.source.name), 1)
-        share = rejects.select("record").n_unique() / sources
+        if f.source.key not in sources:
+            sources[f.source.key] = max(store.count(f.source.system, f.source.name), 1)
+        share = rejects.select("record").n_unique() / sources[f.source.key]
         yield AssetCheckResult(
             asset_key=flow_key(f),
             check_name="rejects_below_threshold",

@@ -46,10 +46,11 @@ def build_sync_step(
     """The step that plans every flow and writes every sink datatype (see the module)."""
     planning = planning_specs(flows, datatypes)
     sink_outs, sink_checks = sink_specs(flows)
+    written = sink_datatypes(flows)
     deps = dict(planning.deps)
-    for name, dt in zip(sink_outs, sink_datatypes(flows), strict=True):
+    for name, dt in zip(sink_outs, written, strict=True):
         deps[name] = {PLAN_KEY, *(flow_key(f) for f in flows if writes_into(f, dt))}
-    sinks_done = [sink_name(dt) for dt in sink_datatypes(flows)]
+    sinks_done = [sink_name(dt) for dt in written]
 
     @multi_asset(
         name=SYNC_STEP,
@@ -59,7 +60,7 @@ def build_sync_step(
         check_specs=[*planning.checks, *sink_checks],
         can_subset=True,
         pool=pool,
-        required_resource_keys={"settings", *(dt.system for dt in sink_datatypes(flows))},
+        required_resource_keys={"settings", *(dt.system for dt in written)},
         description="Plan the sync of all flows at once (S1-S7, S12), then write the "
         "differences into every system at once.",
     )

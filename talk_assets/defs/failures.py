@@ -66,7 +66,7 @@ def _place(step: str) -> tuple[str | None, str | None]:
 
 
 def _failed_sinks(user) -> dict[str, str]:
-    """datatype key -> what happened, of a sinks step that failed for some datatypes."""
+    """datatype key -> what happened, of a sync step whose sinks failed for some datatypes."""
     entry = (user.metadata or {}).get("failed_sinks") if user is not None else None
     value = getattr(entry, "value", None)
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}

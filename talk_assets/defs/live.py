@@ -77,7 +77,7 @@ class LiveProgress(logging.Handler):
         )
         self.tasks: dict[str, Any] = {}
         self.parts: dict[str, list[str]] = {}
-        """Per step, the tasks it reports progress of under their own names (the sinks step
+        """Per step, the tasks it reports progress of under their own names (the sync step
         writes every system's datatypes at once)."""
 
     def emit(self, record: logging.LogRecord) -> None:

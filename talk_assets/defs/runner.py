@@ -264,7 +264,7 @@ def dry_run_copy(settings: SyncSettings) -> Iterator[SyncSettings]:
 
 
 def _skip_reason(result) -> str | None:
-    """The planning step's reason for skipping, from its (passed) check evaluations."""
+    """The sync step's reason for skipping planning, from its (passed) check evaluations."""
     for event in result.all_events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data

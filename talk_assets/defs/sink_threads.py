@@ -70,7 +70,7 @@ def writing(
     """Start the writer threads at once and hand back an iterator of (datatype, `run_sink`'s
     answer or the exception it raised) in the order they finish, which also logs their
     progress on the caller's thread. The caller may do other work on its thread before it
-    iterates (the planning step publishes the plan while the systems are written); leaving
+    iterates (the sync step publishes the plan while the systems are written); leaving
     the block waits for every writer, so nothing is left half recorded behind an error."""
     events: queue.Queue[tuple[str, Datatype, Any]] = queue.Queue()
     run.progress = lambda dt, done, total: events.put(("progress", dt, (done, total)))

@@ -35,12 +35,12 @@ LOGGER = "talk_assets_progress"
 
 
 def step_label(step_key: str) -> str:
-    """`acme__customers` -> read acme.customers; `plan_and_write` -> plan all flows (each
-    datatype it writes has its own line, `write acme.contacts`)."""
+    """`acme__customers` -> read acme.customers; `plan_and_write` -> plan all flows, then
+    write (each datatype it writes has its own line, `write acme.contacts`)."""
     from talk_assets.defs.sync_step import SYNC_STEP  # here: the step's modules import this one
 
     if step_key == SYNC_STEP:
-        return "plan all flows"
+        return "plan all flows, then write"
     return "read " + step_key.replace("__", ".", 1)
 
 

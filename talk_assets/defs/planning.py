@@ -127,10 +127,10 @@ def stored_plan(
 def load_plan(
     store: TenantStore, run_id: str, frames: Sequence[str] | None = None, *, release: bool = False
 ) -> SyncPlan:
-    """The plan made in this run (`frames`: only these of its tables are read, the others
-    empty; a plan this process saved comes whole from memory); refuses a plan of another run
-    (a sink run on its own, or the report of a run that skipped planning) before reading any
-    of it. `release`: the last use in this run, the memory of it is dropped."""
+    """The plan made in this run, for its report (`frames`: only these of its tables are
+    read, the others empty; a plan this process saved comes whole from memory); refuses a plan
+    of another run (the run skipped planning or stopped before it) before reading any of it.
+    `release`: the last use in this run, the memory of it is dropped."""
     global _last_saved
     saved = _remembered(store, run_id)
     if saved is not None:
@@ -141,8 +141,8 @@ def load_plan(
     if plan is None:
         raise Failure(
             description=(
-                "no plan from this run: materialize talk/plan (and the sources) in the same run "
-                "as the sinks, e.g. with `talk-assets sync` or the `sync` job"
+                "no plan from this run: it skipped planning or stopped before it; "
+                "`talk-assets log --run last` shows what it did"
             )
         )
     return plan

@@ -49,17 +49,6 @@ def writer_groups(datatypes: Sequence[Datatype], inserting: set[str]) -> list[li
     return groups
 
 
-def write_concurrently(
-    context: AssetExecutionContext,
-    run: SinkRun,
-    datatypes: Sequence[Datatype],
-    settings: SyncSettings,
-) -> Iterator[tuple[Datatype, Any]]:
-    """(datatype, `run_sink`'s answer or the exception it raised), in the order they finish."""
-    with writing(context, run, datatypes, settings) as outcomes:
-        yield from outcomes
-
-
 @contextlib.contextmanager
 def writing(
     context: AssetExecutionContext,

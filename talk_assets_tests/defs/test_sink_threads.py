@@ -1,4 +1,4 @@
-"""The sinks step writes every system at once, a thread per system (issue 10: an initial load
+"""The sync step writes every system at once, a thread per system (issue 10: an initial load
 takes max(requests per system / limit), not the sum), and with updates only every datatype at
 once. `run_sink` is replaced here: what is tested is the threading, not the writes (the e2e
 tests write for real through this step)."""
@@ -13,7 +13,7 @@ from dagster import Failure, build_asset_context
 
 from talk_assets.defs import sink_writes
 from talk_assets.defs.settings import SyncSettings
-from talk_assets.defs.sink_threads import by_system, write_concurrently, writer_groups
+from talk_assets.defs.sink_threads import by_system, writer_groups, writing
 from talk_assets.defs.sink_writes import SinkRun
 from talk_assets.defs.sinks import busy_first, sink_datatypes
 from talk_assets.engine import SyncPlan
@@ -42,7 +42,8 @@ def run_all(datatypes, monkeypatch, fake, tmp_path, op="insert"):
     context = build_asset_context(resources={system: object() for system in by_system(datatypes)})
     run = SinkRun(run_id="r1", plan=plan_of(datatypes, op))
     settings = SyncSettings(home=str(tmp_path))
-    return dict(write_concurrently(context, run, datatypes, settings))
+    with writing(context, run, datatypes, settings) as outcomes:
+        return dict(outcomes)
 
 
 def test_sinks_of_both_systems_write_at_the_same_time(datatypes, monkeypatch, tmp_path):

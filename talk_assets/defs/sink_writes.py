@@ -82,6 +82,9 @@ class SinkRun:
     memory: RunState | None = None
     """The state rows commits read, from the plan's own state and earlier commits (when this
     process made the plan; else read from the file each commit; guarded by `commits`)."""
+    finishing: list[dict[str, pl.DataFrame]] = field(default_factory=list)
+    """Rows of finished sinks waiting for `record_finished` (guarded by `finishing_lock`)."""
+    finishing_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def sink_key(dt: Datatype) -> AssetKey:
@@ -118,8 +121,7 @@ def run_sink(run: SinkRun, dt: Datatype, settings: SyncSettings, resource):
         _record_standing(run, store)
     # The last write of the sink: its plan is done (`progress.py`); a fatal stop is not done.
     done = {} if fatal else {SINKS_DONE: sink_done_row(run_id, sink_name(dt))}
-    with run.commits:
-        store.write_tables(append={"sync_log": decisions, **done})
+    record_finished(run, store, {"sync_log": decisions, **done})
     receipt = pl.concat([pl.DataFrame(schema=SYNC_LOG), *logs])
     if fatal:
         raise Failure(
@@ -129,6 +131,31 @@ def run_sink(run: SinkRun, dt: Datatype, settings: SyncSettings, resource):
     inserted = bool((writes["op"] == "insert").any())
     metadata = _metadata(receipt, decisions, plan, dt, dry_run=False)
     return receipt, metadata, _duplicates(run, store, dt, inserted=inserted)
+
+
+def record_finished(run: SinkRun, store: TenantStore, rows: dict[str, pl.DataFrame]) -> None:
+    """Append a finished sink's rows (its decisions, its `sinks_done` row) together with those
+    of the sinks that finished meanwhile, in one transaction (a group commit): the sinks with
+    nothing to send all finish at once, and one by one they held the commit lock for about
+    0.1 s each while the busy sinks' first batches waited for it. Returns once the rows are
+    stored: by this call, or by another sink's, which stored them before it let the lock go."""
+    with run.finishing_lock:
+        run.finishing.append(rows)
+    with run.commits:
+        with run.finishing_lock:
+            batch, run.finishing = run.finishing, []
+        if not batch:  # another sink's call stored them
+            return
+        tables: dict[str, list[pl.DataFrame]] = {}
+        for finished in batch:
+            for name, frame in finished.items():
+                tables.setdefault(name, []).append(frame)
+        try:
+            store.write_tables(append={name: pl.concat(frames) for name, frames in tables.items()})
+        except BaseException:  # not stored: the next sink to get here tries again (or raises)
+            with run.finishing_lock:
+                run.finishing[:0] = batch
+            raise
 
 
 def _write_batches(

@@ -8,7 +8,7 @@ execute). The complete plan is also kept in the tenant file's `plan` schema, and
 for the sinks and the run's report.
 """
 
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -58,7 +58,7 @@ def flow_group(flow: ResolvedFlow) -> str:
 
 @dataclass(frozen=True)
 class _SavedPlan:
-    """The plan this process saved last, with what its run's commits read (`commit_state`)."""
+    """The plan this process made last, with what its run's commits read (`commit_state`)."""
 
     tenant: str  # the tenant file, resolved
     run_id: str
@@ -83,16 +83,28 @@ def _remembered(store: TenantStore, run_id: str) -> _SavedPlan | None:
 def save_plan(
     store: TenantStore, plan: SyncPlan, run_id: str, planned_from: SyncState | None = None
 ) -> None:
-    """Store the plan of `run_id` (replacing the last one) and keep it in memory for the run's
-    sinks, with the part of the state it was `planned_from` that their commits read
-    (`commit_state`; none kept without it)."""
+    """Keep the plan of `run_id` in memory (`remember_plan`), then store it (`store_plan`)."""
+    remember_plan(store, plan, run_id, planned_from)
+    store_plan(store, plan, run_id)
+
+
+def remember_plan(
+    store: TenantStore, plan: SyncPlan, run_id: str, planned_from: SyncState | None = None
+) -> None:
+    """Keep the plan of `run_id` in memory for the run's sinks and report, with the part of
+    the state it was `planned_from` that their commits read (`commit_state`; none kept
+    without it)."""
     global _last_saved
-    frames = dict(plan.frames())
-    frames["meta"] = pl.DataFrame({"run_id": [run_id]})
-    _last_saved = None
-    store.write_tables(replace=frames, schema=PLAN_SCHEMA)
     kept = None if planned_from is None else RunState(planned_from)
     _last_saved = _SavedPlan(str(store.path.resolve()), run_id, plan, kept)
+
+
+def store_plan(store: TenantStore, plan: SyncPlan, run_id: str) -> None:
+    """Store the plan of `run_id` in the tenant file, replacing the last one: the next run
+    carries over what it did not confirm (`plan_scope.carried_over`)."""
+    frames = dict(plan.frames())
+    frames["meta"] = pl.DataFrame({"run_id": [run_id]})
+    store.write_tables(replace=frames, schema=PLAN_SCHEMA)
 
 
 def commit_state(store: TenantStore, run_id: str) -> RunState | None:
@@ -255,13 +267,16 @@ def planning_specs(flows: Sequence[ResolvedFlow], datatypes: Sequence[Datatype])
 
 @dataclass(frozen=True)
 class MadePlan:
-    """A plan made and stored in this run, with what it was made of."""
+    """A plan made in this run, with what it was made of."""
 
     plan: SyncPlan
     scope: str
     """`full`, or what an incremental plan covered (`plan_scope.PlanInputs.scope`)."""
     records: dict[str, pl.DataFrame]
     """The records it planned, per datatype key."""
+    store: Callable[[], None]
+    """Store the plan and consume the changes it covers (the sync step calls it while the
+    first batches are sent: the systems do not wait for it)."""
 
     @property
     def full(self) -> bool:
@@ -275,10 +290,11 @@ def plan_this_run(
     checks: Sequence[AssetCheckSpec],
     sinks: Sequence[str],
 ) -> Generator[AssetCheckResult, None, MadePlan | None]:
-    """Make and store this run's plan, consuming the changes it covers; None (having yielded
-    the planning checks' standing results) when there is nothing to do: nothing read, nothing
-    pending, the last plan's `sinks` all done (`progress.nothing_to_do`). Raises `Failure` at
-    the circuit breaker (S12), before anything is stored."""
+    """Make this run's plan and keep it in memory (`MadePlan.store` stores it and consumes
+    the changes it covers); None (having yielded the planning checks' standing results) when
+    there is nothing to do: nothing read, nothing pending, the last plan's `sinks` all done
+    (`progress.nothing_to_do`). Raises `Failure` at the circuit breaker (S12), before
+    anything is stored."""
     settings: SyncSettings = context.resources.settings
     store = settings.store()
     # --retry-rejected plans although nothing changed: rejected writes left their pairs'
@@ -312,13 +328,18 @@ def plan_this_run(
             metadata={"over_limit": MetadataValue.json(dict(over))},
         )
     # a dry run commits nothing: no state kept for its commits
-    planned_from = None if settings.dry_run else inputs.state
-    save_plan(store, plan, context.run.run_id, planned_from)
-    if not settings.dry_run:  # the plan covers the changes read so far: consume them
-        store.write_tables(
-            append={PLANS: record_plan(store, context.run.run_id)}, remove=consumed(inputs)
-        )
-    return MadePlan(plan, inputs.scope, inputs.records)
+    run_id = context.run.run_id
+    remember_plan(store, plan, run_id, None if settings.dry_run else inputs.state)
+
+    def stored() -> None:
+        # Safe to run while the sinks commit (S10): a run cut before this keeps the changes
+        # it read, so the next run plans their clusters again, from the state the commits
+        # left; a write already recorded there is not sent again.
+        store_plan(store, plan, run_id)
+        if not settings.dry_run:  # the plan covers the changes read so far: consume them
+            store.write_tables(append={PLANS: record_plan(store, run_id)}, remove=consumed(inputs))
+
+    return MadePlan(plan, inputs.scope, inputs.records, stored)
 
 
 def published_planning(

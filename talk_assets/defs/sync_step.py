@@ -3,9 +3,9 @@ step (`plan_and_write`) that materializes `talk/clusters`, `talk/plan`, the flow
 the sinks, with their checks.
 
 Planning and writing are one step because the writes need this run's plan (a sink run on its
-own has nothing to write), and so that the systems are written as soon as the plan is stored:
-the plan is published (its assets, flow tables and checks) on the step's thread while the
-sinks' threads write, instead of before them. The lineage is unchanged: inside the step, every
+own has nothing to write), and so that the systems are written as soon as the plan is made:
+the plan is stored, then published (its assets, flow tables and checks) on the step's thread
+while the sinks' threads write, instead of before them. The lineage is unchanged: inside the step, every
 sink depends on `talk/plan` and on the flows that write into it.
 
 A subset of the step's assets can be materialized (the UI's "materialize selected"): the step
@@ -72,7 +72,8 @@ def build_sync_step(
         if made is None:
             return
         with sinks_writing(context, flows, made.plan) as receipts:
-            # published while the sinks' threads write: the systems do not wait for it
+            # stored and published while the sinks' threads write: the systems do not wait
+            made.store()
             yield from _selected(context, published_planning(settings, flows, made))
             yield from receipts
 

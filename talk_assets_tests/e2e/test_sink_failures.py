@@ -4,10 +4,11 @@ systems at once, `sink_threads.py`)."""
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 
 from talk_assets.commands.sync import failure_lines
-from talk_assets.defs import connectors, sink_writes
+from talk_assets.defs import connectors, planning, sink_writes
 
 from .conftest import World
 from .test_rules import linked_pair
@@ -80,3 +81,40 @@ def test_s10_a_system_down_mid_sink_sends_no_further_batch_and_drops_its_prepare
     assert len(sent) == 2, "a batch was sent after the system was found down"
     pending = world.state("pending_inserts").filter(datatype="powerofficego.customers")
     assert sorted(pending["reference"]) == sorted(sent[1])
+
+
+def test_s10_a_plan_not_stored_while_its_writes_land_is_planned_again_and_nothing_doubles(
+    world: World, monkeypatch
+):
+    """The plan is stored while the first batches are sent (`MadePlan.store`). When storing
+    it fails, the writes already under way land and are recorded, the run fails and says why,
+    and the changes it read stay pending: the next run plans them again from the recorded
+    state, sends none of those writes twice and loses no edit."""
+    world.settle()
+    _employee, contact = linked_pair(world, "powerofficego.employees", "crmoffice.contacts")
+    project, _activity = linked_pair(world, "powerofficego.projects", "crmoffice.activities")
+    world.crm_patch(f"/contacts/{contact}", familyName="Uten plan")  # -> a PowerOffice write
+    world.po_patch(f"/Projects/{project}", Name="Skrevet uten lagret plan")  # -> a Crm write
+
+    def no_space(*_args, **_kwargs):
+        raise OSError("No space left on device")
+
+    real_store_plan = planning.store_plan
+    monkeypatch.setattr(planning, "store_plan", no_space)
+    writes_before = world.write_requests()
+    rep = world.sync()
+    assert not rep.success
+    assert any("No space left on device" in line for line in failure_lines(rep))
+    sent = world.write_requests() - writes_before
+    assert sent == 2, "the writes under way did not land"
+    recorded = world.state("sync_log").filter(run_id=rep.run_id)
+    assert recorded.filter(pl.col("operation") == "update").height == 2
+    assert world.state("changed_records").height > 0, "the unplanned changes were consumed"
+
+    monkeypatch.setattr(planning, "store_plan", real_store_plan)
+    after = world.sync()
+    assert after.success
+    assert world.write_requests() - writes_before == sent, "a recorded write was sent again"
+    assert "Uten plan" in [e["LastName"] for e in world.po("/Employees")]
+    assert "Skrevet uten lagret plan" in [a["subject"] for a in world.crm("/activities")]
+    assert world.state("changed_records").height == 0

@@ -116,17 +116,12 @@ def run_sink(run: SinkRun, dt: Datatype, settings: SyncSettings, resource):
             _duplicates(run, store, dt, inserted=False, keep=False),
         )
 
-    def finished(fatal: str | None) -> dict[str, pl.DataFrame]:
-        """The sink's end: its decisions and, after its last write, the row saying its plan is
-        done (`progress.py`); a fatal stop is not done."""
-        done = {} if fatal else {SINKS_DONE: sink_done_row(run_id, sink_name(dt))}
-        return {"sync_log": decisions, **done}
-
-    logs, fatal = _write_batches(run, store, dt, settings, resource, writes, finished)
-    if not logs:  # no batch, so no batch commit recorded the end
-        if run.plan.writes.is_empty():  # else the first commit of a batch records them
-            _record_standing(run, store)
-        record_finished(run, store, finished(fatal))
+    logs, fatal = _write_batches(run, store, dt, settings, resource, writes)
+    if run.plan.writes.is_empty():  # else the first commit of a batch records them
+        _record_standing(run, store)
+    # The last write of the sink: its plan is done (`progress.py`); a fatal stop is not done.
+    done = {} if fatal else {SINKS_DONE: sink_done_row(run_id, sink_name(dt))}
+    record_finished(run, store, {"sync_log": decisions, **done})
     receipt = pl.concat([pl.DataFrame(schema=SYNC_LOG), *logs])
     if fatal:
         raise Failure(
@@ -170,11 +165,9 @@ def _write_batches(
     settings: SyncSettings,
     resource,
     writes: pl.DataFrame,
-    finished: Callable[[str | None], dict[str, pl.DataFrame]],
 ) -> tuple[list[pl.DataFrame], str | None]:
     """Send `writes` in batches and record each; (sync-log rows, the fatal error if the system
-    could not be used). The last batch's commit also records the sink's end (`finished`). A
-    batch is recorded while the next one is sent, and the one after is
+    could not be used). A batch is recorded while the next one is sent, and the one after is
     prepared (its intents written): the system is not kept waiting for our transactions. A
     batch's answer is awaited before the next batch goes out, so a fatal answer stops the sink
     before anything more is sent (the intents of the prepared batch go with that commit)."""
@@ -218,17 +211,7 @@ def _write_batches(
             result_frame, outcomes = connectors.results_frames(results)
             log = write_log(scoped, batch, outcomes, run.run_id, now())
             settled = connectors.settled_references(results) + connectors.unsent(ready, results)
-            last = bool(fatal) or number == len(batches) - 1
-            _commit_now(
-                run,
-                store,
-                batch["write_id"],
-                result_frame,
-                log,
-                settled,
-                scoped,
-                finished=finished(fatal) if last else None,
-            )
+            _commit_now(run, store, batch["write_id"], result_frame, log, settled, scoped)
             logs.append(log)
             done += batch.height
             run.progress(dt, done, writes.height)
@@ -258,7 +241,6 @@ def _commit_now(
     scoped: SyncPlan | None = None,
     *,
     locked: bool = False,
-    finished: dict[str, pl.DataFrame] | None = None,
 ) -> None:
     """`_commit` of one batch under the run's commit lock (`locked`: the caller holds it), with
     the part of the plan the batch can change and the writes this run confirmed before it (by
@@ -285,7 +267,6 @@ def _commit_now(
             confirmed_earlier=earlier,
             present=run.state_tables,
             memory=run.memory,
-            finished=finished,
         )
         run.standing_recorded = True
         run.confirmed.update(results.filter(pl.col("ok"))["write_id"].to_list())
@@ -302,11 +283,9 @@ def _commit(
     confirmed_earlier: Sequence[str] = (),
     present: set[str] | None = None,
     memory: RunState | None = None,
-    finished: dict[str, pl.DataFrame] | None = None,
 ) -> None:
     """Fold confirmed writes into the state, with their log rows, and drop the intents of
     settled inserts: one transaction (S10), touching only the rows this batch changes.
-    `finished`: rows to append too, the sink's end after its last batch (`run_sink`).
     `confirmed_earlier`: writes of this run confirmed by earlier batches or sinks, so a pair
     written on both sides advances once both are. `present`: the state tables known to exist
     (else looked up). `memory`: the run's state rows, read instead of the file and told what
@@ -327,8 +306,6 @@ def _commit(
         confirmed = results.filter(pl.col("ok")).select("write_id", "new_id")
         append["sync_log"] = log
         append["sync_values"] = value_history(plan, confirmed, run_id, now())
-    for name, rows in (finished or {}).items():
-        append[name] = pl.concat([append[name], rows]) if name in append else rows
     remove = {INTENTS_TABLE: remove_keys("reference", settled)} if settled else {}
     store.write_tables(append=append, upsert=tables["upsert"], remove=remove)
     if memory is not None:

@@ -66,35 +66,3 @@ def test_s10_commits_read_the_state_of_the_file_from_memory(
     assert world.sync(full_read=True).success
     assert len(compared) > calls
     assert all(uses_memory)
-
-
-def test_s10_a_sink_records_its_end_with_its_last_batch(
-    world: World, monkeypatch: pytest.MonkeyPatch
-):
-    """A sink that wrote records that it is done (`sinks_done`, S10's progress) in the same
-    transaction as its last batch's writes; a sink with nothing to send records it on its own
-    (`record_finished`)."""
-    world.settle()
-    project, _activity = linked_pair(world, "powerofficego.projects", "crmoffice.activities")
-    world.po_patch(f"/Projects/{project}", Name="Siste batch")  # -> one Crm activities write
-    transactions: list[dict] = []
-    real_write_tables = world.store.write_tables.__func__
-
-    def recorded(store, *args, **kwargs):
-        transactions.append(kwargs)
-        return real_write_tables(store, *args, **kwargs)
-
-    monkeypatch.setattr(sink_writes.TenantStore, "write_tables", recorded)
-    rep = world.sync()
-    assert rep.success
-    with_done = [t for t in transactions if "sinks_done" in (t.get("append") or {})]
-    ends = {sink: t for t in with_done for sink in t["append"]["sinks_done"]["sink"].to_list()}
-    last_batch = ends["sinks/crmoffice__activities"]
-    updates = last_batch["append"]["sync_log"].filter(pl.col("operation") == "update")
-    assert updates["datatype"].to_list() == ["crmoffice.activities"]
-    assert "synced" in (last_batch.get("upsert") or {}), (
-        "the sink's end was not recorded with its batch"
-    )
-    idle = [sink for sink in ends if sink != "sinks/crmoffice__activities"]
-    assert idle, "no sink without writes recorded its end"
-    assert all("synced" not in (ends[sink].get("upsert") or {}) for sink in idle)

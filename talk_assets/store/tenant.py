@@ -12,7 +12,7 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import duckdb
@@ -89,6 +89,7 @@ class TenantStore:
             finally:
                 with _held_lock:
                     _held.pop(key, None)
+                write_back(con)
 
     @contextmanager
     def connect(self, *, read_only: bool | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -298,6 +299,17 @@ class TenantStore:
             return 0
         with self.connect() as con:
             return int(con.execute(f"select count(*) from {q(schema)}.{q(table)}").fetchone()[0])
+
+
+def write_back(con: duckdb.DuckDBPyConnection) -> None:
+    """CHECKPOINT the run's changes into the file before its connection closes.
+
+    Closing the last connection checkpoints anyway, but after an edited run at 100k records
+    the close alone took 0.3-1.1 s in 6 of 18 runs, while with an explicit checkpoint first
+    the two took 0.05-0.2 s in all 12 (interleaved A/B, issue 10). Should it fail, the close checkpoints,
+    or reports, as it did before."""
+    with suppress(duckdb.Error):
+        con.execute("checkpoint")
 
 
 def _delete_keys(

@@ -6,10 +6,11 @@ import subprocess
 import sys
 import time
 
+import duckdb
 import polars as pl
 import pytest
 
-from talk_assets.store.tenant import StateLocked, TenantStore, tenant_path
+from talk_assets.store.tenant import StateLocked, TenantStore, tenant_path, write_back
 
 
 @pytest.fixture
@@ -95,3 +96,28 @@ def test_newest_timestamp_is_compared_as_an_instant(store: TenantStore):
 def test_tenant_names_are_checked(tmp_path):
     with pytest.raises(ValueError, match="tenant name"):
         tenant_path("../etc", tmp_path)
+
+
+def test_a_held_connection_writes_its_changes_back_before_it_closes(store: TenantStore):
+    store.write_tables(replace={"x": pl.DataFrame({"v": [1]})})
+    with store.held():
+        store.write_tables(replace={"x": pl.DataFrame({"v": list(range(50_000))})})
+        assert store.path.with_name(store.path.name + ".wal").exists()  # not written back yet
+    assert not store.path.with_name(store.path.name + ".wal").exists()
+    assert store.read_table("state", "x").height == 50_000
+
+
+def test_a_failed_write_back_is_left_to_the_close():
+    class Invalidated:
+        def execute(self, _sql: str):
+            raise duckdb.FatalException("database has been invalidated")
+
+    calls = []
+
+    class Counted(Invalidated):
+        def execute(self, sql: str):
+            calls.append(sql)
+            super().execute(sql)
+
+    write_back(Counted())  # type: ignore[arg-type]  # does not raise: the close reports it
+    assert calls == ["checkpoint"]

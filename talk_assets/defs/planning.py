@@ -5,7 +5,7 @@ contact per cluster), so one computation makes the plan and publishes it as `tal
 (identity, S1/S2), one flow asset per flow (`flow_tables.py`: one row per linked pair, one
 column per mapped property, with per-property lineage) and `talk/plan` (the writes the sinks
 execute). The complete plan is also kept in the tenant file's `plan` schema, and in memory
-for the sinks and the run's report.
+for the sinks and the run's report (`plan_memory.py`).
 """
 
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -26,12 +26,12 @@ from dagster import (
 )
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
+from talk_assets.defs import plan_memory
 from talk_assets.defs.flow_tables import flow_asset_metadata, flow_key, flow_output
 from talk_assets.defs.io_manager import UPSERT_KEY
 from talk_assets.defs.metadata import markdown_table
 from talk_assets.defs.plan_scope import CARRIED_FRAMES, consumed, plan_inputs
 from talk_assets.defs.progress import PLANS, nothing_to_do, record_plan
-from talk_assets.defs.run_state import RunState
 from talk_assets.defs.settings import SyncSettings
 from talk_assets.defs.sources import OWNERS, source_key
 from talk_assets.defs.table_docs import (
@@ -40,12 +40,10 @@ from talk_assets.defs.table_docs import (
     published_clusters,
     published_plan,
 )
-from talk_assets.engine import SyncPlan, SyncState, check_circuit_breaker, make_plan
+from talk_assets.engine import SyncPlan, check_circuit_breaker, make_plan
 from talk_assets.engine.scope import with_decisions
-from talk_assets.store.tenant import TenantStore
 from talk_assets.systems import Datatype, ResolvedFlow
 
-PLAN_SCHEMA = "plan"
 CLUSTERS_KEY = AssetKey(["talk", "clusters"])
 PLAN_KEY = AssetKey(["talk", "plan"])
 
@@ -54,110 +52,6 @@ def flow_group(flow: ResolvedFlow) -> str:
     """Every flow asset in one group, so the UI's groups read as a map: one per system (the
     sources), `talk` (planning), `flows`, `sinks`."""
     return "flows"
-
-
-@dataclass(frozen=True)
-class _SavedPlan:
-    """The plan this process made last, with what its run's commits read (`commit_state`)."""
-
-    tenant: str  # the tenant file, resolved
-    run_id: str
-    plan: SyncPlan
-    commit_state: RunState | None
-
-
-_last_saved: _SavedPlan | None = None
-"""The plan this process saved last: the sinks and the report of that run take it from here
-instead of reading it back (at 100k records a few tenths of a second per read). One plan at
-most; the run's report releases it (`load_plan(release=True)`)."""
-
-
-def _remembered(store: TenantStore, run_id: str) -> _SavedPlan | None:
-    """The plan kept in memory when it is `run_id`'s plan of this tenant file, else None."""
-    saved = _last_saved
-    if saved is not None and (saved.tenant, saved.run_id) == (str(store.path.resolve()), run_id):
-        return saved
-    return None
-
-
-def save_plan(
-    store: TenantStore, plan: SyncPlan, run_id: str, planned_from: SyncState | None = None
-) -> None:
-    """Keep the plan of `run_id` in memory (`remember_plan`), then store it (`store_plan`)."""
-    remember_plan(store, plan, run_id, planned_from)
-    store_plan(store, plan, run_id)
-
-
-def remember_plan(
-    store: TenantStore, plan: SyncPlan, run_id: str, planned_from: SyncState | None = None
-) -> None:
-    """Keep the plan of `run_id` in memory for the run's sinks and report, with the part of
-    the state it was `planned_from` that their commits read (`commit_state`; none kept
-    without it)."""
-    global _last_saved
-    kept = None if planned_from is None else RunState(planned_from)
-    _last_saved = _SavedPlan(str(store.path.resolve()), run_id, plan, kept)
-
-
-def store_plan(store: TenantStore, plan: SyncPlan, run_id: str) -> None:
-    """Store the plan of `run_id` in the tenant file, replacing the last one: the next run
-    carries over what it did not confirm (`plan_scope.carried_over`)."""
-    frames = dict(plan.frames())
-    frames["meta"] = pl.DataFrame({"run_id": [run_id]})
-    store.write_tables(replace=frames, schema=PLAN_SCHEMA)
-
-
-def commit_state(store: TenantStore, run_id: str) -> RunState | None:
-    """The state rows the commits of `run_id` read, when this process made its plan (else
-    None): those naming a record of the planned clusters (`run_state.RunState`)."""
-    saved = _remembered(store, run_id)
-    return None if saved is None else saved.commit_state
-
-
-def _plan_run(store: TenantStore) -> str | None:
-    """The run that made the stored plan (None before the first plan): one tiny read."""
-    meta = store.read_table(PLAN_SCHEMA, "meta")
-    return None if meta is None or meta.is_empty() else meta["run_id"][0]
-
-
-def stored_plan(
-    store: TenantStore, frames: Sequence[str] | None = None
-) -> tuple[SyncPlan | None, str | None]:
-    """The last plan stored and the run that made it; (None, None) before the first plan.
-    `frames`: only these of the plan's tables are read (the others empty), e.g. what
-    `carried_over` needs: the last full plan's clusters and mapped values are large."""
-    made_by = _plan_run(store)
-    if made_by is None:
-        return None, None
-    empty = SyncPlan.empty().frames()
-    wanted = list(empty) if frames is None else [n for n in empty if n in frames]
-    read = store.read_tables(PLAN_SCHEMA, wanted)
-    plan = SyncPlan(**{n: empty[n] if read.get(n) is None else read[n] for n in empty})
-    return plan, made_by
-
-
-def load_plan(
-    store: TenantStore, run_id: str, frames: Sequence[str] | None = None, *, release: bool = False
-) -> SyncPlan:
-    """The plan made in this run, for its report (`frames`: only these of its tables are
-    read, the others empty; a plan this process saved comes whole from memory); refuses a plan
-    of another run (the run skipped planning or stopped before it) before reading any of it.
-    `release`: the last use in this run, the memory of it is dropped."""
-    global _last_saved
-    saved = _remembered(store, run_id)
-    if saved is not None:
-        if release:
-            _last_saved = None
-        return saved.plan
-    plan = stored_plan(store, frames)[0] if _plan_run(store) == run_id else None
-    if plan is None:
-        raise Failure(
-            description=(
-                "no plan from this run: it skipped planning or stopped before it; "
-                "`talk-assets log --run last` shows what it did"
-            )
-        )
-    return plan
 
 
 def flow_summary(plan: SyncPlan, flow: ResolvedFlow, table: pl.DataFrame) -> dict[str, int]:
@@ -304,7 +198,7 @@ def plan_this_run(
         context.log.info(idle)
         yield from _skipped_checks(context.instance, checks, idle)
         return None
-    previous, previous_run = stored_plan(store, CARRIED_FRAMES)
+    previous, previous_run = plan_memory.stored_plan(store, CARRIED_FRAMES)
     inputs = plan_inputs(
         store,
         flows,
@@ -329,13 +223,13 @@ def plan_this_run(
         )
     # a dry run commits nothing: no state kept for its commits
     run_id = context.run.run_id
-    remember_plan(store, plan, run_id, None if settings.dry_run else inputs.state)
+    plan_memory.remember_plan(store, plan, run_id, None if settings.dry_run else inputs.state)
 
     def stored() -> None:
         # Safe to run while the sinks commit (S10): a run cut before this keeps the changes
         # it read, so the next run plans their clusters again, from the state the commits
         # left; a write already recorded there is not sent again.
-        store_plan(store, plan, run_id)
+        plan_memory.store_plan(store, plan, run_id)
         if not settings.dry_run:  # the plan covers the changes read so far: consume them
             store.write_tables(append={PLANS: record_plan(store, run_id)}, remove=consumed(inputs))
 

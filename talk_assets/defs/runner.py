@@ -26,7 +26,7 @@ from talk_assets.defs.dead_runs import FinishedRun, hold_tenant, owner_tags
 from talk_assets.defs.event_storage import instance_at
 from talk_assets.defs.failures import StepFailure, step_failures, summary
 from talk_assets.defs.live import live_progress, terminal_console
-from talk_assets.defs.planning import load_plan
+from talk_assets.defs.plan_memory import load_plan
 from talk_assets.defs.settings import SyncSettings
 from talk_assets.errors import env_float
 from talk_assets.flows.catalog import active_flows

@@ -24,7 +24,7 @@ from dagster import (
 
 from talk_assets.defs.flow_tables import written_properties_lineage
 from talk_assets.defs.metadata import lineage_table, markdown_table
-from talk_assets.defs.planning import commit_state
+from talk_assets.defs.plan_memory import commit_state
 from talk_assets.defs.settings import SyncSettings
 from talk_assets.defs.sink_threads import writing
 from talk_assets.defs.sink_writes import SinkRun, sink_key, sink_name

@@ -5,8 +5,8 @@ the sinks, with their checks.
 Planning and writing are one step because the writes need this run's plan (a sink run on its
 own has nothing to write), and so that the systems are written as soon as the plan is made:
 the plan is stored, then published (its assets, flow tables and checks) on the step's thread
-while the sinks' threads write, instead of before them. The lineage is unchanged: inside the step, every
-sink depends on `talk/plan` and on the flows that write into it.
+while the sinks' threads write, instead of before them. The lineage is unchanged: inside the
+step, every sink depends on `talk/plan` and on the flows that write into it.
 
 A subset of the step's assets can be materialized (the UI's "materialize selected"): the step
 always plans, and publishes and writes only what is selected.

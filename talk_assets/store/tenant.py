@@ -306,8 +306,8 @@ def write_back(con: duckdb.DuckDBPyConnection) -> None:
 
     Closing the last connection checkpoints anyway, but after an edited run at 100k records
     the close alone took 0.3-1.1 s in 6 of 18 runs, while with an explicit checkpoint first
-    the two took 0.05-0.2 s in all 12 (interleaved A/B, issue 10). Should it fail, the close checkpoints,
-    or reports, as it did before."""
+    the two took 0.05-0.2 s in all 12 (interleaved A/B, issue 10). Should it fail, the close
+    checkpoints, or reports, as it did before."""
     with suppress(duckdb.Error):
         con.execute("checkpoint")
 

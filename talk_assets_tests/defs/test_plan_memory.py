@@ -7,8 +7,8 @@ import polars as pl
 import pytest
 from dagster import Failure
 
-from talk_assets.defs import planning
-from talk_assets.defs.planning import commit_state, load_plan, save_plan
+from talk_assets.defs import plan_memory
+from talk_assets.defs.plan_memory import commit_state, load_plan, save_plan
 from talk_assets.defs.run_state import RunState
 from talk_assets.engine import SyncPlan, SyncState
 from talk_assets.store.tenant import TenantStore
@@ -21,7 +21,7 @@ def a_plan() -> SyncPlan:
 
 
 def test_the_saved_plan_is_used_from_memory_until_the_report_releases_it(tmp_path, monkeypatch):
-    monkeypatch.setattr(planning, "_last_saved", None)
+    monkeypatch.setattr(plan_memory, "_last_saved", None)
     store = TenantStore(tmp_path / "t.duckdb")
     plan = a_plan()
     save_plan(store, plan, "run-1")
@@ -34,7 +34,7 @@ def test_the_saved_plan_is_used_from_memory_until_the_report_releases_it(tmp_pat
 
 
 def test_a_remembered_plan_serves_neither_another_run_nor_another_tenant(tmp_path, monkeypatch):
-    monkeypatch.setattr(planning, "_last_saved", None)
+    monkeypatch.setattr(plan_memory, "_last_saved", None)
     store = TenantStore(tmp_path / "t.duckdb")
     other = TenantStore(tmp_path / "other.duckdb")
     save_plan(store, a_plan(), "run-1")
@@ -53,7 +53,7 @@ def a_state() -> SyncState:
 
 
 def test_the_commit_state_is_that_of_the_run_that_saved_the_plan(tmp_path, monkeypatch):
-    monkeypatch.setattr(planning, "_last_saved", None)
+    monkeypatch.setattr(plan_memory, "_last_saved", None)
     store = TenantStore(tmp_path / "t.duckdb")
     save_plan(store, a_plan(), "run-1", a_state())
 

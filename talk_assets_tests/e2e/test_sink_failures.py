@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from talk_assets.commands.sync import failure_lines
-from talk_assets.defs import connectors, planning, sink_writes
+from talk_assets.defs import connectors, plan_memory, sink_writes
 
 from .conftest import World
 from .test_rules import linked_pair
@@ -99,8 +99,8 @@ def test_s10_a_plan_not_stored_while_its_writes_land_is_planned_again_and_nothin
     def no_space(*_args, **_kwargs):
         raise OSError("No space left on device")
 
-    real_store_plan = planning.store_plan
-    monkeypatch.setattr(planning, "store_plan", no_space)
+    real_store_plan = plan_memory.store_plan
+    monkeypatch.setattr(plan_memory, "store_plan", no_space)
     writes_before = world.write_requests()
     rep = world.sync()
     assert not rep.success
@@ -111,7 +111,7 @@ def test_s10_a_plan_not_stored_while_its_writes_land_is_planned_again_and_nothin
     assert recorded.filter(pl.col("operation") == "update").height == 2
     assert world.state("changed_records").height > 0, "the unplanned changes were consumed"
 
-    monkeypatch.setattr(planning, "store_plan", real_store_plan)
+    monkeypatch.setattr(plan_memory, "store_plan", real_store_plan)
     after = world.sync()
     assert after.success
     assert world.write_requests() - writes_before == sent, "a recorded write was sent again"

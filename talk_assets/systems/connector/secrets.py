@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterable
 
 MASK = "********"
+SHORT_SECRET = 8
+"""Secrets shorter than this are masked only where they stand alone (not inside a longer run
+of letters and digits): a one-letter demo key masked everywhere turned "Access denied" into
+"A****ess denied". Longer ones are masked wherever they appear."""
 
 
 class Secret:
@@ -35,8 +40,12 @@ def basic_auth(user: Secret, password: Secret) -> str:
 
 
 def scrub(text: str, secrets: Iterable[Secret]) -> str:
-    """`text` with every secret's value replaced by the mask."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret.reveal(), MASK)
+    """`text` with every secret's value replaced by the mask (short ones: see `SHORT_SECRET`).
+    Longer secrets first, so one that contains another is masked whole."""
+    values = sorted({s.reveal() for s in secrets if s}, key=len, reverse=True)
+    for value in values:
+        if len(value) >= SHORT_SECRET:
+            text = text.replace(value, MASK)
+        else:
+            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", MASK, text)
     return text

@@ -26,6 +26,7 @@ from talk_assets.systems.connector import (
 )
 from talk_assets.systems.connector.pacing import RequestPacer
 from talk_assets.systems.connector.retry import parse_retry_after
+from talk_assets.systems.connector.secrets import scrub
 from talk_assets.systems.crmoffice.client import CrmofficeClient
 from talk_assets.systems.powerofficego.client import (
     PowerOfficeGoClient,
@@ -174,6 +175,17 @@ def test_secret_never_shows_itself() -> None:
     secret = Secret("hunter2")
     assert "hunter2" not in repr(secret) + str(secret) + f"{secret}" + repr([secret])
     assert secret.reveal() == "hunter2"
+
+
+def test_scrub_masks_long_secrets_anywhere_and_short_ones_where_they_stand_alone() -> None:
+    long_key, short_key = Secret("k3y-0123456789"), Secret("c")
+    text = "Access denied: key k3y-0123456789 (prefix xk3y-0123456789) and c refused"
+    scrubbed = scrub(text, [short_key, long_key])
+    assert "0123456789" not in scrubbed
+    assert scrubbed.startswith("Access denied: key ********")  # the word around "c" is kept
+    assert scrubbed.endswith("and ******** refused")
+    assert scrub("pw=abc;", [Secret("abc")]) == "pw=********;"
+    assert scrub("abcdef", [Secret("abc")]) == "abcdef"  # inside a longer token: not the key
 
 
 def test_rate_limiter_keeps_every_one_second_window_under_the_limit() -> None:

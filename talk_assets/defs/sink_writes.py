@@ -20,11 +20,11 @@ from dagster import AssetKey, Failure
 
 from talk_assets.defs import connectors
 from talk_assets.defs.duplicate_inserts import duplicate_inserts, known_duplicates
-from talk_assets.defs.metadata import markdown_table
 from talk_assets.defs.progress import SINKS_DONE, sink_done_row
 from talk_assets.defs.recovery import INTENTS_TABLE
 from talk_assets.defs.run_state import COMMIT_READS, RunState
 from talk_assets.defs.settings import SyncSettings
+from talk_assets.defs.sink_receipts import planned_outcomes, receipt_metadata
 from talk_assets.defs.state_rows import delta_tables, remove_keys, state_of
 from talk_assets.defs.synclog import (
     SYNC_LOG,
@@ -34,7 +34,6 @@ from talk_assets.defs.synclog import (
     value_history,
     write_log,
 )
-from talk_assets.defs.table_docs import published_receipt
 from talk_assets.engine import SyncPlan
 from talk_assets.engine.apply import WRITE_COLUMNS, batch_plan, plan_records, state_delta
 from talk_assets.store.tenant import STATE_SCHEMA, TenantStore
@@ -109,10 +108,10 @@ def run_sink(run: SinkRun, dt: Datatype, settings: SyncSettings, resource):
 
     run.progress(dt, 0, writes.height)
     if settings.dry_run:  # publish the plan, change nothing (S12)
-        receipt = write_log(plan, writes, _planned(writes), run_id, started)
+        receipt = write_log(plan, writes, planned_outcomes(writes), run_id, started)
         return (
             receipt,
-            _metadata(receipt, decisions, plan, dt, dry_run=True),
+            receipt_metadata(receipt, decisions, plan, dt, dry_run=True),
             _duplicates(run, store, dt, inserted=False, keep=False),
         )
 
@@ -129,7 +128,7 @@ def run_sink(run: SinkRun, dt: Datatype, settings: SyncSettings, resource):
             metadata={"written_before_stop": receipt.height},
         )
     inserted = bool((writes["op"] == "insert").any())
-    metadata = _metadata(receipt, decisions, plan, dt, dry_run=False)
+    metadata = receipt_metadata(receipt, decisions, plan, dt, dry_run=False)
     return receipt, metadata, _duplicates(run, store, dt, inserted=inserted)
 
 
@@ -333,55 +332,6 @@ def _new_decisions(store: TenantStore, decisions: pl.DataFrame) -> pl.DataFrame:
         decided=decisions.select("source_record"),
     )
     return decisions.join(logged, on=key, how="anti", nulls_equal=True)
-
-
-def _planned(writes: pl.DataFrame) -> pl.DataFrame:
-    return writes.select(
-        "write_id",
-        outcome=pl.lit("planned"),
-        new_id=pl.lit(None, pl.String),
-        status=pl.lit(None, pl.Int64),
-        error=pl.lit(None, pl.String),
-        recovered=pl.lit(False),
-    )
-
-
-def _metadata(
-    receipt: pl.DataFrame, decisions: pl.DataFrame, plan: SyncPlan, dt: Datatype, *, dry_run: bool
-) -> dict:
-    ops = receipt["operation"]
-    rejected = decisions.filter(pl.col("operation") == "reject")
-    mine = pl.col("source").str.starts_with(dt.key + ":") | pl.col("target").str.starts_with(
-        dt.key + ":"
-    )
-    conflicts = plan.conflicts.filter(mine)
-    return {
-        "dagster/row_count": receipt.height,
-        "dry_run": dry_run,
-        "inserted": int((ops == "insert").sum()),
-        "linked": plan.merges.filter(mine).height + int((ops == "insert").sum()),
-        "conflicts": conflicts.height,
-        "conflicts_preview": markdown_table(conflicts, rows=10),
-        "updated": int((ops == "update").sum()),
-        "planned": int((ops == "planned").sum()),
-        "rejected_by_system": int((ops == "rejected").sum()),
-        "failed": int(ops.is_in(["failed", "unknown"]).sum()),
-        "rejected_in_plan": rejected.height,
-        "skipped": int((decisions["operation"] == "skip").sum()),
-        "updates_sesam_count": int(ops.is_in(["insert", "update"]).sum()),
-        "rejects": markdown_table(
-            pl.concat(
-                [
-                    rejected.select("source_record", "flows", "properties", "error"),
-                    receipt.filter(
-                        pl.col("operation").is_in(["rejected", "failed", "unknown"])
-                    ).select("source_record", "flows", "properties", "error"),
-                ]
-            ),
-            rows=20,
-        ),
-        "preview": markdown_table(published_receipt(receipt)),
-    }
 
 
 def _duplicates(

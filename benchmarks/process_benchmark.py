@@ -137,7 +137,11 @@ def bench_size(size: int, reference: Callable[[], dict], profile: Path | None = 
                 result = run_sync_process(
                     emus, env, home, tenant, timeout=RUN_TIMEOUT, profile=profile_to
                 )
-            return {**result, "writing_seconds": sampler.writing_seconds()}
+            return {
+                **result,
+                "writing_seconds": sampler.writing_seconds(),
+                **sampler.around_writes(),
+            }
 
         first_load, settling, settled = settle(run, MAX_SETTLE)
         repeats = INITIAL_REPEATS - 1 if size <= REPEAT_INITIAL_UP_TO else 0
@@ -208,7 +212,7 @@ def initial_load(data: dict) -> dict:
         env = sync_env(emus, home, paced=False)
         with RequestSampler(emus, interval=SAMPLE_INTERVAL) as sampler:
             result = run_sync_process(emus, env, home, "load", timeout=RUN_TIMEOUT)
-        return {**result, "writing_seconds": sampler.writing_seconds()}
+        return {**result, "writing_seconds": sampler.writing_seconds(), **sampler.around_writes()}
 
 
 @contextlib.contextmanager
@@ -297,6 +301,12 @@ def add_ratios_to_1k(results: list[dict]) -> None:
             }
 
 
+def _around(phase: dict) -> str:
+    """Seconds before the first write and after the last, as `before/after`."""
+    before, after = phase.get("before_writes_seconds"), phase.get("after_writes_seconds")
+    return "-" if before is None or after is None else f"{before:.2f}/{after:.2f}"
+
+
 def size_table(results: list[dict], skipped: list[dict]) -> Table:
     table = Table(title="talk-assets sync as a process (rate limits off)")
     for head in (
@@ -312,6 +322,7 @@ def size_table(results: list[dict], skipped: list[dict]) -> Table:
         "floor req/s",
         "x floor",
         "writing s",
+        "before/after writes s",
         "writing x floor",
         "peak RSS MB",
     ):
@@ -335,6 +346,7 @@ def size_table(results: list[dict], skipped: list[dict]) -> Table:
                 f"{p['write_requests'] / at_floor:,.0f}" if at_floor else "-",
                 _num(p["ratio_to_floor"]),
                 _num(p.get("writing_seconds")),
+                _around(p),
                 _num(p.get("writing_ratio_to_floor")),
                 f"{p['peak_rss_mb']:,.0f}",
             )
@@ -474,6 +486,10 @@ def main() -> int:
             "ratio_to_floor": "seconds / floor_seconds",
             "writing_seconds": "from the first to the last request-count sample in which any "
             f"system's writes moved (samples every {SAMPLE_INTERVAL} s): the run's writing phase",
+            "before_writes_seconds": "from the run's start to the first sample in which writes "
+            "moved: start-up, reads and planning before the first write",
+            "after_writes_seconds": "from the last sample in which writes moved to the run's "
+            "end: the last commits, the sinks' end and the process's exit",
             "writing_ratio_to_floor": "writing_seconds / floor_seconds: the writes' own pace, "
             "without the process's fixed start-up, read and plan time",
             "vs_1k": "this size's value over the 1000-record size's, same phase",

@@ -225,6 +225,21 @@ class RequestSampler:
             return 0.0
         return round(max(w["end"] for w in windows) - min(w["start"] for w in windows), 2)
 
+    def around_writes(self) -> dict[str, float | None]:
+        """Seconds from the first sample (taken as the run started) to the first sample in
+        which writes moved, and from the last such sample to the last sample (taken as the
+        run ended): what a run spends before its first write and after its last (start-up,
+        reads and planning; the last commits and the end of the run). None without writes."""
+        windows = [self.write_window(handle.system) for handle in self.emus]
+        windows = [w for w in windows if w["write_requests"]]
+        if not windows or len(self.samples) < 2:
+            return {"before_writes_seconds": None, "after_writes_seconds": None}
+        start, end = self.samples[0][0], self.samples[-1][0]
+        return {
+            "before_writes_seconds": round(min(w["start"] for w in windows) - start, 2),
+            "after_writes_seconds": round(end - max(w["end"] for w in windows), 2),
+        }
+
     def write_window(self, system: str) -> dict[str, float]:
         """From the first to the last sample in which `system`'s writes moved: its write
         requests, all its requests, and both per second over that window."""

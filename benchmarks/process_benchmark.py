@@ -302,7 +302,8 @@ def add_ratios_to_1k(results: list[dict]) -> None:
 
 
 def _around(phase: dict) -> str:
-    """Seconds before the first write and after the last, as `before/after`."""
+    """Seconds before the first write and after the last, as `before/after` (the `pre/post s`
+    column)."""
     before, after = phase.get("before_writes_seconds"), phase.get("after_writes_seconds")
     return "-" if before is None or after is None else f"{before:.2f}/{after:.2f}"
 
@@ -322,11 +323,15 @@ def size_table(results: list[dict], skipped: list[dict]) -> Table:
         "floor req/s",
         "x floor",
         "writing s",
-        "before/after writes s",
+        "pre/post s",
         "writing x floor",
         "peak RSS MB",
     ):
-        table.add_column(head, justify="left" if head == "phase" else "right")
+        table.add_column(
+            head,
+            justify="left" if head == "phase" else "right",
+            no_wrap=head == "pre/post s",  # `before/after` seconds: one value, never cut
+        )
     for r in results:
         for name in PHASES:
             p = r["phases"].get(name)

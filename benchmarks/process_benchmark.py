@@ -133,15 +133,7 @@ def bench_size(size: int, reference: Callable[[], dict], profile: Path | None = 
         env = sync_env(emus, home, paced=False)
 
         def run(profile_to: Path | None = None) -> dict:
-            with RequestSampler(emus, interval=SAMPLE_INTERVAL) as sampler:
-                result = run_sync_process(
-                    emus, env, home, tenant, timeout=RUN_TIMEOUT, profile=profile_to
-                )
-            return {
-                **result,
-                "writing_seconds": sampler.writing_seconds(),
-                **sampler.around_writes(),
-            }
+            return sampled_run(emus, env, home, tenant, profile=profile_to)
 
         first_load, settling, settled = settle(run, MAX_SETTLE)
         repeats = INITIAL_REPEATS - 1 if size <= REPEAT_INITIAL_UP_TO else 0
@@ -209,10 +201,17 @@ def initial_load(data: dict) -> dict:
         tempfile.TemporaryDirectory(prefix="process_benchmark_load_") as home,
         serving(data, rate_limits=False) as emus,
     ):
-        env = sync_env(emus, home, paced=False)
-        with RequestSampler(emus, interval=SAMPLE_INTERVAL) as sampler:
-            result = run_sync_process(emus, env, home, "load", timeout=RUN_TIMEOUT)
-        return {**result, "writing_seconds": sampler.writing_seconds(), **sampler.around_writes()}
+        return sampled_run(emus, sync_env(emus, home, paced=False), home, "load")
+
+
+def sampled_run(
+    emus: Emulators, env: dict[str, str], home: str, tenant: str, profile: Path | None = None
+) -> dict:
+    """One sync process (`run_sync_process`) with the emulators' request counts sampled while
+    it runs: its writing phase and the seconds before its first write and after its last."""
+    with RequestSampler(emus, interval=SAMPLE_INTERVAL) as sampler:
+        result = run_sync_process(emus, env, home, tenant, timeout=RUN_TIMEOUT, profile=profile)
+    return {**result, "writing_seconds": sampler.writing_seconds(), **sampler.around_writes()}
 
 
 @contextlib.contextmanager

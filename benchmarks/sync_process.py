@@ -219,8 +219,7 @@ class RequestSampler:
     def writing_seconds(self) -> float:
         """From the first sample in which any system's writes moved to the last: the run's
         writing phase (0 when nothing was written)."""
-        windows = [self.write_window(handle.system) for handle in self.emus]
-        windows = [w for w in windows if w["write_requests"]]
+        windows = self._windows_with_writes()
         if not windows:
             return 0.0
         return round(max(w["end"] for w in windows) - min(w["start"] for w in windows), 2)
@@ -230,8 +229,7 @@ class RequestSampler:
         which writes moved, and from the last such sample to the last sample (taken as the
         run ended): what a run spends before its first write and after its last (start-up,
         reads and planning; the last commits and the end of the run). None without writes."""
-        windows = [self.write_window(handle.system) for handle in self.emus]
-        windows = [w for w in windows if w["write_requests"]]
+        windows = self._windows_with_writes()
         if not windows or len(self.samples) < 2:
             return {"before_writes_seconds": None, "after_writes_seconds": None}
         start, end = self.samples[0][0], self.samples[-1][0]
@@ -239,6 +237,11 @@ class RequestSampler:
             "before_writes_seconds": round(min(w["start"] for w in windows) - start, 2),
             "after_writes_seconds": round(end - max(w["end"] for w in windows), 2),
         }
+
+    def _windows_with_writes(self) -> list[dict[str, float]]:
+        """`write_window` of every system that wrote."""
+        windows = [self.write_window(handle.system) for handle in self.emus]
+        return [w for w in windows if w["write_requests"]]
 
     def write_window(self, system: str) -> dict[str, float]:
         """From the first to the last sample in which `system`'s writes moved: its write

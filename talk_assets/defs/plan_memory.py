@@ -41,14 +41,6 @@ def _remembered(store: TenantStore, run_id: str) -> _SavedPlan | None:
     return None
 
 
-def save_plan(
-    store: TenantStore, plan: SyncPlan, run_id: str, planned_from: SyncState | None = None
-) -> None:
-    """Keep the plan of `run_id` in memory (`remember_plan`), then store it (`store_plan`)."""
-    remember_plan(store, plan, run_id, planned_from)
-    store_plan(store, plan, run_id)
-
-
 def remember_plan(
     store: TenantStore, plan: SyncPlan, run_id: str, planned_from: SyncState | None = None
 ) -> None:

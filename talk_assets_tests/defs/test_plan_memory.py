@@ -8,10 +8,18 @@ import pytest
 from dagster import Failure
 
 from talk_assets.defs import plan_memory
-from talk_assets.defs.plan_memory import commit_state, load_plan, save_plan
+from talk_assets.defs.plan_memory import commit_state, load_plan, remember_plan, store_plan
 from talk_assets.defs.run_state import RunState
 from talk_assets.engine import SyncPlan, SyncState
 from talk_assets.store.tenant import TenantStore
+
+
+def save_plan(
+    store: TenantStore, plan: SyncPlan, run_id: str, planned_from: SyncState | None = None
+) -> None:
+    """What a run does with its plan: kept in memory, then stored (`plan_this_run`)."""
+    remember_plan(store, plan, run_id, planned_from)
+    store_plan(store, plan, run_id)
 
 
 def a_plan() -> SyncPlan:

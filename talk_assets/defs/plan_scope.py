@@ -45,6 +45,8 @@ class PlanInputs:
     kept: dict[str, pl.DataFrame] = field(default_factory=dict)
     """The previous plan's rejects and skips outside the scope (`scope.kept_decisions`): the
     plan made of these inputs adds them (`scope.with_decisions`)."""
+    planned: pl.Series | None = None
+    """The records an incremental plan covers (its scope); None for a full plan."""
 
 
 def plan_inputs(
@@ -77,6 +79,7 @@ def plan_inputs(
         f"{scope.len()} records in the clusters of {seeds.len()} changed or open ones",
         runs,
         kept_decisions(previous, scope),
+        scope,
     )
 
 

@@ -229,7 +229,7 @@ def plan_this_run(
         # Safe to run while the sinks commit (S10): a run cut before this keeps the changes
         # it read, so the next run plans their clusters again, from the state the commits
         # left; a write already recorded there is not sent again.
-        plan_memory.store_plan(store, plan, run_id)
+        plan_memory.store_plan(store, plan, run_id, inputs.planned)
         if not settings.dry_run:  # the plan covers the changes read so far: consume them
             store.write_tables(append={PLANS: record_plan(store, run_id)}, remove=consumed(inputs))
 

@@ -158,6 +158,18 @@ class TenantStore:
     def has_table(cls, con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
         return table in cls.tables(con, schema)
 
+    def column_names(self, schema: str, table: str) -> list[str]:
+        """A table's columns in order; empty when it does not exist (yet)."""
+        if not self.exists():
+            return []
+        with self.connect() as con:
+            rows = con.execute(
+                "select column_name from duckdb_columns() "
+                "where schema_name = ? and table_name = ? order by column_index",
+                [schema, table],
+            ).fetchall()
+        return [r[0] for r in rows]
+
     def read_table(self, schema: str, table: str) -> pl.DataFrame | None:
         """A table as a polars frame, or None when it does not exist (yet)."""
         return self.read_tables(schema, [table])[table]

@@ -94,3 +94,47 @@ def test_the_commit_state_adds_what_commits_appended(tmp_path):
     assert state.inserted["source"].to_list() == ["a:3"]
     with pytest.raises(KeyError, match="synced"):
         kept.of(records, ["synced"])
+
+
+def with_decisions(rejected: dict[str, str], skipped: dict[str, str]) -> SyncPlan:
+    """A plan rejecting and skipping records (record -> reason)."""
+    empty = SyncPlan.empty()
+
+    def rows(frame: pl.DataFrame, reasons: dict[str, str]) -> pl.DataFrame:
+        made = pl.DataFrame(
+            {"flow": "f", "record": list(reasons), "reason": list(reasons.values())}
+        )
+        return pl.concat([frame, made], how="diagonal_relaxed").cast(dict(frame.schema))
+
+    return SyncPlan(
+        **{
+            **empty.frames(),
+            "rejects": rows(empty.rejects, rejected),
+            "skipped": rows(empty.skipped, skipped),
+        }
+    )
+
+
+def test_an_incremental_plan_replaces_only_its_scopes_decisions(tmp_path):
+    """The stored rejects and skips change by record: outside the scope they are the last
+    plan's (an incremental plan carries them over), inside it they are the new plan's, and a
+    decision of the scope that the new plan no longer makes is gone."""
+    store = TenantStore(tmp_path / "t.duckdb")
+    first = with_decisions({"a:1": "too long", "a:2": "too long"}, {"a:3": "no target", "a:4": "x"})
+    store_plan(store, first, "run-1")
+    # a plan of the clusters of a:2 and a:4 alone: it says nothing about a:1 and a:3
+    second = with_decisions({"a:2": "not a number"}, {})
+    store_plan(store, second, "run-2", scope=pl.Series(["a:2", "a:4", "b:9"]))
+
+    stored, made_by = plan_memory.stored_plan(store)
+    assert made_by == "run-2"
+    assert stored is not None
+    rejected = dict(stored.rejects.select("record", "reason").iter_rows())
+    assert rejected == {"a:1": "too long", "a:2": "not a number"}
+    assert stored.skipped["record"].to_list() == ["a:3"]  # a:4's skip ended with its cluster
+
+    store_plan(store, second, "run-3")  # a full plan: every table replaced
+    stored = plan_memory.stored_plan(store)[0]
+    assert stored is not None
+    assert stored.rejects["record"].to_list() == ["a:2"]
+    assert stored.skipped.is_empty()

@@ -9,9 +9,8 @@ the run id, the progress callback and the lock that serializes their state commi
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -35,7 +34,13 @@ from talk_assets.defs.synclog import (
     write_log,
 )
 from talk_assets.engine import SyncPlan
-from talk_assets.engine.apply import WRITE_COLUMNS, batch_plan, plan_records, state_delta
+from talk_assets.engine.apply import (
+    WRITE_COLUMNS,
+    batch_plan,
+    merged_plans,
+    plan_records,
+    state_delta,
+)
 from talk_assets.store.tenant import STATE_SCHEMA, TenantStore
 from talk_assets.systems import Datatype
 
@@ -84,6 +89,24 @@ class SinkRun:
     finishing: list[dict[str, pl.DataFrame]] = field(default_factory=list)
     """Rows of finished sinks waiting for `record_finished` (guarded by `finishing_lock`)."""
     finishing_lock: threading.Lock = field(default_factory=threading.Lock)
+    waiting: list[Confirmed] = field(default_factory=list)
+    """Batches waiting for the commit lock (`_commit_now`; guarded by `waiting_lock`)."""
+    waiting_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
+class Confirmed:
+    """One sent batch's outcome, to be recorded (`_commit_now`)."""
+
+    write_ids: list[str]
+    results: pl.DataFrame
+    log: pl.DataFrame | None
+    settled: Sequence[str]
+    scoped: SyncPlan | None
+    """The plan's part for the sink's writes (`_write_batches`); None: the whole plan."""
+    recorded: bool = False
+    """Set (under the commit lock) once a commit took the batch, with `error` if it failed."""
+    error: BaseException | None = None
 
 
 def sink_key(dt: Datatype) -> AssetKey:
@@ -210,7 +233,8 @@ def _write_batches(
             result_frame, outcomes = connectors.results_frames(results)
             log = write_log(scoped, batch, outcomes, run.run_id, now())
             settled = connectors.settled_references(results) + connectors.unsent(ready, results)
-            _commit_now(run, store, batch["write_id"], result_frame, log, settled, scoped)
+            confirmed = Confirmed(batch["write_id"].to_list(), result_frame, log, settled, scoped)
+            _commit_now(run, store, confirmed)
             logs.append(log)
             done += batch.height
             run.progress(dt, done, writes.height)
@@ -227,48 +251,75 @@ def _record_standing(run: SinkRun, store: TenantStore) -> None:
     with run.commits:
         if run.standing_recorded:
             return
-        _commit_now(run, store, [], connectors.results_frames([])[0], None, (), locked=True)
+        standing = Confirmed([], connectors.results_frames([])[0], None, (), None)
+        _commit_now(run, store, standing, locked=True)
 
 
 def _commit_now(
-    run: SinkRun,
-    store: TenantStore,
-    write_ids: Iterable[str],
-    results: pl.DataFrame,
-    log: pl.DataFrame | None,
-    settled: Sequence[str],
-    scoped: SyncPlan | None = None,
-    *,
-    locked: bool = False,
+    run: SinkRun, store: TenantStore, batch: Confirmed, *, locked: bool = False
 ) -> None:
-    """`_commit` of one batch under the run's commit lock (`locked`: the caller holds it), with
-    the part of the plan the batch can change and the writes this run confirmed before it (by
-    any sink). `scoped`: the plan's part for the sink's writes (`_write_batches`), else the
-    whole plan is narrowed."""
-    with contextlib.nullcontext() if locked else run.commits:
-        if run.confirmed is None:
-            run.confirmed = set(confirmed_writes(store, run.run_id).to_list())
-        if not run.state_tables.issuperset(COMMIT_READS):
-            run.state_tables = store.table_names(STATE_SCHEMA)
-        whole = run.plan if scoped is None or not run.standing_recorded else scoped
-        plan = batch_plan(whole, write_ids, standing=not run.standing_recorded)
-        # of the writes confirmed earlier, those the batch's baselines wait for: all that
-        # `state_delta` asks of them (the whole list grows with the run)
-        waited_for = pl.concat([plan.baselines[c].cast(pl.String) for c in WRITE_COLUMNS])
-        earlier = [w for w in waited_for.drop_nulls().unique().to_list() if w in run.confirmed]
-        _commit(
-            store,
-            plan,
-            results,
-            log,
-            run.run_id,
-            settled,
-            confirmed_earlier=earlier,
-            present=run.state_tables,
-            memory=run.memory,
-        )
-        run.standing_recorded = True
-        run.confirmed.update(results.filter(pl.col("ok"))["write_id"].to_list())
+    """Record `batch` under the run's commit lock (`locked`: the caller holds it, and it is
+    recorded alone), in a group commit: the batches of other sinks that wait for the lock
+    meanwhile are recorded in the same transaction, by whichever of their threads gets the
+    lock first. A commit's cost is mostly fixed (some 100 polars operations, each of which
+    gives up the GIL and waits for it again while the HTTP threads run), so at the end of a run,
+    when every sink's last batch waits at once, one commit instead of one each shortens the
+    run's tail. Raises the commit's error in every thread whose batch was in it (S10: none of
+    the group is recorded)."""
+    if locked:
+        _commit_group(run, store, [batch])
+        return
+    with run.waiting_lock:
+        run.waiting.append(batch)
+    with run.commits:
+        if not batch.recorded:  # else another sink's group commit took it
+            with run.waiting_lock:
+                group, run.waiting = run.waiting, []
+            try:
+                _commit_group(run, store, group)
+            except BaseException as error:
+                for waiting in group:
+                    waiting.error = error
+                raise
+            finally:
+                for waiting in group:
+                    waiting.recorded = True
+    if batch.error is not None:
+        raise batch.error
+
+
+def _commit_group(run: SinkRun, store: TenantStore, group: Sequence[Confirmed]) -> None:
+    """`_commit` of batches (the caller holds the commit lock), with the part of the plan they
+    can change and the writes this run confirmed before them (by any sink)."""
+    if run.confirmed is None:
+        run.confirmed = set(confirmed_writes(store, run.run_id).to_list())
+    if not run.state_tables.issuperset(COMMIT_READS):
+        run.state_tables = store.table_names(STATE_SCHEMA)
+    parts = []
+    for batch in group:
+        standing = not run.standing_recorded and not parts  # the run's first commit
+        whole = run.plan if batch.scoped is None or standing else batch.scoped
+        parts.append(batch_plan(whole, batch.write_ids, standing=standing))
+    plan = merged_plans(parts)
+    # of the writes confirmed earlier, those the group's baselines wait for: all that
+    # `state_delta` asks of them (the whole list grows with the run)
+    waited_for = pl.concat([plan.baselines[c].cast(pl.String) for c in WRITE_COLUMNS])
+    earlier = [w for w in waited_for.drop_nulls().unique().to_list() if w in run.confirmed]
+    logs = [batch.log for batch in group if batch.log is not None]
+    results = pl.concat([batch.results for batch in group])
+    _commit(
+        store,
+        plan,
+        results,
+        pl.concat(logs) if logs else None,
+        run.run_id,
+        [reference for batch in group for reference in batch.settled],
+        confirmed_earlier=earlier,
+        present=run.state_tables,
+        memory=run.memory,
+    )
+    run.standing_recorded = True
+    run.confirmed.update(results.filter(pl.col("ok"))["write_id"].to_list())
 
 
 def _commit(

@@ -6,7 +6,7 @@ write a batch's outcome without rewriting whole tables; `apply` folds that into 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 import polars as pl
@@ -88,6 +88,22 @@ def batch_plan(plan: SyncPlan, write_ids: Iterable[str], *, standing: bool) -> S
         updates=plan.updates.filter(pl.col("write_id").is_in(ids.implode())),
         merges=plan.merges if standing else plan.merges.clear(),
     )
+
+
+def merged_plans(parts: Sequence[SyncPlan]) -> SyncPlan:
+    """`batch_plan`s of several batches of one plan as one, whose `state_delta` records the
+    batches together (a group commit) as one after the other would. The first part's other
+    frames are kept (every part has the plan's own); a baseline or insert source that several
+    batches wait for is kept once."""
+    if len(parts) == 1:
+        return parts[0]
+
+    def joined(name: str) -> pl.DataFrame:
+        frames = [getattr(part, name) for part in parts]
+        return pl.concat(frames, how="vertical_relaxed").unique(maintain_order=True)
+
+    names = ("writes", "updates", "baselines", "insert_sources", "merges")
+    return replace(parts[0], **{name: joined(name) for name in names})
 
 
 def apply(

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from talk_assets.engine import SyncPlan, SyncState, apply, make_plan
-from talk_assets.engine.apply import batch_plan, plan_records, state_delta
+from talk_assets.engine.apply import batch_plan, merged_plans, plan_records, state_delta
 from talk_assets.flows.spec import committed_flows
 from talk_assets.systems import datatype, resolve_ref
 from talk_assets.systems.derived import derive_records
@@ -265,4 +265,56 @@ def test_s10_a_commit_of_its_batchs_part_of_the_plan_records_what_the_whole_plan
         ("inserted", ["flow", "source", "target"]),
     ):
         ours, theirs = getattr(scoped, table), getattr(whole, table)
+        assert ours.sort(key).equals(theirs.sort(key)), table
+
+
+@given(
+    seed=st.integers(0, 1000),
+    cuts=st.lists(st.integers(1, 400), min_size=0, max_size=8),
+    groups=st.lists(st.integers(1, 9), min_size=0, max_size=4),
+    edited=st.booleans(),
+)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_s10_a_group_commit_records_what_its_batches_one_after_the_other_would(
+    seed: int, cuts: list[int], groups: list[int], edited: bool
+):
+    """Sinks that wait for the commit lock at once are recorded in one commit of their
+    batches' parts merged (`merged_plans`): over any split of the writes into batches and of
+    the batches into groups, the state ends as committing the whole plan every batch would."""
+    fl = committed_flows()
+    records = sample_frames(30)
+    start = SyncState.empty()
+    if edited:
+        records, start, _ = run(records, fl, start)
+        edits = [(row, f"Gruppe{seed}") for row in range(seed % 3, 30, 3)]
+        records = dict(records)
+        records[CUST] = edit_first_names(records[CUST], edits, "2024-09-01T00:00:00+00:00")
+    plan = make_plan(records, fl, start)
+    _, res = execute(records, plan)
+    res = res.sample(fraction=1.0, shuffle=True, seed=seed)
+    bounds = sorted({0, *(c % (res.height + 1) for c in cuts), res.height})
+    batches = [res.slice(lo, hi - lo) for lo, hi in itertools.pairwise(bounds)]
+    edges = sorted({0, *(g % (len(batches) + 1) for g in groups), len(batches)})
+    whole, one_by_one = start, []
+    for batch in batches:
+        whole = apply(whole, plan, batch, confirmed_earlier=one_by_one)
+        one_by_one += batch.filter(pl.col("ok"))["write_id"].to_list()
+    grouped, confirmed = start, []
+    for first, last in itertools.pairwise(edges):
+        group = batches[first:last]
+        parts = [
+            batch_plan(plan, batch["write_id"], standing=first == 0 and number == 0)
+            for number, batch in enumerate(group)
+        ]
+        merged, results = merged_plans(parts), pl.concat(group)
+        grouped = state_delta(_naming(grouped, merged), merged, results, confirmed).fold_into(
+            grouped
+        )
+        confirmed += results.filter(pl.col("ok"))["write_id"].to_list()
+    for table, key in (
+        ("links", ["source", "target"]),
+        ("synced", ["flow", "source", "target", "property"]),
+        ("inserted", ["flow", "source", "target"]),
+    ):
+        ours, theirs = getattr(grouped, table), getattr(whole, table)
         assert ours.sort(key).equals(theirs.sort(key)), table

@@ -89,13 +89,13 @@ class SinkRun:
     finishing: list[dict[str, pl.DataFrame]] = field(default_factory=list)
     """Rows of finished sinks waiting for `record_finished` (guarded by `finishing_lock`)."""
     finishing_lock: threading.Lock = field(default_factory=threading.Lock)
-    waiting: list[Confirmed] = field(default_factory=list)
+    waiting: list[SentBatch] = field(default_factory=list)
     """Batches waiting for the commit lock (`_commit_now`; guarded by `waiting_lock`)."""
     waiting_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass
-class Confirmed:
+class SentBatch:
     """One sent batch's outcome, to be recorded (`_commit_now`)."""
 
     write_ids: list[str]
@@ -233,8 +233,8 @@ def _write_batches(
             result_frame, outcomes = connectors.results_frames(results)
             log = write_log(scoped, batch, outcomes, run.run_id, now())
             settled = connectors.settled_references(results) + connectors.unsent(ready, results)
-            confirmed = Confirmed(batch["write_id"].to_list(), result_frame, log, settled, scoped)
-            _commit_now(run, store, confirmed)
+            sent = SentBatch(batch["write_id"].to_list(), result_frame, log, settled, scoped)
+            _commit_now(run, store, sent)
             logs.append(log)
             done += batch.height
             run.progress(dt, done, writes.height)
@@ -251,12 +251,12 @@ def _record_standing(run: SinkRun, store: TenantStore) -> None:
     with run.commits:
         if run.standing_recorded:
             return
-        standing = Confirmed([], connectors.results_frames([])[0], None, (), None)
+        standing = SentBatch([], connectors.results_frames([])[0], None, (), None)
         _commit_now(run, store, standing, locked=True)
 
 
 def _commit_now(
-    run: SinkRun, store: TenantStore, batch: Confirmed, *, locked: bool = False
+    run: SinkRun, store: TenantStore, batch: SentBatch, *, locked: bool = False
 ) -> None:
     """Record `batch` under the run's commit lock (`locked`: the caller holds it, and it is
     recorded alone), in a group commit: the batches of other sinks that wait for the lock
@@ -288,7 +288,7 @@ def _commit_now(
         raise batch.error
 
 
-def _commit_group(run: SinkRun, store: TenantStore, group: Sequence[Confirmed]) -> None:
+def _commit_group(run: SinkRun, store: TenantStore, group: Sequence[SentBatch]) -> None:
     """`_commit` of batches (the caller holds the commit lock), with the part of the plan they
     can change and the writes this run confirmed before them (by any sink)."""
     if run.confirmed is None:

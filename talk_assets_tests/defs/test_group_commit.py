@@ -12,7 +12,7 @@ import threading
 import polars as pl
 
 from talk_assets.defs import connectors, sink_writes
-from talk_assets.defs.sink_writes import Confirmed, SinkRun
+from talk_assets.defs.sink_writes import SentBatch, SinkRun
 from talk_assets.defs.synclog import SYNC_LOG
 from talk_assets.engine import SyncPlan
 from talk_assets.store.tenant import STATE_SCHEMA, TenantStore
@@ -20,11 +20,11 @@ from talk_assets.store.tenant import STATE_SCHEMA, TenantStore
 SINKS = 4
 
 
-def a_batch(number: int) -> Confirmed:
+def a_batch(number: int) -> SentBatch:
     """A batch with one sync-log row (no writes of the plan: nothing else to record)."""
     row = pl.DataFrame({"write_id": [f"w{number}"], "run_id": ["r1"]})
     log = pl.concat([pl.DataFrame(schema=SYNC_LOG), row], how="diagonal_relaxed")
-    return Confirmed([], connectors.results_frames([])[0], log, (), None)
+    return SentBatch([], connectors.results_frames([])[0], log, (), None)
 
 
 def logged(store: TenantStore) -> list[str]:
@@ -32,7 +32,7 @@ def logged(store: TenantStore) -> list[str]:
     return [] if table is None else sorted(table["write_id"].to_list())
 
 
-def commit_at_once(run: SinkRun, store: TenantStore, batches: list[Confirmed]) -> dict:
+def commit_at_once(run: SinkRun, store: TenantStore, batches: list[SentBatch]) -> dict:
     """Each batch committed by its own thread, all queued behind a commit in progress; the
     error each thread raised, if any."""
     errors: dict[int, BaseException] = {}

@@ -7,8 +7,6 @@ commit per batch is `test_cascade.test_s10_a_group_commit_records_...`.)"""
 
 from __future__ import annotations
 
-import threading
-
 import polars as pl
 
 from talk_assets.defs import connectors, sink_writes
@@ -16,6 +14,7 @@ from talk_assets.defs.sink_writes import SentBatch, SinkRun
 from talk_assets.defs.synclog import SYNC_LOG
 from talk_assets.engine import SyncPlan
 from talk_assets.store.tenant import STATE_SCHEMA, TenantStore
+from talk_assets_tests.defs.queued import run_queued
 
 SINKS = 4
 
@@ -43,14 +42,8 @@ def commit_at_once(run: SinkRun, store: TenantStore, batches: list[SentBatch]) -
         except BaseException as error:  # what the sink would report
             errors[number] = error
 
-    threads = [threading.Thread(target=sink, args=(n,)) for n in range(len(batches))]
-    with run.commits:
-        for thread in threads:
-            thread.start()
-        while len(run.waiting) < len(batches):
-            threading.Event().wait(0.01)
-    for thread in threads:
-        thread.join(20)
+    calls = [lambda number=number: sink(number) for number in range(len(batches))]
+    run_queued(run.commits, calls, lambda: len(run.waiting))
     return errors
 
 

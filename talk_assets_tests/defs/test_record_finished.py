@@ -14,6 +14,7 @@ from talk_assets.defs.progress import SINKS_DONE, sink_done_row
 from talk_assets.defs.sink_writes import SinkRun, record_finished
 from talk_assets.engine import SyncPlan
 from talk_assets.store.tenant import STATE_SCHEMA, TenantStore
+from talk_assets_tests.defs.queued import run_queued
 
 SINKS = [f"sinks/system__datatype_{n}" for n in range(6)]
 
@@ -42,14 +43,9 @@ def test_sinks_finishing_at_once_are_recorded_once_each(tmp_path):
         record_finished(run, store, {SINKS_DONE: sink_done_row("r1", sink)})
         seen_after_return[sink] = sink in done_rows(store)
 
-    with run.commits:  # every sink queues up behind a commit in progress
-        threads = [threading.Thread(target=finish, args=(sink,)) for sink in SINKS]
-        for thread in threads:
-            thread.start()
-        while len(run.finishing) < len(SINKS):
-            threading.Event().wait(0.01)
-    for thread in threads:
-        thread.join(20)
+    # every sink queues up behind a commit in progress
+    calls = [lambda sink=sink: finish(sink) for sink in SINKS]
+    run_queued(run.commits, calls, lambda: len(run.finishing))
 
     assert done_rows(store) == sorted(SINKS)  # each once
     assert all(seen_after_return[sink] for sink in SINKS)  # stored before the call returned

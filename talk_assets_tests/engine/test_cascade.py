@@ -224,6 +224,36 @@ def _naming(state: SyncState, part: SyncPlan) -> SyncState:
     )
 
 
+def _executed_batches(
+    seed: int, cuts: list[int], edited: bool
+) -> tuple[SyncPlan, SyncState, list[pl.DataFrame]]:
+    """A plan (of a fresh load, or of a settled tenant with edits: updates, not only inserts),
+    the state it was made from, and its executed writes' results split at `cuts` into sink
+    batches, in a shuffled order."""
+    fl = committed_flows()
+    records = sample_frames(30)
+    start = SyncState.empty()
+    if edited:
+        records, start, _ = run(records, fl, start)
+        edits = [(row, f"Endret{seed}") for row in range(seed % 5, 30, 4)]
+        records = dict(records)
+        records[CUST] = edit_first_names(records[CUST], edits, "2024-09-01T00:00:00+00:00")
+    plan = make_plan(records, fl, start)
+    _, res = execute(records, plan)
+    res = res.sample(fraction=1.0, shuffle=True, seed=seed)
+    bounds = sorted({0, *(c % (res.height + 1) for c in cuts), res.height})
+    return plan, start, [res.slice(lo, hi - lo) for lo, hi in itertools.pairwise(bounds)]
+
+
+def _assert_same_state(ours: SyncState, theirs: SyncState) -> None:
+    for table, key in (
+        ("links", ["source", "target"]),
+        ("synced", ["flow", "source", "target", "property"]),
+        ("inserted", ["flow", "source", "target"]),
+    ):
+        assert getattr(ours, table).sort(key).equals(getattr(theirs, table).sort(key)), table
+
+
 @given(
     seed=st.integers(0, 1000),
     cuts=st.lists(st.integers(1, 400), min_size=0, max_size=8),
@@ -236,21 +266,9 @@ def test_s10_a_commit_of_its_batchs_part_of_the_plan_records_what_the_whole_plan
     """Each sink batch commits `batch_plan` (its part of the plan) against the state rows that
     part names: over any order and split of the writes into batches, the state ends exactly as
     committing the whole plan every batch would leave it (links, synced values, inserts)."""
-    fl = committed_flows()
-    records = sample_frames(30)
-    start = SyncState.empty()
-    if edited:  # a settled tenant with edits: updates, not only inserts
-        records, start, _ = run(records, fl, start)
-        edits = [(row, f"Endret{seed}") for row in range(seed % 5, 30, 4)]
-        records = dict(records)
-        records[CUST] = edit_first_names(records[CUST], edits, "2024-09-01T00:00:00+00:00")
-    plan = make_plan(records, fl, start)
-    _, res = execute(records, plan)
-    res = res.sample(fraction=1.0, shuffle=True, seed=seed)
-    bounds = sorted({0, *(c % (res.height + 1) for c in cuts), res.height})
+    plan, start, batches = _executed_batches(seed, cuts, edited)
     whole, scoped, confirmed = start, start, []
-    for number, (lo, hi) in enumerate(itertools.pairwise(bounds)):
-        batch = res.slice(lo, hi - lo)
+    for number, batch in enumerate(batches):
         whole = apply(whole, plan, batch, confirmed_earlier=confirmed)
         part = batch_plan(plan, batch["write_id"], standing=number == 0)
         delta = state_delta(_naming(scoped, part), part, batch, confirmed)
@@ -259,13 +277,7 @@ def test_s10_a_commit_of_its_batchs_part_of_the_plan_records_what_the_whole_plan
         assert delta.synced_new.join(scoped.synced, on=key, how="semi").is_empty()
         scoped = delta.fold_into(scoped)
         confirmed += batch.filter(pl.col("ok"))["write_id"].to_list()
-    for table, key in (
-        ("links", ["source", "target"]),
-        ("synced", ["flow", "source", "target", "property"]),
-        ("inserted", ["flow", "source", "target"]),
-    ):
-        ours, theirs = getattr(scoped, table), getattr(whole, table)
-        assert ours.sort(key).equals(theirs.sort(key)), table
+    _assert_same_state(scoped, whole)
 
 
 @given(
@@ -281,19 +293,7 @@ def test_s10_a_group_commit_records_what_its_batches_one_after_the_other_would(
     """Sinks that wait for the commit lock at once are recorded in one commit of their
     batches' parts merged (`merged_plans`): over any split of the writes into batches and of
     the batches into groups, the state ends as committing the whole plan every batch would."""
-    fl = committed_flows()
-    records = sample_frames(30)
-    start = SyncState.empty()
-    if edited:
-        records, start, _ = run(records, fl, start)
-        edits = [(row, f"Gruppe{seed}") for row in range(seed % 3, 30, 3)]
-        records = dict(records)
-        records[CUST] = edit_first_names(records[CUST], edits, "2024-09-01T00:00:00+00:00")
-    plan = make_plan(records, fl, start)
-    _, res = execute(records, plan)
-    res = res.sample(fraction=1.0, shuffle=True, seed=seed)
-    bounds = sorted({0, *(c % (res.height + 1) for c in cuts), res.height})
-    batches = [res.slice(lo, hi - lo) for lo, hi in itertools.pairwise(bounds)]
+    plan, start, batches = _executed_batches(seed, cuts, edited)
     edges = sorted({0, *(g % (len(batches) + 1) for g in groups), len(batches)})
     whole, one_by_one = start, []
     for batch in batches:
@@ -307,14 +307,7 @@ def test_s10_a_group_commit_records_what_its_batches_one_after_the_other_would(
             for number, batch in enumerate(group)
         ]
         merged, results = merged_plans(parts), pl.concat(group)
-        grouped = state_delta(_naming(grouped, merged), merged, results, confirmed).fold_into(
-            grouped
-        )
+        delta = state_delta(_naming(grouped, merged), merged, results, confirmed)
+        grouped = delta.fold_into(grouped)
         confirmed += results.filter(pl.col("ok"))["write_id"].to_list()
-    for table, key in (
-        ("links", ["source", "target"]),
-        ("synced", ["flow", "source", "target", "property"]),
-        ("inserted", ["flow", "source", "target"]),
-    ):
-        ours, theirs = getattr(grouped, table), getattr(whole, table)
-        assert ours.sort(key).equals(theirs.sort(key)), table
+    _assert_same_state(grouped, whole)

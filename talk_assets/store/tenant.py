@@ -158,17 +158,22 @@ class TenantStore:
     def has_table(cls, con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
         return table in cls.tables(con, schema)
 
-    def column_names(self, schema: str, table: str) -> list[str]:
+    @staticmethod
+    def columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
         """A table's columns in order; empty when it does not exist (yet)."""
+        rows = con.execute(
+            "select column_name from duckdb_columns() "
+            "where schema_name = ? and table_name = ? order by column_index",
+            [schema, table],
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def column_names(self, schema: str, table: str) -> list[str]:
+        """`columns` of a table of the file (empty before the file exists)."""
         if not self.exists():
             return []
         with self.connect() as con:
-            rows = con.execute(
-                "select column_name from duckdb_columns() "
-                "where schema_name = ? and table_name = ? order by column_index",
-                [schema, table],
-            ).fetchall()
-        return [r[0] for r in rows]
+            return self.columns(con, schema, table)
 
     def read_table(self, schema: str, table: str) -> pl.DataFrame | None:
         """A table as a polars frame, or None when it does not exist (yet)."""
@@ -272,14 +277,7 @@ class TenantStore:
             try:
                 con.execute(f"create schema if not exists {q(schema)}")
                 con.execute(f"create schema if not exists {q(STATE_SCHEMA)}")
-                columns = [
-                    r[0]
-                    for r in con.execute(
-                        "select column_name from duckdb_columns() "
-                        "where schema_name = ? and table_name = ? order by column_index",
-                        [schema, table],
-                    ).fetchall()
-                ]
+                columns = self.columns(con, schema, table)
                 stored, whole = frame, key is None or not columns  # what the table holds now
                 if whole:
                     _replace(con, schema, table, frame)

@@ -96,7 +96,7 @@ def test_the_commit_state_adds_what_commits_appended(tmp_path):
         kept.of(records, ["synced"])
 
 
-def with_decisions(rejected: dict[str, str], skipped: dict[str, str]) -> SyncPlan:
+def deciding(rejected: dict[str, str], skipped: dict[str, str]) -> SyncPlan:
     """A plan rejecting and skipping records (record -> reason)."""
     empty = SyncPlan.empty()
 
@@ -120,10 +120,10 @@ def test_an_incremental_plan_replaces_only_its_scopes_decisions(tmp_path):
     plan's (an incremental plan carries them over), inside it they are the new plan's, and a
     decision of the scope that the new plan no longer makes is gone."""
     store = TenantStore(tmp_path / "t.duckdb")
-    first = with_decisions({"a:1": "too long", "a:2": "too long"}, {"a:3": "no target", "a:4": "x"})
+    first = deciding({"a:1": "too long", "a:2": "too long"}, {"a:3": "no target", "a:4": "x"})
     store_plan(store, first, "run-1")
     # a plan of the clusters of a:2 and a:4 alone: it says nothing about a:1 and a:3
-    second = with_decisions({"a:2": "not a number"}, {})
+    second = deciding({"a:2": "not a number"}, {})
     store_plan(store, second, "run-2", scope=pl.Series(["a:2", "a:4", "b:9"]))
 
     stored, made_by = plan_memory.stored_plan(store)

@@ -23,7 +23,7 @@ from talk_assets.defs.state_rows import load_state, state_of
 from talk_assets.defs.synclog import confirmed_writes
 from talk_assets.engine import SyncPlan, SyncState
 from talk_assets.engine.flows import prepare
-from talk_assets.engine.scope import carried_over, decided, kept_decisions
+from talk_assets.engine.scope import LINKED_PAIR_TABLES, carried_over, decided, kept_decisions
 from talk_assets.store.tenant import STATE_SCHEMA, TenantStore, q
 from talk_assets.systems import Datatype, ResolvedFlow
 
@@ -75,7 +75,7 @@ def plan_inputs(
     records = {dt.key: _rows_of(store, dt, scope) for dt in datatypes}
     return PlanInputs(
         records,
-        state_of(store, scope),
+        state_of(store, scope, by_source=LINKED_PAIR_TABLES),  # the scope is closed
         f"{scope.len()} records in the clusters of {seeds.len()} changed or open ones",
         runs,
         kept_decisions(previous, scope),

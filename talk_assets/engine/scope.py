@@ -32,6 +32,12 @@ STATE_RECORD_COLUMNS = {
 }
 """The record-key columns of each state table: a row belongs to the records it names."""
 
+LINKED_PAIR_TABLES = ("links", "synced", "inserted")
+"""State tables whose rows name a linked pair (source, target): a link itself, and last synced
+values and insert tracking, whose pair's link `apply.state_delta` adds in the same delta. In a
+scope closed under links (`closure`) a row names a record of the scope as its source whenever
+it names one at all, so its source alone selects it (one column scanned, not two)."""
+
 CRITERION_VALUES = {"group": pl.String, "value": pl.String, "record": pl.String}
 
 
@@ -98,14 +104,21 @@ def closure(seeds: pl.Series, links: pl.DataFrame, values: pl.DataFrame) -> pl.S
     raise RuntimeError("cluster closure did not converge")  # pragma: no cover
 
 
+def scope_columns(table: str) -> tuple[str, ...]:
+    """The columns that select a state table's rows of a scope closed under links."""
+    columns = STATE_RECORD_COLUMNS[table]
+    return columns[:1] if table in LINKED_PAIR_TABLES else columns
+
+
 def restrict(
     records: Mapping[str, pl.DataFrame],
     state: SyncState,
     scope: pl.Series,
     datatypes: Mapping[str, Datatype],
 ) -> tuple[dict[str, pl.DataFrame], SyncState]:
-    """The records and state rows of the records in `scope` (record keys): what planning the
-    scope's clusters reads. The tenant store does the same with queries (`defs/plan_scope.py`)."""
+    """The records and state rows of the records in `scope` (record keys, closed under links):
+    what planning the scope's clusters reads. The tenant store does the same with queries
+    (`defs/plan_scope.py`)."""
     inside = scope.cast(pl.String).implode()
     frames = {
         key: df.filter(record_key(key, datatypes[key].id_field).is_in(inside))
@@ -113,9 +126,9 @@ def restrict(
     }
     kept = {
         table: getattr(state, table).filter(
-            pl.any_horizontal([pl.col(c).is_in(inside) for c in columns])
+            pl.any_horizontal([pl.col(c).is_in(inside) for c in scope_columns(table)])
         )
-        for table, columns in STATE_RECORD_COLUMNS.items()
+        for table in STATE_RECORD_COLUMNS
     }
     return frames, state.replace(**kept)
 

@@ -17,6 +17,7 @@ from talk_assets.engine import SyncPlan, SyncState, make_plan
 from talk_assets.engine.flows import datatypes_of, prepare
 from talk_assets.engine.identity import record_key
 from talk_assets.engine.scope import (
+    LINKED_PAIR_TABLES,
     carried_over,
     closure,
     criterion_values,
@@ -61,6 +62,12 @@ def scoped_plan(records, state, seeds: pl.Series, previous: SyncPlan | None) -> 
     links = pl.concat([state.links.select("source", "target"), reference_links(records, DATATYPES)])
     scope = closure(seeds, links, criterion_values(records, CTXS))
     frames, scoped_state = restrict(records, state, scope, DATATYPES)
+    inside = scope.implode()
+    for table in LINKED_PAIR_TABLES:  # selected by source: a row naming the scope at all
+        naming = getattr(state, table).filter(
+            pl.col("source").is_in(inside) | pl.col("target").is_in(inside)
+        )
+        assert naming.height == getattr(scoped_state, table).height, table
     plan = make_plan(frames, FLOWS, scoped_state)
     return plan if previous is None else with_decisions(plan, kept_decisions(previous, scope))
 

@@ -24,7 +24,7 @@ from talk_assets.defs.recovery import INTENTS_TABLE
 from talk_assets.defs.run_state import COMMIT_READS, RunState
 from talk_assets.defs.settings import SyncSettings
 from talk_assets.defs.sink_receipts import planned_outcomes, receipt_metadata
-from talk_assets.defs.state_rows import delta_tables, remove_keys, state_of
+from talk_assets.defs.state_rows import delta_tables, fold_synced, remove_keys, state_of
 from talk_assets.defs.synclog import (
     SYNC_LOG,
     confirmed_writes,
@@ -360,6 +360,8 @@ def _commit(
     store.write_tables(append=append, upsert=tables["upsert"], remove=remove)
     if memory is not None:
         memory.add(append)
+    if tables["upsert"]:
+        fold_synced(store)
 
 
 def _planned_now(plan: SyncPlan, decisions: pl.DataFrame) -> pl.DataFrame:

@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from talk_assets.defs.state_rows import SYNCED_CHANGES, load_state
 from talk_assets.engine.apply import SYNCED_KEY
 from talk_assets.flows.catalog import active_flows
 from talk_assets.flows.spec import SPECS_DIR
@@ -154,8 +155,12 @@ def test_both_directions_reach_a_steady_state_with_one_partner_per_record(world:
     (person,) = world.partners(f"crmoffice.contacts:{late['id']}", "powerofficego.contactpersons")
     assert person == f"powerofficego.contactpersons:{record['Id']}"
     # One last synced value per pair and property: rows of inserted records are appended
-    # without a keyed delete, and must not stand beside an older row of the same key.
-    synced = world.table("state", "synced")
+    # without a keyed delete, and must not stand beside an older row of the same key (in
+    # `synced`, in the replaced values, nor in what planning reads of both).
+    for table in ("synced", SYNCED_CHANGES):
+        stored = world.table("state", table)
+        assert not stored.select(SYNCED_KEY).is_duplicated().any(), table
+    synced = load_state(world.store).synced
     assert synced.height and not synced.select(SYNCED_KEY).is_duplicated().any()
 
 
